@@ -1,0 +1,31 @@
+# Two commands do everything: `make demo` and `make test`. Both create .venv if missing.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test,camera]"
+	# CHOLMOD is optional: it builds only where Debian's libsuitesparse-dev is installed.
+	-$(PY) -m pip install --quiet -c constraints.txt -e ".[cholmod]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/crossings demo --out crossings-out
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff format --check src tests bench scripts
+
+bench: $(STAMP)
+	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) crossings-out

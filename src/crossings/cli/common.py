@@ -1,0 +1,70 @@
+"""Shared CLI plumbing: exit codes, one-line errors, progress bars, --debug."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from crossings.errors import ConfigError, CrossingsError, InputFileError, SolverConvergenceError
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE, EXIT_COMPUTATION, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+console = Console()
+err_console = Console(stderr=True)
+_state = {"debug": False}
+
+
+def set_debug(debug: bool) -> None:
+    _state["debug"] = debug
+
+
+def exit_code_for(error: BaseException) -> int:
+    """Map an exception type (never its text) to the documented exit code."""
+    if isinstance(error, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(error, SolverConvergenceError):
+        return EXIT_COMPUTATION
+    if isinstance(error, (ConfigError, InputFileError, CrossingsError)):
+        return EXIT_BAD_INPUT
+    return EXIT_COMPUTATION
+
+
+@contextlib.contextmanager
+def handle_errors() -> Iterator[None]:
+    """Turn crossings errors into one line on stderr and the matching exit code."""
+    try:
+        yield
+    except (CrossingsError, KeyboardInterrupt) as error:
+        if _state["debug"]:
+            raise
+        if isinstance(error, KeyboardInterrupt):
+            err_console.print("interrupted: no output was half-written", style="yellow")
+        else:
+            err_console.print(f"error: {error}", style="red", highlight=False, soft_wrap=True)
+        raise typer.Exit(exit_code_for(error)) from None
+
+
+def progress() -> Progress:
+    """A rich progress bar that stays quiet when stderr is not a terminal."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+        disable=not sys.stderr.isatty(),
+    )
