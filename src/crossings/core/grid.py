@@ -107,7 +107,9 @@ class GridSpec:
 
     def aligned_with(self, other: GridSpec, tol: float = 1e-6) -> bool:
         """True when both grids have the same shape, transform and CRS."""
-        same_transform = np.allclose(self.transform, other.transform, rtol=0, atol=tol * self.cell_size)
+        same_transform = np.allclose(
+            self.transform, other.transform, rtol=0, atol=tol * self.cell_size
+        )
         return self.shape == other.shape and same_transform and self.crs == other.crs
 
 

@@ -1,0 +1,1 @@
+"""Adapters between files and the core: rasters, vectors, tracks, camera traps, run logs."""
