@@ -54,7 +54,7 @@ class Fence:
             )
         if not 0.0 <= self.permeability <= 1.0:
             raise ConfigError(
-                f"permeability must be within 0 (closed) and 1 (no effect); got {self.permeability}",
+                f"permeability must be within 0 (closed) and 1 (open); got {self.permeability}",
                 field=f"fence {self.fence_id!r} permeability",
             )
         object.__setattr__(self, "coords", coords)
