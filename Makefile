@@ -1,5 +1,5 @@
 # Two commands do everything: `make demo` and `make test`. Both create .venv if missing.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
