@@ -1,0 +1,465 @@
+"""Solvers for symmetric positive definite systems (grounded graph Laplacians).
+
+Three methods, one interface (:class:`SPDSolver`):
+
+* ``CHOLMOD`` -- sparse Cholesky from SuiteSparse through scikit-sparse. The factorisation is
+  computed once; every further right-hand side costs two triangular solves. Best for small and
+  medium systems and for many right-hand sides.
+* ``CG_AMG`` -- conjugate gradients preconditioned by a smoothed-aggregation algebraic multigrid
+  hierarchy (pyamg), built once and reused for every right-hand side. Memory grows linearly with
+  the size of the system, so it is the method for large landscapes.
+* ``SPLU`` -- scipy's SuperLU, always available, used when CHOLMOD is not installed.
+
+``AUTO`` resolves through :func:`choose_solver` (thresholds measured with ``bench/circuit.py`` and
+documented in ``docs/solvers.md``). Every solve checks the relative residual ``||Ax - b|| / ||b||``
+of each column and raises :class:`~crossings.errors.SolverConvergenceError` above ``tol``.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.csgraph as csgraph
+import scipy.sparse.linalg as spla
+
+from crossings.errors import ConfigError, SolverConvergenceError
+
+__all__ = [
+    "Solver",
+    "SolveInfo",
+    "SPDSolver",
+    "SolvePlan",
+    "available_solvers",
+    "choose_solver",
+    "connected_components",
+    "estimate_memory",
+    "estimate_seconds",
+    "plan_solves",
+]
+
+#: Below this many unknowns a direct factorisation is always fastest (and exact).
+DIRECT_MAX_UNKNOWNS = 200_000
+#: Above DIRECT_MAX_UNKNOWNS, a factorisation pays off once there are this many right-hand sides
+#: per million unknowns (factor time ~ n log n grows faster than an AMG-CG solve ~ n).
+DIRECT_RHS_PER_MILLION = 40
+#: Above this many unknowns CHOLMOD's fill-in makes it use more memory than the targets allow.
+DIRECT_HARD_MAX_UNKNOWNS = 3_000_000
+#: CG stops at this fraction of the requested tolerance, so that the independently recomputed
+#: true residual (which drifts a little from CG's recursive one) still meets ``tol``.
+CG_SAFETY = 0.25
+
+
+class Solver(enum.Enum):
+    """Linear solver method."""
+
+    AUTO = "auto"
+    CHOLMOD = "cholmod"
+    CG_AMG = "cg_amg"
+    SPLU = "splu"
+
+
+@dataclass(frozen=True, slots=True)
+class SolveInfo:
+    """Figures of the solves done by one :class:`SPDSolver` (cumulative).
+
+    Attributes
+    ----------
+    solver : str
+        Resolved method (``Solver.value``).
+    n_unknowns : int
+    n_rhs : int
+        Number of right-hand sides solved so far.
+    iterations : int or None
+        Total CG iterations (None for direct methods).
+    max_residual : float
+        Largest relative residual of any column solved so far.
+    seconds : float
+        Setup (factorisation / hierarchy) plus solve time.
+    """
+
+    solver: str
+    n_unknowns: int
+    n_rhs: int
+    iterations: int | None
+    max_residual: float
+    seconds: float
+
+
+def _cholmod_module():
+    try:
+        from sksparse import cholmod
+    except ImportError:  # optional dependency
+        return None
+    return cholmod
+
+
+def available_solvers() -> list[Solver]:
+    """Concrete methods usable here (CHOLMOD only if scikit-sparse imports).
+
+    >>> Solver.CG_AMG in available_solvers()
+    True
+    """
+    methods = [Solver.CG_AMG, Solver.SPLU]
+    if _cholmod_module() is not None:
+        methods.insert(0, Solver.CHOLMOD)
+    return methods
+
+
+def choose_solver(n_unknowns: int, n_rhs: int) -> Solver:
+    """The method expected to be fastest for ``n_rhs`` solves of ``n_unknowns`` unknowns.
+
+    Direct Cholesky for small systems or many right-hand sides (the factorisation is reused);
+    AMG-CG for large systems with few right-hand sides and always above
+    ``DIRECT_HARD_MAX_UNKNOWNS`` (memory). SPLU replaces CHOLMOD when it is not installed.
+
+    >>> choose_solver(1_000_000, 1)
+    <Solver.CG_AMG: 'cg_amg'>
+    >>> choose_solver(10_000, 1) in (Solver.CHOLMOD, Solver.SPLU)
+    True
+    """
+    direct = Solver.CHOLMOD if _cholmod_module() is not None else Solver.SPLU
+    if n_unknowns <= DIRECT_MAX_UNKNOWNS:
+        return direct
+    if n_unknowns > DIRECT_HARD_MAX_UNKNOWNS:
+        return Solver.CG_AMG
+    if direct is Solver.CHOLMOD and n_rhs >= DIRECT_RHS_PER_MILLION * n_unknowns / 1e6:
+        return direct
+    return Solver.CG_AMG
+
+
+def estimate_memory(n_unknowns: int, nnz: int, solver: Solver) -> int:
+    """Estimated peak bytes to set up and run ``solver`` on an ``n``-unknown system.
+
+    Empirical models for 2-D grid Laplacians (measured, see ``docs/solvers.md``): the Cholesky
+    factor of a nested-dissection-ordered grid has about ``c n log2 n`` entries; SuperLU stores
+    L and U with a worse ordering; the AMG hierarchy is about twice the matrix, plus CG vectors.
+
+    >>> estimate_memory(1_000_000, 9_000_000, Solver.CG_AMG) < estimate_memory(
+    ...     1_000_000, 9_000_000, Solver.SPLU)
+    True
+    """
+    n = max(int(n_unknowns), 2)
+    matrix_bytes = 12 * int(nnz) + 8 * n
+    if solver is Solver.AUTO:
+        solver = choose_solver(n, 1)
+    if solver is Solver.CHOLMOD:
+        return int(matrix_bytes + 12 * 1.6 * n * math.log2(n) + 64 * n)
+    if solver is Solver.SPLU:
+        return int(2 * matrix_bytes + 12 * 4.0 * n * math.log2(n) + 64 * n)
+    return int(3.0 * matrix_bytes + 10 * 8 * n)
+
+
+def estimate_seconds(n_unknowns: int, n_rhs: int, solver: Solver) -> float:
+    """Rough wall time on a 2-core machine (fitted to ``bench/circuit.py``; order of magnitude).
+
+    >>> estimate_seconds(1000, 1, Solver.CHOLMOD) < 1.0
+    True
+    """
+    n = max(int(n_unknowns), 2)
+    if solver is Solver.AUTO:
+        solver = choose_solver(n, n_rhs)
+    millions = n / 1e6
+    if solver is Solver.CG_AMG:
+        return millions * (1.2 + 0.6 * n_rhs)
+    factor = 2.0 if solver is Solver.SPLU else 1.0
+    return factor * (millions * math.log2(n) / 20 * 4.0 + 0.15 * millions * n_rhs)
+
+
+@dataclass(frozen=True, slots=True)
+class SolvePlan:
+    """What a batch of solves will cost before it runs.
+
+    Attributes
+    ----------
+    solver : Solver
+    n_unknowns, n_rhs : int
+    memory_bytes : int
+    seconds : float
+        Order-of-magnitude estimate.
+    """
+
+    solver: Solver
+    n_unknowns: int
+    n_rhs: int
+    memory_bytes: int
+    seconds: float
+
+    def __str__(self) -> str:
+        return (
+            f"{self.n_rhs} solve(s) of {self.n_unknowns:,} unknowns with {self.solver.value}: "
+            f"about {self.memory_bytes / 2**20:,.0f} MiB and {self.seconds:,.1f} s"
+        )
+
+
+def plan_solves(n_unknowns: int, nnz: int, n_rhs: int, solver: Solver = Solver.AUTO) -> SolvePlan:
+    """Resolve the method and estimate memory and time of ``n_rhs`` solves.
+
+    >>> plan = plan_solves(1_000_000, 9_000_000, 1)
+    >>> plan.solver
+    <Solver.CG_AMG: 'cg_amg'>
+    """
+    if solver is Solver.AUTO:
+        solver = choose_solver(n_unknowns, n_rhs)
+    return SolvePlan(
+        solver=solver,
+        n_unknowns=int(n_unknowns),
+        n_rhs=int(n_rhs),
+        memory_bytes=estimate_memory(n_unknowns, nnz, solver),
+        seconds=estimate_seconds(n_unknowns, n_rhs, solver),
+    )
+
+
+def connected_components(laplacian) -> tuple[int, np.ndarray]:
+    """Connected components of the graph behind a Laplacian (or any symmetric adjacency).
+
+    Only off-diagonal non-zeros count as edges.
+
+    Returns
+    -------
+    count : int
+    labels : ndarray of int, shape (n,)
+        Component label of every node, ``0 .. count-1``.
+
+    >>> L = sp.csr_matrix(np.array([[1., -1, 0], [-1, 1, 0], [0, 0, 0]]))
+    >>> connected_components(L)
+    (2, array([0, 0, 1], dtype=int32))
+    """
+    adjacency = sp.csr_matrix(laplacian, copy=True)
+    adjacency.setdiag(0)
+    adjacency.eliminate_zeros()
+    count, labels = csgraph.connected_components(adjacency, directed=False)
+    return int(count), labels
+
+
+def _as_spd_matrix(matrix) -> sp.csr_matrix:
+    if not sp.issparse(matrix):
+        matrix = sp.csr_matrix(np.asarray(matrix, dtype=float))
+    matrix = sp.csr_matrix(matrix, dtype=np.float64)
+    rows, cols = matrix.shape
+    if rows != cols:
+        raise ConfigError(
+            f"the system matrix must be square; got shape {matrix.shape}.", field="matrix"
+        )
+    if rows == 0:
+        raise ConfigError("the system matrix is empty (0 unknowns).", field="matrix")
+    if not np.all(np.isfinite(matrix.data)):
+        raise ConfigError(
+            "the system matrix holds NaN or infinite values; check the conductances.",
+            field="matrix",
+        )
+    return matrix
+
+
+def _not_positive_definite(component: int | None) -> ConfigError:
+    where = f" (component {component})" if component is not None else ""
+    return ConfigError(
+        f"the system matrix{where} is not positive definite: a graph Laplacian must be grounded "
+        "(one node removed or a ground conductance added) in every connected component.",
+        field="matrix",
+    )
+
+
+class SPDSolver:
+    """Factorise (or build the AMG hierarchy of) an SPD matrix once; solve many right-hand sides.
+
+    Parameters
+    ----------
+    matrix : scipy.sparse matrix, shape (n, n)
+        Symmetric positive definite (e.g. a Laplacian with one node grounded per component).
+    solver : Solver
+        ``AUTO`` picks by size (:func:`choose_solver` with one right-hand side; pass
+        ``n_rhs_hint`` when many solves will follow).
+    tol : float
+        Largest accepted relative residual ``||Ax - b|| / ||b||`` of any column.
+    component : int, optional
+        Component id, only used in error messages.
+    maxiter : int, optional
+        Cap on CG iterations (CG_AMG only; default 1000).
+    n_rhs_hint : int
+        Expected number of right-hand sides, for ``AUTO``.
+
+    Raises
+    ------
+    ConfigError
+        Matrix not square, not finite or not positive definite; CHOLMOD asked but not installed.
+    SolverConvergenceError
+        From :meth:`solve`, when a column misses ``tol``.
+
+    Examples
+    --------
+    >>> A = sp.csr_matrix(np.array([[2.0, -1.0], [-1.0, 2.0]]))
+    >>> s = SPDSolver(A, solver=Solver.SPLU)
+    >>> s.solve(np.array([1.0, 0.0]))
+    array([0.66666667, 0.33333333])
+    >>> s.info.n_rhs
+    1
+    """
+
+    def __init__(
+        self,
+        matrix,
+        *,
+        solver: Solver = Solver.AUTO,
+        tol: float = 1e-8,
+        component: int | None = None,
+        maxiter: int | None = None,
+        n_rhs_hint: int = 1,
+    ):
+        started = time.perf_counter()
+        self._matrix = _as_spd_matrix(matrix)
+        self._tol = float(tol)
+        self._component = component
+        self._maxiter = 1000 if maxiter is None else int(maxiter)
+        solver = Solver(solver) if not isinstance(solver, Solver) else solver
+        if solver is Solver.AUTO:
+            solver = choose_solver(self._matrix.shape[0], n_rhs_hint)
+        if solver is Solver.CHOLMOD and _cholmod_module() is None:
+            raise ConfigError(
+                "solver 'cholmod' needs scikit-sparse, which is not installed. Install it with "
+                "`pip install 'crossings[cholmod]'` or use solver = 'cg_amg'.",
+                field="solver",
+            )
+        self.method = solver
+        self._apply = self._setup(solver)
+        self._iterations = 0 if solver is Solver.CG_AMG else None
+        self._n_rhs = 0
+        self._max_residual = 0.0
+        self._seconds = time.perf_counter() - started
+
+    # -- setup -------------------------------------------------------------------------------
+    def _setup(self, solver: Solver):
+        if solver is Solver.CHOLMOD:
+            return self._setup_cholmod()
+        if solver is Solver.SPLU:
+            return self._setup_splu()
+        return self._setup_amg()
+
+    def _setup_cholmod(self):
+        cholmod = _cholmod_module()
+        try:
+            factor = cholmod.cholesky(self._matrix.tocsc())
+        except cholmod.CholmodNotPositiveDefiniteError as exc:
+            raise _not_positive_definite(self._component) from exc
+        return factor.solve_A
+
+    def _setup_splu(self):
+        try:
+            lu = spla.splu(self._matrix.tocsc(), permc_spec="MMD_AT_PLUS_A")
+        except RuntimeError as exc:  # "Factor is exactly singular"
+            raise _not_positive_definite(self._component) from exc
+        return lu.solve
+
+    def _setup_amg(self):
+        import pyamg  # imported here: only the AMG path needs it
+
+        diagonal = self._matrix.diagonal()
+        if np.any(diagonal <= 0):
+            raise _not_positive_definite(self._component)
+        # Symmetric strength + one Jacobi prolongation smoothing step + no candidate improvement:
+        # measured fastest setup+solve on 8-neighbour landscapes (see docs/solvers.md).
+        hierarchy = pyamg.smoothed_aggregation_solver(
+            self._matrix,
+            symmetry="symmetric",
+            strength=("symmetric", {"theta": 0.0}),
+            smooth=("jacobi", {"omega": 4.0 / 3.0, "degree": 1}),
+            improve_candidates=None,
+            max_coarse=500,
+            presmoother=("gauss_seidel", {"sweep": "symmetric", "iterations": 1}),
+            postsmoother=("gauss_seidel", {"sweep": "symmetric", "iterations": 1}),
+        )
+        preconditioner = hierarchy.aspreconditioner(cycle="V")
+        self._hierarchy = hierarchy
+        return lambda rhs: self._cg_columns(rhs, preconditioner)
+
+    def _cg_columns(self, rhs: np.ndarray, preconditioner) -> np.ndarray:
+        single = rhs.ndim == 1
+        columns = rhs[:, None] if single else rhs
+        out = np.empty_like(columns)
+        for k in range(columns.shape[1]):
+            out[:, k] = self._cg_one(columns[:, k], preconditioner)
+        return out[:, 0] if single else out
+
+    def _cg_one(self, b: np.ndarray, preconditioner) -> np.ndarray:
+        if not np.any(b):
+            return np.zeros_like(b)
+        count = 0
+
+        def callback(_xk):
+            nonlocal count
+            count += 1
+
+        x, _status = spla.cg(
+            self._matrix,
+            b,
+            rtol=self._tol * CG_SAFETY,
+            atol=0.0,
+            maxiter=self._maxiter,
+            M=preconditioner,
+            callback=callback,
+        )
+        self._iterations += count
+        return x
+
+    # -- solving -----------------------------------------------------------------------------
+    def solve(self, rhs) -> np.ndarray:
+        """Solve ``A x = rhs`` for rhs of shape (n,) or (n, k); x has the same shape.
+
+        Raises
+        ------
+        ConfigError
+            rhs of the wrong length or not finite.
+        SolverConvergenceError
+            Some column's relative residual is above ``tol``.
+        """
+        started = time.perf_counter()
+        rhs = np.asarray(rhs, dtype=np.float64)
+        n = self._matrix.shape[0]
+        if rhs.ndim not in (1, 2) or rhs.shape[0] != n:
+            raise ConfigError(
+                f"right-hand side has shape {rhs.shape}; expected ({n},) or ({n}, k).",
+                field="rhs",
+            )
+        if not np.all(np.isfinite(rhs)):
+            raise ConfigError("right-hand side holds NaN or infinite values.", field="rhs")
+        x = np.asarray(self._apply(rhs), dtype=np.float64).reshape(rhs.shape)
+        residual = self._relative_residuals(x, rhs)
+        worst = float(residual.max(initial=0.0))
+        self._n_rhs += 1 if rhs.ndim == 1 else rhs.shape[1]
+        self._max_residual = max(self._max_residual, worst)
+        self._seconds += time.perf_counter() - started
+        if not worst <= self._tol:  # also catches NaN
+            raise SolverConvergenceError(
+                residual=worst, tol=self._tol, component=self._component, solver=self.method.value
+            )
+        return x
+
+    def _relative_residuals(self, x: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        r = self._matrix @ x - rhs
+        r_norm = np.linalg.norm(r, axis=0)
+        b_norm = np.linalg.norm(rhs, axis=0)
+        # A zero right-hand side has the exact solution 0: judge it by the absolute residual.
+        return np.atleast_1d(np.where(b_norm > 0, r_norm / np.where(b_norm > 0, b_norm, 1), r_norm))
+
+    @property
+    def info(self) -> SolveInfo:
+        """Cumulative figures of this solver (setup included in ``seconds``)."""
+        return SolveInfo(
+            solver=self.method.value,
+            n_unknowns=int(self._matrix.shape[0]),
+            n_rhs=self._n_rhs,
+            iterations=self._iterations,
+            max_residual=self._max_residual,
+            seconds=self._seconds,
+        )
+
+    def __repr__(self) -> str:
+        i = self.info
+        return (
+            f"SPDSolver({i.solver}, n={i.n_unknowns:,}, solves={i.n_rhs}, "
+            f"max_residual={i.max_residual:.1e}, seconds={i.seconds:.3f})"
+        )
