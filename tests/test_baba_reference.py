@@ -1,0 +1,62 @@
+"""BaBA on the R package's own example data must give exactly the R package's events."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+
+from crossings.core.baba import BabaConfig, FenceLayer, classify
+from crossings.core.fences import Fence
+from crossings.core.tracks import Tracks
+
+DATA = Path(__file__).parent / "data" / "baba"
+RUNS = {
+    "pronghorn_d110_default": ("pronghorn", BabaConfig(distance=110)),
+    "pronghorn_d110_maxcross4": ("pronghorn", BabaConfig(distance=110, max_cross=4)),
+    "muleDeer_d90_default": ("muleDeer", BabaConfig(distance=90)),
+    "pronghorn_d110_tol4": ("pronghorn", BabaConfig(distance=110, tolerance=4)),
+}
+
+
+@pytest.fixture(scope="module")
+def layer():
+    frame = pyogrio.read_dataframe(DATA / "fences.gpkg")
+    fences = [
+        Fence(str(int(fid)), shapely.get_coordinates(part))
+        for fid, geom in zip(frame["FID_Fence0"], frame.geometry.values, strict=True)
+        for part in shapely.get_parts(geom)
+    ]
+    return FenceLayer.from_fences(fences)
+
+
+def _tracks(species: str) -> Tracks:
+    frame = pd.read_csv(DATA / f"{species}.csv")
+    times = pd.to_datetime(frame["timestamp"], utc=True).dt.tz_localize(None).to_numpy()
+    return Tracks(frame["id"].to_numpy(), times, frame["x"].to_numpy(), frame["y"].to_numpy())
+
+
+def _utc(column: pd.Series) -> np.ndarray:
+    return pd.to_datetime(column, utc=True).dt.tz_localize(None).to_numpy().astype("datetime64[s]")
+
+
+@pytest.mark.parametrize("run", sorted(RUNS))
+def test_events_match_r_package_exactly(run, layer):
+    species, config = RUNS[run]
+    events = classify(_tracks(species), layer, config).events
+    ref = pd.read_csv(DATA / "reference" / f"{run}_classification.csv")
+    assert len(events) == len(ref)
+    np.testing.assert_array_equal(events.animal_id, ref["AnimalID"].astype(str))
+    np.testing.assert_array_equal(events.burst_id, ref["burstID"])
+    np.testing.assert_array_equal(events.start_time, _utc(ref["start_time"]))
+    np.testing.assert_array_equal(events.end_time, _utc(ref["end_time"]))
+    np.testing.assert_array_equal(events.duration_hours, ref["duration_hours"])
+    np.testing.assert_array_equal(events.event_type, ref["eventTYPE"])
+    np.testing.assert_array_equal(events.cross, ref["cross"])
+    np.testing.assert_array_equal(events.easting, ref["easting"])
+    np.testing.assert_array_equal(events.northing, ref["northing"])
+    for column, mine in (("str_i", events.str_i), ("str_mean", events.str_mean)):
+        np.testing.assert_allclose(mine, ref[column].to_numpy(float), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(events.str_sd, ref["str_sd"].to_numpy(float), rtol=0, atol=1e-9)
