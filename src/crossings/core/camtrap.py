@@ -1,0 +1,685 @@
+"""Camera traps at fence openings: detections -> sequences -> independent events -> use per opening.
+
+Pure numpy: the readers in :mod:`crossings.io.camera` turn MegaDetector output, EXIF times, label
+files and the deployments table into a :class:`Detections` table and :class:`Deployment` records;
+everything here works on arrays. Times are integer seconds since 1970-01-01 UTC; each row also
+carries its camera's UTC offset so that diel activity and months are in local time.
+
+Definitions (documented in docs/camera.md):
+
+- A detection is kept if its confidence is at least the threshold of its category (default 0.2,
+  as recommended for MegaDetector v5). Person and vehicle detections are withheld unless
+  ``include_private`` is set: they never reach an event, a table, a plot or an export.
+- A **sequence** is a run of images of one deployment in which each image follows the previous
+  one by less than ``sequence_gap_s`` (default 60 s); a gap of exactly ``sequence_gap_s`` or more
+  starts a new sequence.
+- An **independent event** is a run of records of one species at one deployment in which each
+  record follows the previous record of that species by less than ``independence_s`` (default
+  1800 s, the usual 30-minute independence threshold).
+- The **crossing direction** of an event compares the side of the deployment's image fence line
+  of the event's first and last located records: "A to B", "B to A", or "unknown" when the boxes
+  stay on one side, touch only the line, or the deployment has no fence line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from crossings.errors import ConfigError
+
+__all__ = [
+    "PRIVATE_CATEGORIES",
+    "DIRECTIONS",
+    "EventConfig",
+    "Deployment",
+    "Detections",
+    "Table",
+    "CameraResult",
+    "check_deployments",
+    "assign_deployments",
+    "filter_detections",
+    "sequence_ids",
+    "split_runs",
+    "side_of_line",
+    "build_events",
+    "opening_use",
+    "analyse",
+]
+
+PRIVATE_CATEGORIES = frozenset({"person", "vehicle"})
+DIRECTIONS = ("A to B", "B to A", "unknown")
+SECONDS_PER_DAY = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class EventConfig:
+    """How detections become sequences and events.
+
+    Parameters
+    ----------
+    sequence_gap_s : float
+        Images of one deployment less than this many seconds apart form one sequence.
+    independence_s : float
+        Records of one species at one deployment less than this many seconds after the previous
+        record of that species belong to the same event.
+    animal_threshold, person_threshold, vehicle_threshold : float
+        Minimum detection confidence per MegaDetector category (0..1).
+    include_private : bool
+        Keep person and vehicle detections (never for public outputs).
+    """
+
+    sequence_gap_s: float = 60.0
+    independence_s: float = 1800.0
+    animal_threshold: float = 0.2
+    person_threshold: float = 0.2
+    vehicle_threshold: float = 0.2
+    include_private: bool = False
+
+    def __post_init__(self):
+        for name in ("sequence_gap_s", "independence_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"must be > 0 seconds; got {getattr(self, name)}", field=name)
+        for name in ("animal_threshold", "person_threshold", "vehicle_threshold"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"must be within 0 and 1; got {getattr(self, name)}", field=name)
+
+    def threshold(self, category: str) -> float:
+        """Confidence threshold of a category (0 for manual labels of other categories)."""
+        return float(getattr(self, f"{category}_threshold", 0.0))
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One camera at one place for one period, tied to a fence and an opening.
+
+    Parameters
+    ----------
+    deployment_id, camera_id : str
+    fence_id, opening_id : str
+        Keys into the shared fence model; ``opening_id`` may be empty for a camera on a fence.
+    start, end : int
+        Active period, seconds since 1970-01-01 UTC (end exclusive).
+    utc_offset_s : int
+        The camera clock's offset from UTC in seconds (local time = UTC + offset).
+    opening_date : int or None
+        When the opening was made (UTC seconds), for before/after comparisons.
+    fence_line : tuple or None
+        Two points ``((x1, y1), (x2, y2))`` in normalised image coordinates (0..1, y down).
+    side_names : tuple of str
+        Names of side A (left of the line walking from point 1 to point 2, as seen in the
+        image) and side B.
+    location_id : str
+    latitude, longitude : float or None
+        WGS84 degrees (confidential: generalised for public exports).
+    """
+
+    deployment_id: str
+    camera_id: str
+    fence_id: str
+    opening_id: str
+    start: int
+    end: int
+    utc_offset_s: int = 0
+    opening_date: int | None = None
+    fence_line: tuple[tuple[float, float], tuple[float, float]] | None = None
+    side_names: tuple[str, str] = ("A", "B")
+    location_id: str = ""
+    latitude: float | None = None
+    longitude: float | None = None
+
+    def __post_init__(self):
+        if not self.end > self.start:
+            raise ConfigError(
+                f"deployment end must be after its start; got start={self.start}, end={self.end}",
+                field=f"deployment {self.deployment_id!r} end",
+            )
+        if self.fence_line is not None:
+            line = np.asarray(self.fence_line, dtype=float)
+            if line.shape != (2, 2) or not np.all(np.isfinite(line)):
+                raise ConfigError(
+                    f"fence line must be two points (x, y); got {self.fence_line!r}",
+                    field=f"deployment {self.deployment_id!r} fence line",
+                )
+            if np.allclose(line[0], line[1]):
+                raise ConfigError(
+                    "the two fence-line points are the same; draw the line between two "
+                    "distinct points on the fence in the image",
+                    field=f"deployment {self.deployment_id!r} fence line",
+                )
+
+    @property
+    def camera_days(self) -> float:
+        """Length of the active period in days (the sampling effort)."""
+        return (self.end - self.start) / SECONDS_PER_DAY
+
+    def days_before_after(self) -> tuple[float, float]:
+        """Camera-days before and after the opening date (all 'after' without a date)."""
+        if self.opening_date is None:
+            return 0.0, self.camera_days
+        cut = min(max(self.opening_date, self.start), self.end)
+        return (cut - self.start) / SECONDS_PER_DAY, (self.end - cut) / SECONDS_PER_DAY
+
+
+@dataclass(frozen=True)
+class Detections:
+    """One row per detection box (or per label without a box), all arrays of equal length.
+
+    Parameters
+    ----------
+    file : array of str
+        Image path as given in the detector output.
+    camera_id : array of str
+    time : array of int64
+        Capture time, seconds since 1970-01-01 UTC.
+    category : array of str
+        ``animal``, ``person``, ``vehicle`` (or a label category).
+    species : array of str
+        Species label; ``""`` for an unclassified animal (reported as ``animal``).
+    confidence : array of float
+    bbox : array, shape (n, 4)
+        ``x, y, width, height`` normalised to 0..1 from the top-left corner; NaN for labels
+        without a box.
+    count : array of int
+        Individuals this row stands for (1 per box; a label's count on one row, 0 on the rest).
+    """
+
+    file: np.ndarray
+    camera_id: np.ndarray
+    time: np.ndarray
+    category: np.ndarray
+    species: np.ndarray
+    confidence: np.ndarray
+    bbox: np.ndarray
+    count: np.ndarray
+
+    def __post_init__(self):
+        n = len(self.file)
+        for f in dataclasses.fields(self):
+            value = np.asarray(getattr(self, f.name))
+            if f.name == "bbox":
+                value = value.astype(float).reshape(-1, 4)
+            if len(value) != n:
+                raise ConfigError(f"has {len(value)} rows, 'file' has {n}", field=f.name)
+            object.__setattr__(self, f.name, value)
+
+    def __len__(self) -> int:
+        return len(self.file)
+
+    def take(self, index: np.ndarray) -> Detections:
+        """The rows selected by a boolean mask or an index array."""
+        return Detections(
+            **{f.name: getattr(self, f.name)[index] for f in dataclasses.fields(self)}
+        )
+
+
+@dataclass(frozen=True)
+class Table:
+    """Named columns of equal length (numpy arrays); the io layer writes them as CSV."""
+
+    columns: Mapping[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values()))) if self.columns else 0
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+    def __repr__(self) -> str:
+        return f"Table({len(self)} rows: {', '.join(self.columns)})"
+
+    def rows(self) -> list[dict]:
+        """The table as a list of plain dicts (small tables, tests)."""
+        names = list(self.columns)
+        return [
+            dict(zip(names, values, strict=True))
+            for values in zip(*self.columns.values(), strict=True)
+        ]
+
+
+@dataclass(frozen=True)
+class CameraResult:
+    """Events and use tables of one analysis.
+
+    ``withheld`` counts the person/vehicle detections kept out of every output,
+    ``below_threshold`` the detections under their category's confidence threshold and
+    ``outside_deployments`` the rows whose time falls in no deployment of their camera.
+    """
+
+    events: Table
+    use: Table
+    monthly: Table
+    diel: Table
+    withheld: int = 0
+    below_threshold: int = 0
+    outside_deployments: int = 0
+    config: EventConfig = field(default_factory=EventConfig)
+
+
+def check_deployments(deployments: Sequence[Deployment], source: str | None = None) -> None:
+    """Raise a ConfigError if two deployments of one camera overlap in time or share an id.
+
+    >>> a = Deployment("d1", "C1", "F1", "O1", 0, 100)
+    >>> b = Deployment("d2", "C1", "F1", "O1", 50, 200)
+    >>> check_deployments([a, b])
+    Traceback (most recent call last):
+    ...
+    crossings.errors.ConfigError: field 'start': deployments 'd1' and 'd2' of camera 'C1' ...
+    """
+    seen: dict[str, Deployment] = {}
+    for dep in deployments:
+        if dep.deployment_id in seen:
+            raise ConfigError(
+                f"deployment id {dep.deployment_id!r} appears twice; give each row its own id",
+                source=source,
+                field="deployment_id",
+            )
+        seen[dep.deployment_id] = dep
+    by_camera: dict[str, list[Deployment]] = {}
+    for dep in deployments:
+        by_camera.setdefault(dep.camera_id, []).append(dep)
+    for camera, deps in by_camera.items():
+        deps = sorted(deps, key=lambda d: d.start)
+        for first, second in zip(deps, deps[1:], strict=False):
+            if second.start < first.end:
+                raise ConfigError(
+                    f"deployments {first.deployment_id!r} and {second.deployment_id!r} of camera "
+                    f"{camera!r} overlap in time ({second.start} < {first.end} s UTC); end "
+                    "the first before the second starts, or give the cameras distinct ids",
+                    source=source,
+                    field="start",
+                )
+
+
+def assign_deployments(
+    camera_id: np.ndarray, time: np.ndarray, deployments: Sequence[Deployment]
+) -> np.ndarray:
+    """Index into ``deployments`` of the deployment active for each row (-1 if none).
+
+    >>> deps = [Deployment("d1", "C1", "F", "O", 0, 100),
+    ...         Deployment("d2", "C1", "F", "O", 100, 200)]
+    >>> assign_deployments(np.array(["C1", "C1", "C1", "C2"]), np.array([5, 100, 250, 5]), deps)
+    array([ 0,  1, -1, -1])
+    """
+    camera_id = np.asarray(camera_id).astype(str)
+    time = np.asarray(time, dtype=np.int64)
+    result = np.full(len(time), -1, dtype=np.int64)
+    for camera in np.unique(camera_id):
+        rows = np.flatnonzero(camera_id == camera)
+        candidates = [i for i, d in enumerate(deployments) if d.camera_id == camera]
+        if not candidates:
+            continue
+        candidates.sort(key=lambda i: deployments[i].start)
+        starts = np.array([deployments[i].start for i in candidates], dtype=np.int64)
+        ends = np.array([deployments[i].end for i in candidates], dtype=np.int64)
+        slot = np.searchsorted(starts, time[rows], side="right") - 1
+        valid = slot >= 0
+        valid[valid] &= time[rows][valid] < ends[slot[valid]]
+        result[rows[valid]] = np.asarray(candidates)[slot[valid]]
+    return result
+
+
+def filter_detections(detections: Detections, config: EventConfig) -> tuple[Detections, int, int]:
+    """Drop private categories (unless allowed) and detections under their threshold.
+
+    Returns the kept rows, the number withheld for privacy and the number below threshold.
+    """
+    category = detections.category.astype(str)
+    private = np.isin(category, list(PRIVATE_CATEGORIES))
+    withheld = private if not config.include_private else np.zeros(len(category), bool)
+    thresholds = np.array([config.threshold(c) for c in category], dtype=float)
+    if len(category) > 1000:  # vectorise the lookup for large tables
+        names, inverse = np.unique(category, return_inverse=True)
+        thresholds = np.array([config.threshold(c) for c in names])[inverse]
+    low = (detections.confidence < thresholds) & ~withheld
+    keep = ~withheld & ~low
+    return detections.take(keep), int(withheld.sum()), int(low.sum())
+
+
+def split_runs(group: np.ndarray, time: np.ndarray, gap: float) -> np.ndarray:
+    """Run number per row: a new run starts at a new group or after a gap of ``gap`` or more.
+
+    Rows must be sorted by ``(group, time)``.
+
+    >>> split_runs(np.array([0, 0, 0, 1]), np.array([0, 59, 119, 120]), 60)
+    array([0, 0, 1, 2])
+    """
+    if len(time) == 0:
+        return np.zeros(0, dtype=np.int64)
+    new = np.ones(len(time), dtype=bool)
+    new[1:] = (group[1:] != group[:-1]) | (np.diff(time) >= gap)
+    return np.cumsum(new) - 1
+
+
+def sequence_ids(deployment: np.ndarray, time: np.ndarray, gap: float) -> np.ndarray:
+    """Sequence number per row (images of one deployment closer than ``gap`` seconds).
+
+    >>> sequence_ids(np.array([0, 0, 0]), np.array([0, 120, 60]), 60)
+    array([0, 2, 1])
+    """
+    order = np.lexsort((time, deployment))
+    runs = split_runs(np.asarray(deployment)[order], np.asarray(time)[order], gap)
+    result = np.empty_like(runs)
+    result[order] = runs
+    return result
+
+
+def side_of_line(points: np.ndarray, line: np.ndarray) -> np.ndarray:
+    """Side of each point relative to a line through two points (image coordinates, y down).
+
+    Returns 1 for side A (left of the line walking from point 1 to point 2, as seen in the
+    image), 2 for side B, 0 on the line or for NaN points.
+
+    >>> side_of_line(np.array([[0.5, 0.2], [0.5, 0.8], [0.3, 0.5]]), np.array([[0, 0.5], [1, 0.5]]))
+    array([1, 2, 0])
+    """
+    points = np.asarray(points, dtype=float).reshape(-1, 2)
+    (x1, y1), (x2, y2) = np.asarray(line, dtype=float)
+    cross = (x2 - x1) * (points[:, 1] - y1) - (y2 - y1) * (points[:, 0] - x1)
+    side = np.zeros(len(points), dtype=np.int64)
+    scale = np.hypot(x2 - x1, y2 - y1)
+    side[cross < -1e-9 * scale] = 1
+    side[cross > 1e-9 * scale] = 2
+    return side
+
+
+def _records(detections: Detections, deployment_index: np.ndarray) -> dict[str, np.ndarray]:
+    """Collapse boxes to one record per (deployment, image, species): count and foot point."""
+    species = detections.species.astype(str)
+    label = np.where(species == "", detections.category.astype(str), species)
+    bbox = detections.bbox
+    # The bottom centre of a box is where the animal stands: the side of a fence drawn on the
+    # ground is judged there, not at the box centre, which a tall animal lifts above the line.
+    foot = np.column_stack([bbox[:, 0] + bbox[:, 2] / 2, bbox[:, 1] + bbox[:, 3]])
+    _, file_code = np.unique(detections.file.astype(str), return_inverse=True)
+    _, label_code = np.unique(label, return_inverse=True)
+    key = np.stack([deployment_index, file_code, label_code], axis=1)
+    keys, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    n = len(keys)
+    located = np.isfinite(foot).all(axis=1)
+    weight = located.astype(float)
+    sum_w = np.bincount(inverse, weight, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fx = np.bincount(inverse, np.where(located, foot[:, 0], 0.0), n) / sum_w
+        fy = np.bincount(inverse, np.where(located, foot[:, 1], 0.0), n) / sum_w
+    conf = np.full(n, -np.inf)
+    np.maximum.at(conf, inverse, detections.confidence.astype(float))
+    return {
+        "deployment": keys[:, 0],
+        "file": detections.file[first].astype(str),
+        "time": detections.time[first].astype(np.int64),
+        "label": label[first],
+        "count": np.bincount(inverse, detections.count.astype(float), n).astype(np.int64),
+        "confidence": conf,
+        "foot": np.column_stack([fx, fy]),
+    }
+
+
+def _first_last_side(event: np.ndarray, side: np.ndarray, n_events: int):
+    """First and last non-zero side per event (rows sorted by event, then time)."""
+    first = np.zeros(n_events, dtype=np.int8)
+    last = np.zeros(n_events, dtype=np.int8)
+    rows = np.flatnonzero(side > 0)
+    if len(rows):
+        ev = event[rows]
+        starts = np.ones(len(rows), dtype=bool)
+        starts[1:] = ev[1:] != ev[:-1]
+        ends = np.ones(len(rows), dtype=bool)
+        ends[:-1] = ev[1:] != ev[:-1]
+        first[ev[starts]] = side[rows[starts]]
+        last[ev[ends]] = side[rows[ends]]
+    return first, last
+
+
+def _sides(records: dict[str, np.ndarray], deployments: Sequence[Deployment]) -> np.ndarray:
+    side = np.zeros(len(records["time"]), dtype=np.int8)
+    for index in np.unique(records["deployment"]):
+        line = deployments[index].fence_line
+        if line is None:
+            continue
+        rows = records["deployment"] == index
+        side[rows] = side_of_line(records["foot"][rows], np.asarray(line))
+    return side
+
+
+def _month_and_hour(local_seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    stamps = local_seconds.astype("datetime64[s]")
+    month = np.datetime_as_string(stamps.astype("datetime64[M]"), unit="M")
+    hour = (local_seconds // 3600) % 24
+    return month, hour.astype(np.int64)
+
+
+def build_events(
+    detections: Detections,
+    deployment_index: np.ndarray,
+    deployments: Sequence[Deployment],
+    config: EventConfig,
+) -> Table:
+    """Independent events per deployment and species, with crossing direction.
+
+    ``detections`` must already be filtered (:func:`filter_detections`) and
+    ``deployment_index`` give each row's deployment (>= 0). Returns one row per event.
+    """
+    rec = _records(detections, deployment_index)
+    order = np.lexsort((rec["time"], rec["label"], rec["deployment"]))
+    rec = {k: v[order] for k, v in rec.items()}
+    rec["sequence"] = sequence_ids(rec["deployment"], rec["time"], config.sequence_gap_s)
+    group = np.unique(
+        np.stack(
+            [rec["deployment"], np.unique(rec["label"], return_inverse=True)[1].ravel()], axis=1
+        ),
+        axis=0,
+        return_inverse=True,
+    )[1].ravel()
+    event = split_runs(group, rec["time"], config.independence_s)
+    n = int(event.max()) + 1 if len(event) else 0
+    starts = np.flatnonzero(np.r_[True, event[1:] != event[:-1]]) if n else np.zeros(0, int)
+    side = _sides(rec, deployments)
+    first, last = _first_last_side(event, side, n)
+    direction = np.full(n, DIRECTIONS[2], dtype=object)
+    direction[(first == 1) & (last == 2)] = DIRECTIONS[0]
+    direction[(first == 2) & (last == 1)] = DIRECTIONS[1]
+    dep = rec["deployment"][starts]
+    end = np.full(n, np.iinfo(np.int64).min)
+    np.maximum.at(end, event, rec["time"])
+    max_count = np.zeros(n, dtype=np.int64)
+    np.maximum.at(max_count, event, rec["count"])
+    max_conf = np.full(n, -np.inf)
+    np.maximum.at(max_conf, event, rec["confidence"])
+    n_seq = np.bincount(
+        event,
+        np.r_[True, (rec["sequence"][1:] != rec["sequence"][:-1]) | (event[1:] != event[:-1])]
+        if n
+        else None,
+        n,
+    )
+    offsets = np.array([deployments[i].utc_offset_s for i in dep], dtype=np.int64)
+    start_time = rec["time"][starts]
+    month, hour = _month_and_hour(start_time + offsets)
+    period = np.array(
+        [_period(deployments[d].opening_date, t) for d, t in zip(dep, start_time, strict=True)],
+        dtype=object,
+    )
+    side_a = np.array([deployments[i].side_names[0] for i in dep], dtype=object)
+    side_b = np.array([deployments[i].side_names[1] for i in dep], dtype=object)
+    from_side = np.where(
+        direction == DIRECTIONS[0], side_a, np.where(direction == DIRECTIONS[1], side_b, "")
+    )
+    to_side = np.where(
+        direction == DIRECTIONS[0], side_b, np.where(direction == DIRECTIONS[1], side_a, "")
+    )
+    return Table(
+        {
+            "event_id": np.array([f"e{i + 1}" for i in range(n)], dtype=object),
+            "deployment_id": _attr(deployments, dep, "deployment_id"),
+            "camera_id": _attr(deployments, dep, "camera_id"),
+            "fence_id": _attr(deployments, dep, "fence_id"),
+            "opening_id": _attr(deployments, dep, "opening_id"),
+            "species": rec["label"][starts].astype(object),
+            "start": start_time,
+            "end": end,
+            "n_images": np.bincount(event, minlength=n).astype(np.int64),
+            "n_sequences": n_seq.astype(np.int64),
+            "max_count": max_count,
+            "max_confidence": max_conf,
+            "direction": direction,
+            "from_side": from_side.astype(object),
+            "to_side": to_side.astype(object),
+            "local_month": month.astype(object),
+            "local_hour": hour,
+            "period": period,
+        }
+    )
+
+
+def _attr(deployments: Sequence[Deployment], index: np.ndarray, name: str) -> np.ndarray:
+    values = np.array([getattr(d, name) for d in deployments] + [""], dtype=object)
+    return values[index] if len(index) else np.zeros(0, dtype=object)
+
+
+def _period(opening_date: int | None, time: int) -> str:
+    if opening_date is None:
+        return ""
+    return "before" if time < opening_date else "after"
+
+
+def _opening_effort(deployments: Sequence[Deployment]) -> dict[tuple[str, str], np.ndarray]:
+    """Camera-days (total, before, after) and side names per (fence_id, opening_id)."""
+    effort: dict[tuple[str, str], np.ndarray] = {}
+    for dep in deployments:
+        before, after = dep.days_before_after()
+        key = (dep.fence_id, dep.opening_id)
+        effort.setdefault(key, np.zeros(3))
+        effort[key] += (dep.camera_days, before, after)
+    return effort
+
+
+def opening_use(events: Table, deployments: Sequence[Deployment]) -> tuple[Table, Table, Table]:
+    """Use per opening and species, monthly counts and diel activity.
+
+    The ``use`` table has one row per (fence, opening, species) with events, individuals,
+    crossings by direction, camera-days and detection rate per 100 camera-days, before and after
+    the opening date. Openings watched but without events appear with species ``""`` so that
+    their effort is not lost.
+    """
+    effort = _opening_effort(deployments)
+    sides = {(d.fence_id, d.opening_id): d.side_names for d in deployments}
+    keys = np.array(
+        [
+            f"{f}\x1f{o}\x1f{s}"
+            for f, o, s in zip(
+                events["fence_id"], events["opening_id"], events["species"], strict=True
+            )
+        ],
+        dtype=object,
+    )
+    uniq, inv = (
+        np.unique(keys.astype(str), return_inverse=True)
+        if len(keys)
+        else (np.zeros(0, str), np.zeros(0, int))
+    )
+    groups = [tuple(k.split("\x1f")) for k in uniq]
+    watched_without = [k + ("",) for k in effort if not any(g[:2] == k for g in groups)]
+    groups += sorted(watched_without)
+    m = len(groups)
+    count = np.bincount(inv, minlength=m)
+    direction = events["direction"]
+    period = events["period"]
+    columns = {
+        "fence_id": [g[0] for g in groups],
+        "opening_id": [g[1] for g in groups],
+        "species": [g[2] for g in groups],
+        "events": count,
+        "individuals": np.bincount(inv, events["max_count"], m).astype(np.int64),
+        "crossings_a_to_b": np.bincount(inv, direction == DIRECTIONS[0], m).astype(np.int64),
+        "crossings_b_to_a": np.bincount(inv, direction == DIRECTIONS[1], m).astype(np.int64),
+        "direction_unknown": np.bincount(inv, direction == DIRECTIONS[2], m).astype(np.int64),
+        "side_a": [sides[g[:2]][0] for g in groups],
+        "side_b": [sides[g[:2]][1] for g in groups],
+    }
+    days = np.array([effort[g[:2]] for g in groups]).reshape(m, 3)
+    before = np.bincount(inv, period == "before", m)
+    after = np.bincount(inv, period == "after", m)
+    columns.update(
+        camera_days=days[:, 0],
+        events_per_100_camera_days=_rate(count, days[:, 0]),
+        events_before=before.astype(np.int64),
+        camera_days_before=days[:, 1],
+        rate_before=_rate(before, days[:, 1]),
+        events_after=after.astype(np.int64),
+        camera_days_after=days[:, 2],
+        rate_after=_rate(after, days[:, 2]),
+    )
+    use = Table(
+        {k: np.asarray(v, dtype=object if k in _TEXT else None) for k, v in columns.items()}
+    )
+    return use, _monthly(events, keys), _diel(events, keys)
+
+
+_TEXT = ("fence_id", "opening_id", "species", "side_a", "side_b")
+
+
+def _rate(count: np.ndarray, days: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(days > 0, 100.0 * count / np.where(days > 0, days, 1.0), np.nan)
+
+
+def _monthly(events: Table, keys: np.ndarray) -> Table:
+    if not len(keys):
+        return Table({n: np.zeros(0, dtype=object) for n in _TEXT[:3] + ("month", "events")})
+    pair = np.array([f"{k}\x1f{m}" for k, m in zip(keys, events["local_month"], strict=True)])
+    uniq, counts = np.unique(pair, return_counts=True)
+    parts = [u.split("\x1f") for u in uniq]
+    return Table(
+        {
+            "fence_id": np.array([p[0] for p in parts], dtype=object),
+            "opening_id": np.array([p[1] for p in parts], dtype=object),
+            "species": np.array([p[2] for p in parts], dtype=object),
+            "month": np.array([p[3] for p in parts], dtype=object),
+            "events": counts.astype(np.int64),
+        }
+    )
+
+
+def _diel(events: Table, keys: np.ndarray) -> Table:
+    uniq, inv = (
+        np.unique(keys.astype(str), return_inverse=True)
+        if len(keys)
+        else (np.zeros(0, str), np.zeros(0, int))
+    )
+    counts = np.zeros((len(uniq), 24), dtype=np.int64)
+    np.add.at(counts, (inv, events["local_hour"].astype(np.int64)), 1)
+    parts = [u.split("\x1f") for u in uniq]
+    rep = np.repeat(np.arange(len(uniq)), 24)
+    return Table(
+        {
+            "fence_id": np.array([parts[i][0] for i in rep], dtype=object),
+            "opening_id": np.array([parts[i][1] for i in rep], dtype=object),
+            "species": np.array([parts[i][2] for i in rep], dtype=object),
+            "hour": np.tile(np.arange(24), len(uniq)),
+            "events": counts.ravel(),
+        }
+    )
+
+
+def analyse(
+    detections: Detections, deployments: Sequence[Deployment], config: EventConfig | None = None
+) -> CameraResult:
+    """Filter, assign to deployments, build events and the use tables in one call.
+
+    Rows outside every deployment period of their camera are counted in
+    ``CameraResult.outside_deployments`` (the io layer warns about them with examples).
+    """
+    config = config or EventConfig()
+    check_deployments(deployments)
+    kept, withheld, low = filter_detections(detections, config)
+    index = assign_deployments(kept.camera_id, kept.time, deployments)
+    inside = index >= 0
+    kept, index = kept.take(inside), index[inside]
+    events = build_events(kept, index, deployments, config)
+    use, monthly, diel = opening_use(events, deployments)
+    return CameraResult(events, use, monthly, diel, withheld, low, int((~inside).sum()), config)
