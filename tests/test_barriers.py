@@ -1,0 +1,385 @@
+"""Fences cut graph edges (crossings.core.barriers), checked against independent computations.
+
+Separation is checked with scipy's connected components of the Laplacian, cut sets with a brute
+force over every edge of the grid (sides of the end points for straight lines, shapely segment
+intersection for polylines), conductance across a fence with a direct sparse solve written here.
+"""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse.csgraph as csgraph
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.sparse.linalg import splu
+
+from crossings import gallery
+from crossings.core.barriers import (
+    EdgeCuts,
+    apply_fences,
+    edge_factors,
+    fence_edge_cuts,
+    opening_restoration,
+)
+from crossings.core.fences import Fence, Opening
+from crossings.core.graph import DIRECTIONS, AveragingRule, build_graph
+from crossings.core.grid import GridSpec
+from crossings.errors import ConfigError, CrossingsWarning
+
+CELL = 100.0
+
+
+# ----------------------------------------------------------------------------- independent tools
+def components(graph):
+    """Component label of every cell (-1 for NoData)."""
+    _, labels = csgraph.connected_components(graph.laplacian(), directed=False)
+    out = np.full(graph.grid.shape, -1)
+    out[graph.valid] = labels
+    return out
+
+
+def effective_conductance(graph, region_a, region_b):
+    """Conductance between two short-circuited regions: Dirichlet solve with splu."""
+    laplacian = graph.laplacian().tocsr()
+    a = graph.node_index[region_a & graph.valid]
+    b = graph.node_index[region_b & graph.valid]
+    voltage = np.zeros(graph.n_nodes)
+    voltage[a] = 1.0
+    free = np.ones(graph.n_nodes, dtype=bool)
+    free[a] = free[b] = False
+    fixed = ~free
+    block = laplacian[free][:, free].tocsc()
+    rhs = -(laplacian[free][:, fixed] @ voltage[fixed])
+    voltage[free] = splu(block).solve(rhs)
+    return float((laplacian @ voltage)[a].sum())
+
+
+def all_edges(shape, connect_four):
+    """``(direction, row, col)`` of every edge of a grid."""
+    rows, cols = shape
+    out = []
+    for k, (dr, dc) in enumerate(DIRECTIONS[: 2 if connect_four else 4]):
+        r, c = np.indices(shape).reshape(2, -1)
+        ok = (r + dr < rows) & (c + dc >= 0) & (c + dc < cols)
+        out += [(k, int(i), int(j)) for i, j in zip(r[ok], c[ok], strict=True)]
+    return out
+
+
+def cut_set(cuts):
+    return set(zip(cuts.direction.tolist(), cuts.row.tolist(), cuts.col.tolist(), strict=True))
+
+
+def brute_force_line_cuts(shape, side, connect_four):
+    """Edges whose end cells lie strictly on opposite sides of a straight line."""
+    expected, undecided = set(), set()
+    for k, r, c in all_edges(shape, connect_four):
+        dr, dc = DIRECTIONS[k]
+        s0, s1 = side[r, c], side[r + dr, c + dc]
+        if s0 == 0 or s1 == 0:
+            undecided.add((k, r, c))
+        elif s0 != s1:
+            expected.add((k, r, c))
+    return expected, undecided
+
+
+def brute_force_shapely_cuts(grid, fence, connect_four):
+    """Edges whose centre-to-centre segment intersects the fence polyline (shapely)."""
+    edges = all_edges(grid.shape, connect_four)
+    k, r, c = np.array(edges).T
+    dr = np.array([d[0] for d in DIRECTIONS])[k]
+    dc = np.array([d[1] for d in DIRECTIONS])[k]
+    x0, y0 = grid.cell_center(r, c)
+    x1, y1 = grid.cell_center(r + dr, c + dc)
+    lines = shapely.linestrings(np.stack([np.column_stack([x0, y0]), np.column_stack([x1, y1])], 1))
+    hit = shapely.intersects(lines, shapely.LineString(fence.coords))
+    return {e for e, h in zip(edges, hit, strict=True) if h}
+
+
+def assert_separates(graph, side):
+    """Every component holds cells of one side only, and both sides are present."""
+    labels = components(graph)
+    for label in np.unique(labels[labels >= 0]):
+        sides = set(np.unique(side[labels == label]).tolist()) - {0}
+        assert len(sides) <= 1, f"component {label} joins both sides of the fence"
+    assert (side > 0).any() and (side < 0).any()
+
+
+def far_regions(side_distance, margin):
+    return side_distance > margin, side_distance < -margin
+
+
+def signed_distance_to_line(grid, fence):
+    rows, cols = np.indices(grid.shape)
+    x, y = grid.cell_center(rows, cols)
+    (x0, y0), (x1, y1) = fence.coords[0], fence.coords[-1]
+    return ((x1 - x0) * (y - y0) - (y1 - y0) * (x - x0)) / math.hypot(x1 - x0, y1 - y0)
+
+
+# ----------------------------------------------------------------------------- separation
+@pytest.mark.parametrize("angle", [0.0, 30.0, 45.0, 77.0, 90.0, 135.0])
+@pytest.mark.parametrize("connect_four", [False, True])
+@pytest.mark.parametrize("shape", [(21, 21), (20, 23)])
+def test_closed_straight_fence_separates_exactly(angle, connect_four, shape):
+    # (21, 21) puts cell centres exactly on the 0, 45, 90 and 135 degree lines.
+    land = gallery.straight_fence(*shape, angle)
+    graph = apply_fences(land.graph(connect_four=connect_four), land.fences)
+    side = gallery.side_of_line(land.grid, land.fences[0])
+    assert_separates(graph, side)
+    assert len(np.unique(components(graph))) == 2
+    cuts = fence_edge_cuts(land.grid, land.fences, connect_four=connect_four)
+    expected, undecided = brute_force_line_cuts(land.grid.shape, side, connect_four)
+    assert cut_set(cuts) - undecided == expected
+    a, b = far_regions(signed_distance_to_line(land.grid, land.fences[0]), 3 * CELL)
+    assert effective_conductance(graph, a, b) == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "n_vertices, rotation, centre",
+    [
+        (4, 0.0, None),  # diamond with vertices on cell centres
+        (4, 45.0, None),  # square
+        (64, 0.0, None),
+        (7, 13.0, (1234.5, 1567.8)),
+        (4, 0.0, (1500.0, 1500.0)),  # diamond with its vertices exactly on cell corners
+    ],
+)
+@pytest.mark.parametrize("connect_four", [False, True])
+def test_closed_ring_fence_separates_exactly(n_vertices, rotation, centre, connect_four):
+    land = gallery.ring_fence(
+        30, 30, 1000.0, n_vertices=n_vertices, rotation=rotation, centre=centre
+    )
+    graph = apply_fences(land.graph(connect_four=connect_four), land.fences)
+    side = gallery.inside_ring(land.grid, land.fences[0])
+    assert_separates(graph, side)
+    assert len(np.unique(components(graph))) == 2
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    angle=st.floats(0.0, 180.0),
+    offset=st.floats(-600.0, 600.0),
+    connect_four=st.booleans(),
+)
+def test_random_closed_straight_fence_always_separates(angle, offset, connect_four):
+    land = gallery.straight_fence(16, 19, angle, offset=offset)
+    graph = apply_fences(land.graph(connect_four=connect_four), land.fences)
+    side = gallery.side_of_line(land.grid, land.fences[0])
+    if not ((side > 0).any() and (side < 0).any()):
+        return  # the line misses the grid's cell centres on one side
+    assert_separates(graph, side)
+    cuts = fence_edge_cuts(land.grid, land.fences, connect_four=connect_four)
+    expected, undecided = brute_force_line_cuts(land.grid.shape, side, connect_four)
+    assert cut_set(cuts) - undecided == expected
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    cx=st.floats(600.0, 1400.0),
+    cy=st.floats(600.0, 1400.0),
+    radius=st.floats(250.0, 550.0),
+    n_vertices=st.integers(3, 12),
+    rotation=st.floats(0.0, 90.0),
+    connect_four=st.booleans(),
+)
+def test_random_closed_ring_always_separates(cx, cy, radius, n_vertices, rotation, connect_four):
+    land = gallery.ring_fence(
+        20, 20, radius, centre=(cx, cy), n_vertices=n_vertices, rotation=rotation
+    )
+    graph = apply_fences(land.graph(connect_four=connect_four), land.fences)
+    side = gallery.inside_ring(land.grid, land.fences[0])
+    if not (side > 0).any():
+        return  # a thin ring with no cell centre inside
+    assert_separates(graph, side)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), connect_four=st.booleans())
+def test_cuts_match_shapely_intersection_for_random_polylines(seed, connect_four):
+    rng = np.random.default_rng(seed)
+    grid = GridSpec.from_origin(0.0, 1500.0, CELL, (15, 12), gallery.DEFAULT_CRS)
+    coords = rng.uniform([-300, -300], [1500, 1800], size=(rng.integers(2, 8), 2))
+    fence = Fence("f", coords)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CrossingsWarning)
+        cuts = fence_edge_cuts(grid, [fence], connect_four=connect_four)
+    assert cut_set(cuts) == brute_force_shapely_cuts(grid, fence, connect_four)
+    assert len(cut_set(cuts)) == len(cuts)  # one row per (edge, fence)
+    # Crossing points lie on both the fence and the edge.
+    line = shapely.LineString(fence.coords)
+    points = shapely.points(cuts.x, cuts.y)
+    assert np.all(shapely.distance(line, points) < 1e-6)
+    positions = shapely.line_locate_point(line, points)
+    assert np.allclose(positions, cuts.position, atol=1e-6) or len(cuts) == 0
+
+
+def test_polyline_vertex_on_an_edge_is_cut_once():
+    grid = GridSpec.from_origin(0.0, 400.0, CELL, (4, 4), gallery.DEFAULT_CRS)
+    # The vertex (150, 200) is the midpoint of the south edge of cell (1, 1).
+    through = Fence("through", [(-100.0, 260.0), (150.0, 200.0), (450.0, 130.0)])
+    touch = Fence("touch", [(-100.0, 300.0), (150.0, 200.0), (450.0, 300.0)])
+    for fence in (through, touch):
+        cuts = fence_edge_cuts(grid, [fence], connect_four=True)
+        hits = (cuts.direction == 1) & (cuts.row == 1) & (cuts.col == 1)
+        assert hits.sum() <= 1, fence.fence_id
+    cuts = fence_edge_cuts(grid, [through], connect_four=True)
+    assert ((cuts.direction == 1) & (cuts.row == 1) & (cuts.col == 1)).sum() == 1
+    graph = apply_fences(build_graph(grid, np.ones((4, 4)), connect_four=True), [through])
+    # The fence crosses the grid from west to east: rows 0-1 above it, rows 2-3 below.
+    side = np.array([[1] * 4, [1] * 4, [-1] * 4, [-1] * 4])
+    assert_separates(graph, side)
+
+
+def test_fence_along_cell_centres_and_through_cell_corners():
+    grid = GridSpec.from_origin(0.0, 1000.0, CELL, (10, 10), gallery.DEFAULT_CRS)
+    along_row = Fence("row", [(-100.0, 450.0), (1100.0, 450.0)])  # through row 5's centres
+    corner_zigzag = Fence("zig", [(-100.0, 600.0), (300.0, 600.0), (500.0, 400.0), (1100.0, 400.0)])
+    for fence in (along_row, corner_zigzag):
+        for connect_four in (False, True):
+            graph = apply_fences(
+                build_graph(grid, np.ones((10, 10)), connect_four=connect_four), [fence]
+            )
+            assert len(np.unique(components(graph))) == 2, fence.fence_id
+
+
+# ----------------------------------------------------------------------------- openings
+def _sweep_conductance(land, widths, connect_four, shift=0.0):
+    graph = land.graph(connect_four=connect_four)
+    a, b = far_regions(signed_distance_to_line(land.grid, land.fences[0]), 3 * CELL)
+    fence = land.fences[0]
+    cuts = fence_edge_cuts(land.grid, land.fences, connect_four=connect_four)
+    centre = fence.coords.mean(axis=0)
+    direction = (fence.coords[-1] - fence.coords[0]) / fence.length
+    x, y = centre + shift * direction
+    values = []
+    for width in widths:
+        openings = [Opening(fence.fence_id, x, y, width)] if width > 0 else []
+        fenced = apply_fences(graph, land.fences, openings, cuts=cuts)
+        values.append(effective_conductance(fenced, a, b))
+    return np.array(values), effective_conductance(graph, a, b)
+
+
+@pytest.mark.parametrize("angle", [0.0, 30.0, 45.0, 77.0])
+@pytest.mark.parametrize("connect_four", [False, True])
+def test_opening_raises_conductance_monotonically_to_the_no_fence_value(angle, connect_four):
+    land = gallery.straight_fence(16, 16, angle)
+    length = land.fences[0].length
+    widths = np.concatenate([[0.0], np.linspace(10.0, 2500.0, 40), [length]])
+    values, no_fence = _sweep_conductance(land, widths, connect_four, shift=37.0)
+    assert values[0] == pytest.approx(0.0, abs=1e-12)
+    assert np.all(np.diff(values) >= -1e-12 * no_fence), values
+    assert values[1] > 0  # even a 10 m opening lets some current through
+    assert values[-1] == pytest.approx(no_fence, rel=1e-10)
+    assert np.all(values <= no_fence * (1 + 1e-10))
+
+
+def test_narrow_opening_restores_in_proportion_to_width():
+    # East-west fence between rows on a 4-neighbour graph: each south edge stands for one cell of
+    # fence, so a 150 m opening centred on a column restores it fully and half of each of the
+    # two neighbouring stretches (25 m each of 100 m).
+    grid = GridSpec.from_origin(0.0, 1000.0, CELL, (10, 10), gallery.DEFAULT_CRS)
+    fence = Fence("f", [(-200.0, 500.0), (1200.0, 500.0)])
+    cuts = fence_edge_cuts(grid, [fence], connect_four=True)
+    rows, fraction = opening_restoration(cuts, [fence], [Opening("f", 450.0, 480.0, 150.0)], CELL)
+    got = dict(zip(cuts.col[rows].tolist(), fraction.tolist(), strict=True))
+    assert got == pytest.approx({3: 0.25, 4: 1.0, 5: 0.25})
+    factors = edge_factors(cuts, [fence], [Opening("f", 450.0, 500.0, 150.0, 0.5)], CELL)
+    assert factors[cuts.col == 4] == pytest.approx([0.5])
+    assert factors[cuts.col == 3] == pytest.approx([0.125])
+    assert factors[cuts.col == 7] == pytest.approx([0.0])
+
+
+@pytest.mark.parametrize("connect_four", [False, True])
+def test_fully_open_ring_and_leaky_fence_give_the_no_fence_graph(connect_four):
+    land = gallery.ring_fence(20, 20, 600.0, n_vertices=9, rotation=11.0, permeability=0.3)
+    fence = land.fences[0]
+    graph = land.graph(connect_four=connect_four)
+    opening = Opening("ring", *fence.coords[0], width=2 * fence.length)
+    fenced = apply_fences(graph, land.fences, [opening])
+    for before, after in zip(graph.edge_weights, fenced.edge_weights, strict=True):
+        np.testing.assert_allclose(after, before, rtol=1e-12)
+    # An opening as permeable as the fence changes nothing.
+    same = Opening("ring", *fence.coords[0], width=500.0, permeability=0.3)
+    np.testing.assert_allclose(
+        apply_fences(graph, land.fences, [same]).edge_weights[1],
+        apply_fences(graph, land.fences).edge_weights[1],
+    )
+
+
+def test_edge_cut_by_two_fences_gets_the_product_of_factors():
+    grid = GridSpec.from_origin(0.0, 300.0, CELL, (3, 3), gallery.DEFAULT_CRS)
+    graph = build_graph(
+        grid, np.ones((3, 3)), connect_four=True, rule=AveragingRule.AVG_CONDUCTANCE
+    )
+    fences = [
+        Fence("a", [(100.0, -50.0), (100.0, 350.0)], permeability=0.5),
+        Fence("b", [(110.0, -50.0), (110.0, 350.0)], permeability=0.4),
+    ]
+    fenced = apply_fences(graph, fences)
+    np.testing.assert_allclose(fenced.edge_weights[0][:, 0], [0.2, 0.2, 0.2])
+    np.testing.assert_allclose(fenced.edge_weights[0][:, 1], [1.0, 1.0, 1.0])
+
+
+# ----------------------------------------------------------------------------- bad input, purity
+def test_fence_outside_the_grid_warns_and_cuts_nothing():
+    grid = GridSpec.from_origin(0.0, 1000.0, CELL, (10, 10), gallery.DEFAULT_CRS)
+    outside = Fence("far", [(5000.0, 5000.0), (6000.0, 5000.0)])
+    with pytest.warns(CrossingsWarning, match="'far' lies entirely outside the grid"):
+        cuts = fence_edge_cuts(grid, [outside])
+    assert len(cuts) == 0
+    inside = Fence("near", [(-500.0, 500.0), (500.0, 500.0)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CrossingsWarning)
+        assert len(fence_edge_cuts(grid, [inside])) > 0
+
+
+def test_bad_inputs_raise_clear_errors():
+    grid = GridSpec.from_origin(0.0, 1000.0, CELL, (10, 10), gallery.DEFAULT_CRS)
+    fence = Fence("f", [(0.0, 500.0), (1000.0, 500.0)])
+    with pytest.raises(ConfigError, match="fence 'bad' geometry.*NaN"):
+        fence_edge_cuts(grid, [Fence("bad", [(0.0, 0.0), (np.nan, 1.0)])])
+    with pytest.raises(ConfigError, match="item 0 is list"):
+        fence_edge_cuts(grid, [[(0.0, 0.0), (1.0, 1.0)]])
+    cuts = fence_edge_cuts(grid, [fence])
+    with pytest.raises(ConfigError, match="fence_id 'g'.*not among the fences"):
+        edge_factors(cuts, [fence], [Opening("g", 500.0, 500.0, 10.0)], CELL)
+    with pytest.raises(ConfigError, match="cell_size"):
+        edge_factors(cuts, [fence], [Opening("f", 500.0, 500.0, 10.0)])
+    with pytest.warns(CrossingsWarning, match="snapped"):
+        edge_factors(cuts, [fence], [Opening("f", 500.0, 5000.0, 10.0)], CELL)
+    small = build_graph(
+        GridSpec.from_origin(0.0, 300.0, CELL, (3, 3), "EPSG:3857"), np.ones((3, 3))
+    )
+    with pytest.raises(ConfigError, match="precomputed cuts do not fit"):
+        apply_fences(small, [fence], cuts=cuts)
+
+
+def test_inputs_are_not_modified():
+    land = gallery.straight_fence(12, 12, 30.0, gap_width=250.0, permeability=0.1)
+    graph = land.graph()
+    weights = [w.copy() for w in graph.edge_weights]
+    coords = land.fences[0].coords.copy()
+    opening = land.openings[0]
+    fenced = apply_fences(graph, land.fences, land.openings)
+    for before, after in zip(weights, graph.edge_weights, strict=True):
+        np.testing.assert_array_equal(before, after)
+    np.testing.assert_array_equal(coords, land.fences[0].coords)
+    assert land.openings[0] == opening
+    assert fenced is not graph
+    assert not np.array_equal(fenced.edge_weights[0], graph.edge_weights[0])
+
+
+def test_precomputed_cuts_and_empty_inputs():
+    land = gallery.straight_fence(10, 10, 60.0)
+    graph = land.graph()
+    cuts = fence_edge_cuts(land.grid, land.fences)
+    a = apply_fences(graph, land.fences)
+    b = apply_fences(graph, land.fences, cuts=cuts)
+    for wa, wb in zip(a.edge_weights, b.edge_weights, strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    assert len(fence_edge_cuts(land.grid, [])) == 0
+    assert isinstance(cuts.take(cuts.fence_index == 0), EdgeCuts)
+    unchanged = apply_fences(graph, [])
+    np.testing.assert_array_equal(unchanged.edge_weights[2], graph.edge_weights[2])
