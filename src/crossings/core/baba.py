@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import shapely
 
 from crossings.core.fences import Fence
-from crossings.core.tracks import Tracks, check_regularity, warn_short_tracks
+from crossings.core.tracks import FenceLayer, Tracks, check_regularity, warn_short_tracks
 from crossings.errors import ConfigError
 
 __all__ = [
@@ -39,6 +39,8 @@ __all__ = [
     "encounter_mask",
     "count_crossings",
     "straightness",
+    "FenceRanking",
+    "rank_fences",
 ]
 
 EVENT_TYPES = (
@@ -106,50 +108,6 @@ class BabaConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and value >= 0):
                 raise ConfigError(f"must be a number >= 0; got {value!r}", field=name)
-
-
-@dataclass(frozen=True)
-class FenceLayer:
-    """Fence geometries keyed by ``fence_id`` (parts sharing an id form one MultiLineString).
-
-    BaBA counts intersection points per barrier feature, so the parts of one GeoPackage feature
-    must stay one geometry for exact agreement with the R package.
-
-    Examples
-    --------
-    >>> layer = FenceLayer.from_fences([Fence("a", [(0, 0), (1, 0)]), Fence("a", [(2, 0), (3, 0)])])
-    >>> layer.fence_ids.tolist(), shapely.get_num_geometries(layer.geometries).tolist()
-    (['a'], [2])
-    """
-
-    fence_ids: np.ndarray
-    geometries: np.ndarray
-    country_pairs: np.ndarray
-    tree: shapely.STRtree = field(repr=False, compare=False)
-
-    @classmethod
-    def from_fences(cls, fences: Sequence[Fence]) -> FenceLayer:
-        """Group ``Fence`` parts by ``fence_id`` (first-appearance order)."""
-        if len(fences) == 0:
-            raise ConfigError("no fence given; the fence layer must hold at least one line")
-        parts: dict[str, list[np.ndarray]] = {}
-        pairs: dict[str, str] = {}
-        for fence in fences:
-            parts.setdefault(fence.fence_id, []).append(fence.coords)
-            pairs.setdefault(fence.fence_id, fence.country_pair)
-        geoms = [
-            shapely.linestrings(c[0])
-            if len(c) == 1
-            else shapely.multilinestrings([shapely.linestrings(part) for part in c])
-            for c in parts.values()
-        ]
-        geometries = np.array(geoms, dtype=object)
-        return cls(
-            np.array(list(parts), dtype=str),
-            geometries,
-            np.array([pairs[k] for k in parts], dtype=str),
-            shapely.STRtree(geometries),
-        )
 
 
 @dataclass(frozen=True)
@@ -598,3 +556,75 @@ def _classify_events(tracks, layer, config, interval, rows, event_of_point, fetc
         fence_id=_nearest_fence(tracks.x[first_rows], tracks.y[first_rows], layer),
     )
     return BabaResult(events_table, rows, event_of_point, fetched, interval, config)
+
+
+@dataclass(frozen=True)
+class FenceRanking:
+    """BaRanking: encounter classes per fence and the impermeability index (0-1).
+
+    Only fences with at least one event start within ``distance`` are listed (the R package gives
+    the other fences NA). ``index`` is ``((Bounce + Back_n_forth + Trace + Trapped) / total_enc) *
+    unique_ind`` rescaled to 0-1 over the fences with ``total_enc >= min_total_enc`` (NaN for the
+    others, and for all when every fence has the same value).
+    """
+
+    fence_id: np.ndarray
+    class_counts: dict[str, np.ndarray]
+    unique_ind: np.ndarray
+    total_enc: np.ndarray
+    index: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.fence_id)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """``fence_id``, one column per class, ``unique_ind``, ``total_enc``, ``index``."""
+        return {
+            "fence_id": self.fence_id,
+            **self.class_counts,
+            "unique_ind": self.unique_ind,
+            "total_enc": self.total_enc,
+            "index": self.index,
+        }
+
+
+def rank_fences(
+    events: BabaEvents, layer: FenceLayer, distance: float, *, min_total_enc: int = 0
+) -> FenceRanking:
+    """Rank fences by barrier effect as BaBA's ``BaRanking`` does.
+
+    Each event is joined to every fence within ``distance`` of its first fix, so one event can
+    count for several fences.
+
+    Examples
+    --------
+    >>> layer = FenceLayer.from_fences([Fence("f", [(0, 0), (0, 100)])])
+    >>> ev = BabaEvents(*[np.array(v) for v in (["a", "b"], ["a_0", "b_0"], [5.0, 8.0],
+    ...     [50.0, 60.0], ["2020-01-01"] * 2, ["2020-01-01"] * 2, [0.0, 0.0], [0, 1],
+    ...     [np.nan] * 2, [np.nan] * 2, [np.nan] * 2, ["Bounce", "Quick_Cross"], ["f", "f"])])
+    >>> r = rank_fences(ev, layer, 10)
+    >>> r.class_counts["Bounce"].tolist(), r.unique_ind.tolist(), r.total_enc.tolist()
+    ([1], [2], [2])
+    """
+    points = shapely.points(np.asarray(events.easting, float), np.asarray(events.northing, float))
+    event_idx, fence_idx = layer.tree.query(points, predicate="dwithin", distance=distance)
+    fences = np.unique(fence_idx)
+    column = np.searchsorted(fences, fence_idx)
+    counts = {}
+    for name in EVENT_TYPES:
+        is_type = events.event_type[event_idx] == name
+        counts[name] = np.bincount(column[is_type], minlength=len(fences)).astype(np.int64)
+    total = np.sum(list(counts.values()), axis=0).astype(np.int64) if counts else np.zeros(0)
+    pairs = np.unique(np.column_stack([column, _codes(events.animal_id)[event_idx]]), axis=0)
+    unique_ind = np.bincount(pairs[:, 0], minlength=len(fences)).astype(np.int64)
+    barrier = counts["Bounce"] + counts["Back_n_forth"] + counts["Trace"] + counts["Trapped"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        raw = np.where(total >= min_total_enc, barrier / total * unique_ind, np.nan)
+        known = raw[np.isfinite(raw)]
+        low, high = (known.min(), known.max()) if known.size else (np.nan, np.nan)
+        index = (raw - low) / (high - low)
+    return FenceRanking(layer.fence_ids[fences], counts, unique_ind, total, index)
+
+
+def _codes(values: np.ndarray) -> np.ndarray:
+    return np.unique(values, return_inverse=True)[1].reshape(-1)

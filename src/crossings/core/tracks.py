@@ -8,13 +8,24 @@ the BaBA rules number fixes in that order.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
+import shapely
 
+from crossings.core.fences import Fence
 from crossings.errors import ConfigError, CrossingsWarning
 
-__all__ = ["Tracks", "modal_interval_hours", "check_regularity"]
+__all__ = [
+    "Tracks",
+    "FenceLayer",
+    "FenceCrossings",
+    "modal_interval_hours",
+    "check_regularity",
+    "locate_crossings",
+    "crossings_per_month",
+]
 
 SECONDS_PER_HOUR = 3600.0
 
@@ -219,3 +230,202 @@ def warn_short_tracks(tracks: Tracks, min_fixes: int, purpose: str) -> list[str]
             stacklevel=2,
         )
     return short
+
+
+@dataclass(frozen=True)
+class FenceLayer:
+    """Fence geometries keyed by ``fence_id`` (parts sharing an id form one MultiLineString).
+
+    BaBA counts intersection points per barrier feature, so the parts of one GeoPackage feature
+    must stay one geometry for exact agreement with the R package.
+
+    Examples
+    --------
+    >>> layer = FenceLayer.from_fences([Fence("a", [(0, 0), (1, 0)]), Fence("a", [(2, 0), (3, 0)])])
+    >>> layer.fence_ids.tolist(), shapely.get_num_geometries(layer.geometries).tolist()
+    (['a'], [2])
+    """
+
+    fence_ids: np.ndarray
+    geometries: np.ndarray
+    country_pairs: np.ndarray
+    tree: shapely.STRtree = field(repr=False, compare=False)
+
+    @classmethod
+    def from_fences(cls, fences: Sequence[Fence]) -> FenceLayer:
+        """Group ``Fence`` parts by ``fence_id`` (first-appearance order)."""
+        if len(fences) == 0:
+            raise ConfigError("no fence given; the fence layer must hold at least one line")
+        parts: dict[str, list[np.ndarray]] = {}
+        pairs: dict[str, str] = {}
+        for fence in fences:
+            parts.setdefault(fence.fence_id, []).append(fence.coords)
+            pairs.setdefault(fence.fence_id, fence.country_pair)
+        geoms = [
+            shapely.linestrings(c[0])
+            if len(c) == 1
+            else shapely.multilinestrings([shapely.linestrings(part) for part in c])
+            for c in parts.values()
+        ]
+        geometries = np.array(geoms, dtype=object)
+        return cls(
+            np.array(list(parts), dtype=str),
+            geometries,
+            np.array([pairs[k] for k in parts], dtype=str),
+            shapely.STRtree(geometries),
+        )
+
+
+@dataclass(frozen=True)
+class FenceCrossings:
+    """Every place where a GPS step crosses a fence line.
+
+    Attributes
+    ----------
+    animal_id, fence_id : ndarray of str
+    x, y : ndarray of float
+        Crossing point on the fence (CRS of the tracks).
+    time : ndarray of datetime64[s]
+        Estimated crossing time, interpolated along the step by distance (UTC).
+    step_start, step_end : ndarray of datetime64[s]
+        Times of the fixes before and after the crossing.
+    from_side, to_side : ndarray of str
+        Country (or side) left and entered. A fence's ``country_pair`` ``"A-B"`` puts A on the
+        left and B on the right of the fence as digitised (first vertex to last); without a
+        country pair the sides are ``left`` and ``right``.
+    """
+
+    animal_id: np.ndarray
+    fence_id: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    time: np.ndarray
+    step_start: np.ndarray
+    step_end: np.ndarray
+    from_side: np.ndarray
+    to_side: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.animal_id)
+
+    @property
+    def direction(self) -> np.ndarray:
+        """``"from A to B"`` per crossing."""
+        pairs = zip(self.from_side, self.to_side, strict=True)
+        return np.array([f"from {a} to {b}" for a, b in pairs], dtype=str)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Columns for a table, one row per crossing."""
+        return {
+            "animal_id": self.animal_id,
+            "fence_id": self.fence_id,
+            "x": self.x,
+            "y": self.y,
+            "time": self.time,
+            "step_start": self.step_start,
+            "step_end": self.step_end,
+            "from_side": self.from_side,
+            "to_side": self.to_side,
+            "direction": self.direction,
+        }
+
+
+def _fence_segments(layer: FenceLayer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start and end vertices of every straight piece of every fence, and its fence index."""
+    parts, fence_of_part = shapely.get_parts(layer.geometries, return_index=True)
+    coords, part_of_vertex = shapely.get_coordinates(parts, return_index=True)
+    same_part = part_of_vertex[1:] == part_of_vertex[:-1]
+    starts, ends = coords[:-1][same_part], coords[1:][same_part]
+    return starts, ends, fence_of_part[part_of_vertex[:-1][same_part]]
+
+
+def _sides(pair: str) -> tuple[str, str]:
+    left, sep, right = pair.partition("-")
+    return (
+        (left.strip(), right.strip())
+        if sep and left.strip() and right.strip()
+        else ("left", "right")
+    )
+
+
+def locate_crossings(tracks: Tracks, layer: FenceLayer) -> FenceCrossings:
+    """Locate every crossing of a GPS step (straight line between consecutive fixes) and a fence.
+
+    A fix lying exactly on a fence counts once (for the step that leaves it); steps running along
+    a fence (collinear) are not crossings.
+
+    Examples
+    --------
+    >>> layer = FenceLayer.from_fences([Fence("f", [(0, -10), (0, 10)], country_pair="KAZ-UZB")])
+    >>> fixes = [("a", "2020-01-01T00:00", -5, 0), ("a", "2020-01-01T02:00", 15, 0)]
+    >>> t = Tracks.from_records(fixes)
+    >>> c = locate_crossings(t, layer)
+    >>> c.fence_id.tolist(), c.time.tolist()[0].isoformat(), c.direction.tolist()
+    (['f'], '2020-01-01T00:30:00', ['from KAZ to UZB'])
+    """
+    same = tracks.animal_id[1:] == tracks.animal_id[:-1]
+    step = np.flatnonzero(same)
+    a = np.column_stack([tracks.x[step], tracks.y[step]])
+    b = np.column_stack([tracks.x[step + 1], tracks.y[step + 1]])
+    seg_a, seg_b, seg_fence = _fence_segments(layer)
+    tree = shapely.STRtree(shapely.linestrings(np.stack([seg_a, seg_b], axis=1)))
+    moving = np.any(a != b, axis=1)
+    steps_geom = np.full(len(step), None, dtype=object)
+    steps_geom[moving] = shapely.linestrings(np.stack([a[moving], b[moving]], axis=1))
+    i, j = tree.query(steps_geom, predicate="intersects")
+    v, s = b[i] - a[i], seg_b[j] - seg_a[j]
+    denom = v[:, 0] * s[:, 1] - v[:, 1] * s[:, 0]
+    ok = np.abs(denom) > 1e-12 * np.hypot(*v.T) * np.hypot(*s.T)
+    i, j, v, s, denom = i[ok], j[ok], v[ok], s[ok], denom[ok]
+    w = seg_a[j] - a[i]
+    t = (w[:, 0] * s[:, 1] - w[:, 1] * s[:, 0]) / denom
+    keep = t < 1.0  # a fix on the fence: counted for the step leaving it
+    i, j, v, s, t = i[keep], j[keep], v[keep], s[keep], np.clip(t[keep], 0.0, 1.0)
+    point = a[i] + t[:, None] * v
+    fence = seg_fence[j]
+    # a crossing through a vertex joins two pieces of one fence: keep it once
+    key = np.column_stack([i, fence, np.round(point, 6)])
+    _, first = np.unique(key, axis=0, return_index=True)
+    first = np.sort(first)
+    i, s, v, t, point, fence = i[first], s[first], v[first], t[first], point[first], fence[first]
+    to_left = s[:, 0] * v[:, 1] - s[:, 1] * v[:, 0] > 0
+    sides = np.array([_sides(p) for p in layer.country_pairs], dtype=str).reshape(-1, 2)
+    left, right = sides[fence, 0], sides[fence, 1]
+    rows = step[i]
+    t0 = tracks.time[rows].astype(np.int64)
+    dt = tracks.time[rows + 1].astype(np.int64) - t0
+    return FenceCrossings(
+        animal_id=tracks.animal_id[rows],
+        fence_id=layer.fence_ids[fence],
+        x=point[:, 0],
+        y=point[:, 1],
+        time=(t0 + np.round(t * dt).astype(np.int64)).astype("datetime64[s]"),
+        step_start=tracks.time[rows],
+        step_end=tracks.time[rows + 1],
+        from_side=np.where(to_left, right, left),
+        to_side=np.where(to_left, left, right),
+    )
+
+
+def crossings_per_month(crossings: FenceCrossings) -> dict[str, np.ndarray]:
+    """Number of crossings per fence and calendar month (UTC), with the direction split.
+
+    Returns columns ``fence_id``, ``month`` (``YYYY-MM``), ``direction`` and ``crossings``.
+    """
+    if len(crossings) == 0:
+        empty = np.zeros(0, dtype=str)
+        return {
+            "fence_id": empty,
+            "month": empty,
+            "direction": empty,
+            "crossings": np.zeros(0, int),
+        }
+    month = crossings.time.astype("datetime64[M]").astype(str)
+    key = np.column_stack([crossings.fence_id, month, crossings.direction])
+    groups, counts = np.unique(key, axis=0, return_counts=True)
+    return {
+        "fence_id": groups[:, 0],
+        "month": groups[:, 1],
+        "direction": groups[:, 2],
+        "crossings": counts,
+    }
