@@ -128,7 +128,8 @@ class ConductanceGraph:
             shape=(n, n),
         )
         degree = np.bincount(i, weights=w, minlength=n) + np.bincount(j, weights=w, minlength=n)
-        return (off + sp.diags(degree)).tocsr()
+        # bincount of no edges is int64: cast, so that an edgeless graph still gives float64.
+        return (off + sp.diags(degree.astype(np.float64))).tocsr()
 
 
 def build_graph(
