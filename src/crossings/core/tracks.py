@@ -202,7 +202,8 @@ def check_regularity(
         if len(set(known.values())) > 1:
             raise ConfigError(
                 f"individuals have different fix intervals ({listing}). Run them separately, "
-                "or give --interval with the largest interval",
+                "give --interval with the largest interval, or round time steps to whole hours "
+                "(--round-fixes)",
                 source=tracks.source,
                 field="timestamp",
             )

@@ -357,7 +357,7 @@ def events_frame(events: BabaEvents) -> pd.DataFrame:
 
 
 def write_table_csv(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write a table as CSV atomically (NA for missing values, as R writes them)."""
+    """Write a table as CSV atomically (NA for missing values, 15 digits, as R writes them)."""
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, na_rep="NA")
+        frame.to_csv(tmp, index=False, na_rep="NA", float_format="%.15g")
     return Path(path)
