@@ -123,6 +123,16 @@ def reproject_to(frame: gpd.GeoDataFrame, target_crs: str, *, source: str) -> gp
     return frame.to_crs(target)
 
 
+def _restore_shapefile_names(frame: gpd.GeoDataFrame, names: Iterable[str]) -> gpd.GeoDataFrame:
+    """Undo the 10-character truncation of Shapefile (dBASE) column names (permeabili...)."""
+    renames = {
+        name[:10]: name
+        for name in names
+        if len(name) > 10 and name not in frame.columns and name[:10] in frame.columns
+    }
+    return frame.rename(columns=renames) if renames else frame
+
+
 def _require_columns(frame, required: Iterable[str], *, source: str, kind: str) -> None:
     for column in required:
         if column not in frame.columns:
@@ -159,6 +169,7 @@ def read_fences(
     """
     frame = read_vector(path, layer=layer, target_crs=target_crs)
     source = f"{path}" + (f" (layer {layer})" if layer else "")
+    frame = _restore_shapefile_names(frame, (*FENCE_COLUMNS, "country_pair"))
     _require_columns(frame, FENCE_COLUMNS, source=source, kind="fence")
     fences: list[Fence] = []
     for row in frame.itertuples(index=False):
@@ -229,6 +240,7 @@ def read_openings(
     """
     frame = read_vector(path, layer=layer, target_crs=target_crs)
     source = f"{path}" + (f" (layer {layer})" if layer else "")
+    frame = _restore_shapefile_names(frame, (*OPENING_COLUMNS, "permeability", "opening_id"))
     _require_columns(frame, OPENING_COLUMNS, source=source, kind="opening")
     known = None if fences is None else {f.fence_id for f in fences}
     openings = []
