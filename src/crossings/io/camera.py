@@ -1,0 +1,685 @@
+"""Camera-trap inputs: MegaDetector batch JSON, EXIF times, labels, deployments; blurred copies.
+
+Every reader validates and raises :class:`~crossings.errors.InputFileError` or
+:class:`~crossings.errors.ConfigError` naming the file, the field (or JSON path / CSV row) and the
+fix. :func:`load_detections` joins them into the :class:`crossings.core.camtrap.Detections` table
+that the core turns into events.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from crossings.core.camtrap import PRIVATE_CATEGORIES, Deployment, Detections, check_deployments
+from crossings.errors import ConfigError, CrossingsWarning, InputFileError
+from crossings.io.atomic import atomic_path
+
+__all__ = [
+    "MegaDetectorOutput",
+    "ExifRecord",
+    "read_megadetector",
+    "read_exif",
+    "read_labels",
+    "read_deployments",
+    "parse_time",
+    "load_detections",
+    "check_paths_match_images",
+    "write_blurred_copies",
+    "IMAGE_SUFFIXES",
+]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+BOX_TOLERANCE = 1e-3  # detectors emit values like -5e-07 or 1.0004; clip those, reject the rest
+_EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
+_DATETIME_ORIGINAL, _OFFSET_ORIGINAL, _OFFSET = 0x9003, 0x9011, 0x9010
+_MAKE, _MODEL, _DATETIME, _BODY_SERIAL = 0x010F, 0x0110, 0x0132, 0xA431
+
+
+@dataclass(frozen=True)
+class MegaDetectorOutput:
+    """A validated MegaDetector batch output (format 1.x), one row per detection box.
+
+    ``files`` lists every image of the file (also those without detections), ``datetimes``
+    the optional per-image ``datetime`` strings (``None`` when absent) and ``failures`` the images
+    the detector could not process.
+    """
+
+    path: str
+    files: list[str]
+    datetimes: list[str | None]
+    failures: list[str]
+    detection_categories: dict[str, str]
+    row_file: np.ndarray
+    category: np.ndarray
+    confidence: np.ndarray
+    bbox: np.ndarray
+    species: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class ExifRecord:
+    """What the EXIF header of one image says; ``local_time`` is the camera clock."""
+
+    file: str
+    local_time: dt.datetime | None
+    utc_offset_s: int | None
+    make: str
+    model: str
+    serial: str
+
+
+def _load_json(path: Path):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputFileError(path, "file not found", "Check the --detections path") from None
+    except UnicodeDecodeError as exc:
+        raise InputFileError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputFileError(
+            path,
+            f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
+            "Fix the file (an interrupted detector run leaves it truncated: re-run it or resume "
+            "from its checkpoint)",
+        ) from None
+
+
+def _require(mapping, key: str, kind: type, path: Path, where: str):
+    if not isinstance(mapping, dict) or key not in mapping:
+        raise InputFileError(
+            path,
+            f"{where}: missing key '{key}'",
+            "Is this a MegaDetector batch output (format 1.x)?",
+        )
+    value = mapping[key]
+    if not isinstance(value, kind):
+        raise InputFileError(
+            path, f"{where}.{key}: expected {kind.__name__}, got {type(value).__name__}"
+        )
+    return value
+
+
+def read_megadetector(
+    path: str | os.PathLike, *, classification_threshold: float = 0.5
+) -> MegaDetectorOutput:
+    """Read and validate a MegaDetector batch output file (format 1.x).
+
+    Parameters
+    ----------
+    path : path-like
+        The JSON file written by MegaDetector (``run_detector_batch``) or by
+        ``crossings camera detect``.
+    classification_threshold : float
+        When the file has ``classification_categories``, a detection takes the species of its
+        best classification if that is at least this confident.
+
+    Raises
+    ------
+    InputFileError
+        Malformed JSON (with line and column), missing keys, unknown category ids, boxes outside
+        0..1 (with the image, the detection index and the value).
+    """
+    path = Path(path)
+    data = _load_json(path)
+    categories = _require(data, "detection_categories", dict, path, "top level")
+    classes = data.get("classification_categories") or {}
+    images = _require(data, "images", list, path, "top level")
+    version = str((data.get("info") or {}).get("format_version", "1.0"))
+    if not version.startswith("1."):
+        raise InputFileError(
+            path, f"info.format_version is {version!r}", "Only format 1.x is supported"
+        )
+    files, datetimes, failures = [], [], []
+    row_file, category, conf, boxes, species = [], [], [], [], []
+    for i, image in enumerate(images):
+        file = _require(image, "file", str, path, f"images[{i}]")
+        files.append(file)
+        stamp = image.get("datetime")
+        datetimes.append(str(stamp) if stamp else None)
+        if image.get("failure"):
+            failures.append(file)
+            continue
+        for j, det in enumerate(image.get("detections") or []):
+            where = f"images[{i}] ('{file}') detections[{j}]"
+            cat = str(_require(det, "category", (str, int), path, where))
+            if cat not in categories:
+                known = ", ".join(f"{k}={v}" for k, v in categories.items())
+                raise InputFileError(
+                    path,
+                    f"{where}: unknown category id {cat!r} (detection_categories has {known})",
+                    "Use the detection_categories of the detector that wrote the boxes",
+                )
+            box = _check_box(det.get("bbox"), path, where)
+            score = det.get("conf")
+            if not isinstance(score, (int, float)) or not 0 <= score <= 1:
+                raise InputFileError(path, f"{where}.conf must be within 0 and 1; got {score!r}")
+            row_file.append(len(files) - 1)
+            category.append(categories[cat])
+            conf.append(float(score))
+            boxes.append(box)
+            species.append(_best_class(det, classes, classification_threshold, path, where))
+    return MegaDetectorOutput(
+        str(path),
+        files,
+        datetimes,
+        failures,
+        {str(k): str(v) for k, v in categories.items()},
+        np.asarray(row_file, dtype=np.int64),
+        np.asarray(category, dtype=object),
+        np.asarray(conf, dtype=float),
+        np.asarray(boxes, dtype=float).reshape(-1, 4),
+        np.asarray(species, dtype=object),
+    )
+
+
+def _check_box(box, path: Path, where: str) -> list[float]:
+    if not isinstance(box, list) or len(box) != 4:
+        raise InputFileError(path, f"{where}.bbox must be [x, y, width, height]; got {box!r}")
+    x, y, w, h = (float(v) for v in box)
+    tol = BOX_TOLERANCE
+    inside = -tol <= x and -tol <= y and w > 0 and h > 0 and x + w <= 1 + tol and y + h <= 1 + tol
+    if not inside:
+        raise InputFileError(
+            path,
+            f"{where}.bbox {box} lies outside the image (0..1): boxes must be normalised "
+            "[x_min, y_min, width, height]",
+            "Boxes in pixels or as [x1, y1, x2, y2] are not MegaDetector format 1.x",
+        )
+    x, y = max(x, 0.0), max(y, 0.0)
+    return [x, y, min(w, 1.0 - x), min(h, 1.0 - y)]
+
+
+def _best_class(det: dict, classes: dict, threshold: float, path: Path, where: str) -> str:
+    best_name, best_conf = "", threshold
+    for pair in det.get("classifications") or []:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise InputFileError(path, f"{where}.classifications must hold [id, conf] pairs")
+        class_id, score = str(pair[0]), float(pair[1])
+        if class_id not in classes:
+            raise InputFileError(
+                path,
+                f"{where}: unknown classification id {class_id!r}",
+                "Add it to classification_categories",
+            )
+        if score >= best_conf:
+            best_name, best_conf = str(classes[class_id]), score
+    return best_name
+
+
+def _exif_one(path: Path) -> ExifRecord:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            exif = image.getexif()
+    except (OSError, UnidentifiedImageError):
+        return ExifRecord(str(path), None, None, "", "", "")
+    sub = exif.get_ifd(_EXIF_IFD)
+    stamp = sub.get(_DATETIME_ORIGINAL) or exif.get(_DATETIME)
+    offset = sub.get(_OFFSET_ORIGINAL) or sub.get(_OFFSET)
+    return ExifRecord(
+        str(path),
+        _exif_time(stamp),
+        _offset_seconds(offset) if offset else None,
+        str(exif.get(_MAKE) or "").strip("\x00 "),
+        str(exif.get(_MODEL) or "").strip("\x00 "),
+        str(sub.get(_BODY_SERIAL) or "").strip("\x00 "),
+    )
+
+
+def _exif_time(stamp) -> dt.datetime | None:
+    if not stamp:
+        return None
+    try:
+        return dt.datetime.strptime(str(stamp).strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None  # e.g. "0000:00:00 00:00:00" from a camera whose clock was never set
+
+
+_OFFSET_RE = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
+
+
+def _offset_seconds(text: str) -> int | None:
+    match = _OFFSET_RE.match(str(text).strip("\x00 "))
+    if not match:
+        return None
+    sign = -1 if match.group(1) == "-" else 1
+    return sign * (int(match.group(2)) * 3600 + int(match.group(3)) * 60)
+
+
+def read_exif(
+    paths: Sequence[str | os.PathLike], *, workers: int = 2, require_time: bool = True
+) -> list[ExifRecord]:
+    """EXIF DateTimeOriginal, OffsetTimeOriginal, make, model and serial of each image.
+
+    Only the file headers are read (no pixel decoding). With ``require_time`` an
+    :class:`InputFileError` lists every image without a usable timestamp (count and the first
+    ones) instead of dropping them.
+    """
+    paths = [Path(p) for p in paths]
+    chunk = max(64, len(paths) // (4 * max(workers, 1)) + 1)
+    if workers > 1 and len(paths) > chunk:
+        with ThreadPoolExecutor(workers) as pool:
+            records = list(pool.map(_exif_one, paths, chunksize=chunk))
+    else:
+        records = [_exif_one(p) for p in paths]
+    if require_time:
+        missing = [r.file for r in records if r.local_time is None]
+        if missing:
+            shown = ", ".join(Path(m).name for m in missing[:5]) + (" ..." if len(missing) > 5 else "")
+            raise InputFileError(
+                Path(missing[0]).parent,
+                f"{len(missing)} of {len(records)} images have no usable EXIF DateTimeOriginal "
+                f"timestamp: {shown}",
+                "Set the time with exiftool (e.g. from the file name or the sequence), or give "
+                "the times in the detections file's per-image 'datetime' field",
+            )
+    return records
+
+
+def parse_time(text: str, *, source: str, field: str, default_offset_s: int | None = None) -> int:
+    """Seconds since 1970 UTC from an ISO 8601 string (a date alone means midnight).
+
+    A time without an offset takes ``default_offset_s``; with none given that is an error, since a
+    silently assumed time zone shifts every event.
+
+    >>> parse_time("2023-05-01T06:00:00+05:00", source="x", field="start")
+    1682902800
+    """
+    text = str(text).strip()
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            f"not an ISO 8601 date or time: {text!r}; write e.g. 2023-05-01T06:00:00+05:00",
+            source=source,
+            field=field,
+        ) from None
+    if value.tzinfo is None:
+        if default_offset_s is None:
+            raise ConfigError(
+                f"time {text!r} has no UTC offset; add one (e.g. +05:00) or a utc_offset column",
+                source=source,
+                field=field,
+            )
+        value = value.replace(tzinfo=dt.timezone(dt.timedelta(seconds=default_offset_s)))
+    return int(value.timestamp())
+
+
+def _read_csv(path: Path, required: Iterable[str]) -> list[dict[str, str]]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            header = reader.fieldnames or []
+    except FileNotFoundError:
+        raise InputFileError(path, "file not found") from None
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise ConfigError(
+            f"missing column(s) {missing}; the header has {header}",
+            source=str(path),
+            field=missing[0],
+        )
+    return rows
+
+
+def read_labels(path: str | os.PathLike) -> dict[str, tuple[str, int]]:
+    """Species labels per image from a CSV with columns ``file, species, count``.
+
+    Returns ``{file: (species, count)}``; the count is the number of individuals in the image.
+    """
+    path = Path(path)
+    labels: dict[str, tuple[str, int]] = {}
+    for line, row in enumerate(_read_csv(path, ("file", "species", "count")), start=2):
+        file, species = row["file"].strip(), row["species"].strip()
+        if not file or not species:
+            raise ConfigError(f"row {line}: empty file or species", source=str(path), field="file")
+        try:
+            count = int(row["count"])
+        except ValueError:
+            count = -1
+        if count < 1:
+            raise ConfigError(
+                f"row {line}: count must be a whole number >= 1; got {row['count']!r}",
+                source=str(path),
+                field="count",
+            )
+        labels[file] = (species, count)
+    return labels
+
+
+_DEPLOYMENT_COLUMNS = (
+    "deployment_id", "camera_id", "location_id", "fence_id", "opening_id", "start", "end",
+    "utc_offset", "opening_date", "latitude", "longitude", "line_x1", "line_y1", "line_x2",
+    "line_y2", "side_a", "side_b",
+)  # fmt: skip
+
+
+def read_deployments(path: str | os.PathLike) -> list[Deployment]:
+    """Read the deployments table (CSV) and check that no camera has overlapping deployments.
+
+    Columns: ``camera_id, fence_id, start, end`` (required); ``deployment_id`` (default
+    ``camera_id@start``), ``location_id``, ``opening_id``, ``utc_offset`` (e.g. ``+05:00``; default
+    the offset written in ``start``), ``opening_date``, ``latitude``, ``longitude`` (WGS84),
+    ``line_x1, line_y1, line_x2, line_y2`` (the fence line in normalised image coordinates, all
+    four or none) and ``side_a, side_b`` (names of the two sides, default ``A`` and ``B``).
+    """
+    path = Path(path)
+    rows = _read_csv(path, ("camera_id", "fence_id", "start", "end"))
+    if not rows:
+        raise ConfigError("no deployments", source=str(path), field="camera_id")
+    unknown = [c for c in rows[0] if c not in _DEPLOYMENT_COLUMNS]
+    if unknown:
+        raise ConfigError(
+            f"unknown column(s) {unknown}; allowed: {', '.join(_DEPLOYMENT_COLUMNS)}",
+            source=str(path),
+            field=unknown[0],
+        )
+    deployments = [_deployment(row, line, str(path)) for line, row in enumerate(rows, start=2)]
+    check_deployments(deployments, source=str(path))
+    return deployments
+
+
+def _deployment(row: dict[str, str], line: int, source: str) -> Deployment:
+    def text(name: str) -> str:
+        return (row.get(name) or "").strip()
+
+    def number(name: str) -> float | None:
+        value = text(name)
+        if not value:
+            return None
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(
+                f"row {line}: not a number: {value!r}", source=source, field=name
+            ) from None
+
+    for name in ("camera_id", "fence_id", "start", "end"):
+        if not text(name):
+            raise ConfigError(f"row {line}: empty value", source=source, field=name)
+    offset = _row_offset(text("utc_offset"), text("start"), line, source)
+    times = {
+        name: parse_time(text(name), source=source, field=f"row {line} {name}",
+                         default_offset_s=offset)
+        for name in ("start", "end", "opening_date") if text(name)
+    }  # fmt: skip
+    line_values = [number(n) for n in ("line_x1", "line_y1", "line_x2", "line_y2")]
+    fence_line = None
+    if any(v is not None for v in line_values):
+        if any(v is None for v in line_values):
+            raise ConfigError(
+                f"row {line}: give all four of line_x1, line_y1, line_x2, line_y2 or none",
+                source=source,
+                field="line_x1",
+            )
+        if not all(-0.5 <= v <= 1.5 for v in line_values):
+            raise ConfigError(
+                f"row {line}: fence line points must be in normalised image coordinates "
+                f"(0..1 of width and height); got {line_values}",
+                source=source,
+                field="line_x1",
+            )
+        fence_line = ((line_values[0], line_values[1]), (line_values[2], line_values[3]))
+    lat, lon = number("latitude"), number("longitude")
+    if lat is not None and not -90 <= lat <= 90:
+        raise ConfigError(f"row {line}: latitude {lat} outside -90..90", source=source,
+                          field="latitude")  # fmt: skip
+    if lon is not None and not -180 <= lon <= 180:
+        raise ConfigError(f"row {line}: longitude {lon} outside -180..180", source=source,
+                          field="longitude")  # fmt: skip
+    try:
+        return Deployment(
+            deployment_id=text("deployment_id") or f"{text('camera_id')}@{text('start')}",
+            camera_id=text("camera_id"),
+            fence_id=text("fence_id"),
+            opening_id=text("opening_id"),
+            start=times["start"],
+            end=times["end"],
+            utc_offset_s=offset if offset is not None else 0,
+            opening_date=times.get("opening_date"),
+            fence_line=fence_line,
+            side_names=(text("side_a") or "A", text("side_b") or "B"),
+            location_id=text("location_id"),
+            latitude=lat,
+            longitude=lon,
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"row {line}: {exc.message}", source=source, field=exc.field) from None
+
+
+def _row_offset(utc_offset: str, start: str, line: int, source: str) -> int | None:
+    if utc_offset:
+        seconds = _offset_seconds(utc_offset)
+        if seconds is None:
+            raise ConfigError(
+                f"row {line}: utc_offset must look like +05:00 or -03:30; got {utc_offset!r}",
+                source=source,
+                field="utc_offset",
+            )
+        return seconds
+    try:
+        parsed = dt.datetime.fromisoformat(start.replace("Z", "+00:00"))
+    except ValueError:
+        return None  # parse_time reports the bad start
+    offset = parsed.utcoffset()
+    return int(offset.total_seconds()) if offset is not None else None
+
+
+def check_paths_match_images(md: MegaDetectorOutput, images_dir: str | os.PathLike) -> None:
+    """Raise if detection file paths do not match images under ``images_dir``.
+
+    A detections file made on another folder layout (run on a parent folder, or on another
+    machine) is caught here with the count and an example, instead of silently matching nothing.
+    """
+    root = Path(images_dir)
+    if not root.is_dir():
+        raise InputFileError(root, "images folder not found", "Check the --images path")
+    missing = [f for f in md.files if not (root / PurePosixPath(f.replace("\\", "/"))).is_file()]
+    if missing:
+        on_disk = next((p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES), None)
+        example_disk = on_disk.relative_to(root).as_posix() if on_disk else "no images at all"
+        raise InputFileError(
+            md.path,
+            f"{len(missing)} of {len(md.files)} image paths match no file under {root} "
+            f"(e.g. '{missing[0]}'; an image there is '{example_disk}')",
+            "Point --images at the folder the detector was run on, so that the paths in the "
+            "detections file are relative to it",
+        )
+
+
+def _camera_of(file: str, cameras: set[str], serials: dict[str, str]) -> str:
+    """The camera an image belongs to: its EXIF serial or the first folder naming a camera."""
+    serial = serials.get(file, "")
+    if serial in cameras:
+        return serial
+    for part in PurePosixPath(file.replace("\\", "/")).parts[:-1]:
+        if part in cameras:
+            return part
+    return ""
+
+
+def load_detections(
+    md: MegaDetectorOutput,
+    deployments: Sequence[Deployment],
+    *,
+    images_dir: str | os.PathLike | None = None,
+    labels: dict[str, tuple[str, int]] | None = None,
+    workers: int = 2,
+) -> tuple[Detections, dict[str, ExifRecord]]:
+    """Join detections, image times and labels into the core's :class:`Detections` table.
+
+    The camera of an image is its EXIF serial number if that is a ``camera_id`` of the
+    deployments table, else the first folder of its path that is one. Times come from EXIF
+    (``images_dir`` given) or from the detections file's per-image ``datetime``; without an EXIF
+    offset the camera's ``utc_offset`` from the deployments table applies. Labels replace the
+    species of an image's animal boxes (or add a record if the detector found none).
+    """
+    cameras = {d.camera_id for d in deployments}
+    offsets = {d.camera_id: d.utc_offset_s for d in deployments}
+    exif: dict[str, ExifRecord] = {}
+    if images_dir is not None:
+        check_paths_match_images(md, images_dir)
+        root = Path(images_dir)
+        records = read_exif([root / f for f in md.files], workers=workers)
+        exif = {f: r for f, r in zip(md.files, records, strict=True)}
+    serials = {f: r.serial for f, r in exif.items()}
+    camera = [_camera_of(f, cameras, serials) for f in md.files]
+    unknown = [f for f, c in zip(md.files, camera, strict=True) if not c]
+    if unknown:
+        raise InputFileError(
+            md.path,
+            f"{len(unknown)} of {len(md.files)} images belong to no camera of the deployments "
+            f"table (e.g. '{unknown[0]}'; cameras: {', '.join(sorted(cameras))})",
+            "Put each camera's images in a folder named by its camera_id, or use the camera "
+            "serial number as camera_id",
+        )
+    times = _image_times(md, exif, camera, offsets)
+    return _join(md, camera, times, labels or {}), exif
+
+
+def _image_times(md, exif, camera, offsets) -> np.ndarray:
+    times = np.zeros(len(md.files), dtype=np.int64)
+    for i, file in enumerate(md.files):
+        if file in exif:
+            rec = exif[file]
+            offset = rec.utc_offset_s if rec.utc_offset_s is not None else offsets[camera[i]]
+            local = rec.local_time.replace(tzinfo=dt.timezone(dt.timedelta(seconds=offset)))
+            times[i] = int(local.timestamp())
+        elif md.datetimes[i]:
+            times[i] = parse_time(md.datetimes[i], source=md.path, field=f"images[{i}].datetime",
+                                  default_offset_s=offsets[camera[i]])  # fmt: skip
+        else:
+            raise InputFileError(
+                md.path,
+                f"images[{i}] ('{file}') has no time: no 'datetime' field and no --images folder",
+                "Give --images so that EXIF times are read",
+            )
+    return times
+
+
+def _join(md, camera, times, labels) -> Detections:
+    file_index = md.row_file
+    species = md.species.copy()
+    count = np.ones(len(file_index), dtype=np.int64)
+    extra_file, extra_species, extra_count = [], [], []
+    animal = md.category == "animal"
+    position = {f: i for i, f in enumerate(md.files)}
+    for file, (label, n) in labels.items():
+        if file not in position:
+            raise InputFileError(
+                file, "labelled image is not in the detections file",
+                "Label the images the detector processed (same relative paths)",
+            )  # fmt: skip
+        rows = np.flatnonzero((file_index == position[file]) & animal)
+        if len(rows):
+            species[rows] = label
+            count[rows] = 0
+            count[rows[0]] = n
+        else:
+            extra_file.append(position[file])
+            extra_species.append(label)
+            extra_count.append(n)
+    index = np.concatenate([file_index, np.asarray(extra_file, dtype=np.int64)])
+    files = np.asarray(md.files, dtype=object)
+    cams = np.asarray(camera, dtype=object)
+    n_extra = len(extra_file)
+    return Detections(
+        file=files[index] if len(index) else np.zeros(0, dtype=object),
+        camera_id=cams[index] if len(index) else np.zeros(0, dtype=object),
+        time=times[index],
+        category=np.concatenate([md.category, np.full(n_extra, "animal", dtype=object)]),
+        species=np.concatenate([species, np.asarray(extra_species, dtype=object)]),
+        confidence=np.concatenate([md.confidence, np.ones(n_extra)]),
+        bbox=np.vstack([md.bbox, np.full((n_extra, 4), np.nan)]),
+        count=np.concatenate([count, np.asarray(extra_count, dtype=np.int64)]),
+    )
+
+
+def private_boxes(md: MegaDetectorOutput, threshold: float = 0.1) -> dict[str, np.ndarray]:
+    """Person and vehicle boxes per image at or above ``threshold`` (low: privacy first)."""
+    private = np.isin(md.category, list(PRIVATE_CATEGORIES)) & (md.confidence >= threshold)
+    result: dict[str, list] = {}
+    for row in np.flatnonzero(private):
+        result.setdefault(md.files[md.row_file[row]], []).append(md.bbox[row])
+    return {k: np.asarray(v) for k, v in result.items()}
+
+
+def write_blurred_copies(
+    md: MegaDetectorOutput,
+    images_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    files: Iterable[str] | None = None,
+    threshold: float = 0.1,
+) -> list[Path]:
+    """Copy images to ``out_dir`` with person and vehicle boxes blurred beyond recognition.
+
+    Boxes are pixelated and then blurred (a Gaussian blur alone can leave faces readable at high
+    resolution); GPS tags are removed from every copy. Returns the written paths.
+    """
+    from PIL import Image
+
+    boxes = private_boxes(md, threshold)
+    written = []
+    for file in files if files is not None else md.files:
+        source = Path(images_dir) / PurePosixPath(file.replace("\\", "/"))
+        target = Path(out_dir) / PurePosixPath(file.replace("\\", "/"))
+        with Image.open(source) as image:
+            exif = image.getexif()
+            if _GPS_IFD in exif:
+                del exif[_GPS_IFD]
+            copy = blur_boxes(image.convert("RGB"), boxes.get(file, np.zeros((0, 4))))
+            with atomic_path(target) as tmp:
+                copy.save(tmp, format="JPEG", quality=92, exif=exif.tobytes())
+        written.append(target)
+    return written
+
+
+def blur_boxes(image, boxes: np.ndarray):
+    """A copy of a Pillow image with each normalised ``[x, y, w, h]`` box made unrecognisable."""
+    from PIL import Image, ImageFilter
+
+    result = image.copy()
+    width, height = image.size
+    for x, y, w, h in np.asarray(boxes, dtype=float).reshape(-1, 4):
+        left, top = int(np.floor(x * width)), int(np.floor(y * height))
+        right = min(width, int(np.ceil((x + w) * width)))
+        bottom = min(height, int(np.ceil((y + h) * height)))
+        if right <= left or bottom <= top:
+            continue
+        region = result.crop((left, top, right, bottom))
+        block = max(4, min(region.size) // 8)
+        small = region.resize(
+            (max(1, region.size[0] // block), max(1, region.size[1] // block)), Image.BILINEAR
+        )
+        region = small.resize(region.size, Image.NEAREST).filter(
+            ImageFilter.GaussianBlur(radius=block)
+        )
+        result.paste(region, (left, top))
+    return result
+
+
+def warn_outside(count: int, source: str) -> None:
+    """Warn (never silently drop) about detections outside every deployment period."""
+    if count:
+        warnings.warn(
+            f"{source}: {count} detections fall outside every deployment period of their camera "
+            "and are left out; check the deployments' start/end and the camera clocks",
+            CrossingsWarning,
+            stacklevel=2,
+        )
