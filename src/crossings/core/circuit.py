@@ -1,0 +1,1101 @@
+"""Circuitscape's raster modes on a :class:`~crossings.core.graph.ConductanceGraph`.
+
+Modes: :func:`pairwise` (focal points or focal regions, short-circuit regions, included/excluded
+pairs), :func:`one_to_all`, :func:`all_to_one` and :func:`advanced` (sources and grounds), plus
+:func:`effective_resistance` between two short-circuited regions. Arrays in, frozen result
+dataclasses out; no file I/O (see :mod:`crossings.io.circuitscape` for the INI wrapper).
+
+Conventions are Circuitscape's:
+
+- Cells of one short-circuit region (or one focal region) are merged into a single node.
+- A pair in different connected components has resistance -1; two focal points on the same
+  node have resistance 0; the diagonal is 0.
+- In a pair solve 1 A enters at the second point and leaves at the first; voltages are relative
+  to the first point (so the second point sits at the effective resistance).
+- A node's current is the larger of its total inflow and total outflow (branch currents plus
+  currents to finite grounds); a region's current is written to all of its cells.
+
+Efficiency: pairwise grounds ONE node per component, factorises once, solves one right-hand side
+per focal node (not per pair) and gets each pair's voltages as differences of two solutions;
+current maps are built with sparse matrix products over all edges, batched over pairs.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.csgraph as csgraph
+
+from crossings.core.graph import ConductanceGraph
+from crossings.core.solve import SolveInfo, Solver, SPDSolver
+from crossings.errors import ConfigError
+
+__all__ = [
+    "CircuitNetwork",
+    "FocalPoints",
+    "PairSelection",
+    "RemovePolicy",
+    "PairMaps",
+    "PairwiseResult",
+    "AdvancedResult",
+    "OneToAllResult",
+    "SolverOptions",
+    "build_network",
+    "pairwise",
+    "advanced",
+    "one_to_all",
+    "all_to_one",
+    "effective_resistance",
+    "count_pair_solves",
+]
+
+#: Bytes of dense pair voltages handled at once when building current maps.
+_MAP_CHUNK_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True, slots=True)
+class SolverOptions:
+    """How linear systems are solved.
+
+    Attributes
+    ----------
+    solver : Solver
+        ``AUTO``, ``CHOLMOD``, ``CG_AMG`` or ``SPLU`` (see :mod:`crossings.core.solve`).
+    tol : float
+        Largest accepted relative residual of every solve.
+    maxiter : int, optional
+        Cap on CG iterations (CG_AMG only).
+    """
+
+    solver: Solver = Solver.AUTO
+    tol: float = 1e-8
+    maxiter: int | None = None
+
+
+class RemovePolicy(enum.Enum):
+    """Where a node is both a source and a ground: keep both, or remove one or both."""
+
+    KEEPALL = "keepall"
+    RMVSRC = "rmvsrc"
+    RMVGND = "rmvgnd"
+    RMVALL = "rmvall"
+
+
+# ----------------------------------------------------------------------------------------------
+# Network: cells merged into nodes
+
+
+@dataclass(frozen=True)
+class CircuitNetwork:
+    """Graph nodes after merging short-circuit regions.
+
+    Attributes
+    ----------
+    cell_node : ndarray of int64, grid shape
+        Node of each cell, -1 for cells that are not nodes (NoData).
+    n_nodes : int
+    edge_i, edge_j, edge_w : ndarray
+        Unique undirected edges (``edge_i < edge_j``) and their summed conductances.
+    laplacian : scipy.sparse.csr_matrix
+    component : ndarray of int
+        Connected-component label of every node.
+    n_components : int
+    """
+
+    cell_node: np.ndarray
+    n_nodes: int
+    edge_i: np.ndarray
+    edge_j: np.ndarray
+    edge_w: np.ndarray
+    laplacian: sp.csr_matrix
+    component: np.ndarray
+    n_components: int
+    _incidence: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def component_nodes(self, label: int) -> np.ndarray:
+        """Node numbers of one component, ascending."""
+        return np.flatnonzero(self.component == label)
+
+
+def build_network(graph: ConductanceGraph, regions: np.ndarray | None = None) -> CircuitNetwork:
+    """Merge the cells of each region id (> 0) into one node and build the Laplacian.
+
+    Parameters
+    ----------
+    graph : ConductanceGraph
+    regions : ndarray of int, optional
+        Grid of region ids; 0 (or negative) = not in a region. Only valid (non-NoData) cells
+        join a region.
+
+    Examples
+    --------
+    >>> from crossings.core.grid import GridSpec
+    >>> from crossings.core.graph import build_graph
+    >>> g = build_graph(GridSpec.from_origin(0, 1, 1, (1, 3), "EPSG:3857"), np.ones((1, 3)),
+    ...                 connect_four=True)
+    >>> net = build_network(g, np.array([[0, 7, 7]]))
+    >>> net.n_nodes, net.laplacian.toarray().tolist()
+    (2, [[1.0, -1.0], [-1.0, 1.0]])
+    """
+    cell_index = graph.node_index
+    valid = graph.valid
+    key = cell_index.astype(np.int64).copy()
+    if regions is not None:
+        regions = np.asarray(regions)
+        if regions.shape != valid.shape:
+            raise ConfigError(
+                f"region grid has shape {regions.shape}, the habitat grid {valid.shape}.",
+                field="regions",
+            )
+        in_region = valid & (np.nan_to_num(regions, nan=0) > 0)
+        key[in_region] = graph.n_nodes + np.nan_to_num(regions[in_region]).astype(np.int64)
+    uniq, inverse = np.unique(key[valid], return_inverse=True)
+    cell_node = np.full(valid.shape, -1, dtype=np.int64)
+    cell_node[valid] = inverse.ravel()
+    n = int(uniq.size)
+    if regions is not None:
+        _attach_nodata_region_cells(cell_node, regions, valid, key, uniq)
+    # ConductanceGraph.edges() numbers cells row-major among valid cells: map them to nodes.
+    node_of_cell = inverse.ravel()
+    i, j, w = graph.edges()
+    ni, nj = node_of_cell[i], node_of_cell[j]
+    keep = ni != nj
+    lo, hi, w = np.minimum(ni[keep], nj[keep]), np.maximum(ni[keep], nj[keep]), w[keep]
+    upper = sp.coo_matrix((w, (lo, hi)), shape=(n, n)).tocsr()
+    upper.sum_duplicates()
+    upper.eliminate_zeros()
+    coo = upper.tocoo()
+    edge_i, edge_j, edge_w = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data
+    adjacency = upper + upper.T
+    degree = np.asarray(adjacency.sum(axis=1)).ravel()
+    laplacian = (sp.diags(degree) - adjacency).tocsr()
+    count, labels = csgraph.connected_components(adjacency, directed=False)
+    return CircuitNetwork(
+        cell_node, n, edge_i, edge_j, edge_w, laplacian, labels.astype(np.int64), int(count)
+    )
+
+
+def _attach_nodata_region_cells(cell_node, regions, valid, key, uniq) -> None:
+    """NoData cells inside a region share the region's node (no edges), as in Circuitscape,
+    so maps show the region's current and voltage on all of its cells."""
+    ids = np.nan_to_num(np.asarray(regions, dtype=float), nan=0.0).astype(np.int64)
+    loose = ~valid & (ids > 0)
+    if not loose.any():
+        return
+    in_region = valid & (ids > 0)
+    region_ids, first = np.unique(ids[in_region], return_index=True)
+    region_nodes = np.searchsorted(uniq, key[in_region][first])
+    loose_ids = ids[loose]
+    slot = np.clip(np.searchsorted(region_ids, loose_ids), 0, max(region_ids.size - 1, 0))
+    nodes = np.full(loose_ids.size, -1, dtype=np.int64)
+    if region_ids.size:
+        hit = region_ids[slot] == loose_ids
+        nodes[hit] = region_nodes[slot[hit]]
+    cell_node[loose] = nodes
+
+
+# ----------------------------------------------------------------------------------------------
+# Focal points and pair selection
+
+
+@dataclass(frozen=True)
+class FocalPoints:
+    """Focal points or regions: one row per cell, several cells may share an id.
+
+    Attributes
+    ----------
+    rows, cols : ndarray of int64
+        0-based cell indices.
+    ids : ndarray of int64
+        Focal id of each cell (> 0), sorted ascending (stable).
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    ids: np.ndarray
+
+    def __post_init__(self):
+        rows, cols, ids = (
+            np.asarray(a, dtype=np.int64).ravel() for a in (self.rows, self.cols, self.ids)
+        )
+        if not (rows.size == cols.size == ids.size):
+            raise ConfigError("focal rows, cols and ids must have the same length.", field="focal")
+        order = np.argsort(ids, kind="stable")
+        object.__setattr__(self, "rows", rows[order])
+        object.__setattr__(self, "cols", cols[order])
+        object.__setattr__(self, "ids", ids[order])
+
+    @classmethod
+    def from_grid(cls, id_grid: np.ndarray) -> FocalPoints:
+        """Cells with an id > 0 (NaN = none); cells of one id in column-major order.
+
+        >>> FocalPoints.from_grid(np.array([[2, 0], [1, 2]])).ids.tolist()
+        [1, 2, 2]
+        """
+        grid = np.nan_to_num(np.asarray(id_grid, dtype=float), nan=0.0)
+        cols, rows = np.nonzero(grid.T > 0)  # column-major, like Circuitscape
+        return cls(rows, cols, grid[rows, cols].astype(np.int64))
+
+    @property
+    def unique_ids(self) -> np.ndarray:
+        return np.unique(self.ids)
+
+    @property
+    def has_regions(self) -> bool:
+        """True when some id covers several cells (focal regions)."""
+        return self.unique_ids.size != self.ids.size
+
+    def select(self, keep: np.ndarray) -> FocalPoints:
+        return FocalPoints(self.rows[keep], self.cols[keep], self.ids[keep])
+
+    def check_inside(self, shape: tuple[int, int]) -> None:
+        bad = (self.rows < 0) | (self.rows >= shape[0]) | (self.cols < 0) | (self.cols >= shape[1])
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise ConfigError(
+                f"{int(bad.sum())} focal point(s) fall outside the {shape[0]} x {shape[1]} grid "
+                f"(first: id {self.ids[k]} at row {self.rows[k]}, col {self.cols[k]}). Move them "
+                "inside the habitat grid.",
+                field="point_file",
+            )
+
+
+@dataclass(frozen=True)
+class PairSelection:
+    """Which pairs to solve, as in Circuitscape's included-pairs files.
+
+    Attributes
+    ----------
+    mode : str
+        ``"include"``: solve a pair only if it is marked 1; ``"exclude"``: skip pairs marked 1.
+    point_ids : ndarray of int64
+        The ids the matrix refers to; focal points with other ids are dropped entirely.
+    matrix : ndarray of int
+        ``matrix[a, b]`` is 1 when the pair ``(point_ids[a], point_ids[b])`` is listed.
+    """
+
+    mode: str
+    point_ids: np.ndarray
+    matrix: np.ndarray
+
+    def __post_init__(self):
+        if self.mode not in ("include", "exclude"):
+            raise ConfigError(
+                f"mode must be one of 'include', 'exclude'; got {self.mode!r}.", field="mode"
+            )
+
+    def keeps(self, id_a: int, id_b: int) -> bool:
+        """Whether the pair is solved (Circuitscape: excluded when both directions say so)."""
+        index = {int(v): k for k, v in enumerate(self.point_ids)}
+        a, b = index.get(int(id_a)), index.get(int(id_b))
+        if a is None or b is None:
+            return False
+        marked = (self.matrix[a, b], self.matrix[b, a])
+        if self.mode == "include":
+            return not (marked[0] == 0 and marked[1] == 0)
+        return not (marked[0] == 1 and marked[1] == 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class PairMaps:
+    """Maps of one solved pair (None when not asked for)."""
+
+    id_a: int
+    id_b: int
+    resistance: float
+    current: np.ndarray | None
+    voltage: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class PairwiseResult:
+    """Effective resistances between focal ids and the cumulative / max current maps.
+
+    Attributes
+    ----------
+    ids : ndarray of int64
+        Focal ids, ascending.
+    resistances : ndarray, shape (n, n)
+        Effective resistance in ohms (resistance units of the input), -1 where a pair is in
+        different components or was not solved (excluded), 0 on the diagonal.
+    cumulative_current, max_current : ndarray or None
+        Sum and maximum over solved pairs of the node-current maps (A), grid shaped.
+    n_solves : int
+        Pairs solved.
+    solve_info : tuple of SolveInfo
+        One per factorisation.
+    """
+
+    ids: np.ndarray
+    resistances: np.ndarray
+    cumulative_current: np.ndarray | None
+    max_current: np.ndarray | None
+    n_solves: int
+    solve_info: tuple[SolveInfo, ...]
+
+    def __repr__(self) -> str:
+        finite = self.resistances[self.resistances > 0]
+        span = f"{finite.min():.4g}..{finite.max():.4g}" if finite.size else "none"
+        return (
+            f"PairwiseResult({self.ids.size} focal ids, {self.n_solves} pairs solved, "
+            f"resistances {span})"
+        )
+
+
+@dataclass(frozen=True)
+class AdvancedResult:
+    """Voltages and node currents of an advanced (sources and grounds) solve.
+
+    ``voltage`` and ``current`` are grid shaped (0 on cells of unsolved components and on NoData).
+    ``solved_components`` counts the components that had both a source and a ground.
+    """
+
+    voltage: np.ndarray
+    current: np.ndarray
+    solved_components: int
+    solve_info: tuple[SolveInfo, ...]
+
+
+@dataclass(frozen=True)
+class OneToAllResult:
+    """One-to-all / all-to-one: one value per focal id plus cumulative / max current maps.
+
+    ``values`` holds the voltage at the source divided by its strength (one-to-all: the
+    resistance between the id and all other ids in parallel) or 0 (all-to-one); -1 where nothing
+    could be solved (no other focal id in the component).
+    """
+
+    ids: np.ndarray
+    values: np.ndarray
+    cumulative_current: np.ndarray | None
+    max_current: np.ndarray | None
+    solve_info: tuple[SolveInfo, ...]
+
+
+# ----------------------------------------------------------------------------------------------
+# Currents
+
+
+def _incidence(network: CircuitNetwork):
+    """Signed (E x n) and unsigned transposed (n x E) incidence matrices, cached."""
+    cache = network._incidence
+    if "signed" not in cache:
+        e = network.edge_i.size
+        rows = np.concatenate([np.arange(e), np.arange(e)])
+        cols = np.concatenate([network.edge_i, network.edge_j])
+        signs = np.concatenate([np.ones(e), -np.ones(e)])
+        shape = (e, network.n_nodes)
+        cache["signed"] = sp.csr_matrix((signs, (rows, cols)), shape=shape)
+        cache["unsigned_t"] = sp.csr_matrix((np.abs(signs), (cols, rows)), shape=shape[::-1])
+    return cache["signed"], cache["unsigned_t"]
+
+
+def node_currents(
+    network: CircuitNetwork, voltages: np.ndarray, ground_conductance: np.ndarray | None = None
+) -> np.ndarray:
+    """Circuitscape's node current: the larger of total inflow and total outflow.
+
+    Flows through edges and into finite grounds count; injected source currents do not.
+    ``voltages`` is (n,) or (n, k) (one column per solve).
+
+    Examples
+    --------
+    >>> from crossings.core.grid import GridSpec
+    >>> from crossings.core.graph import build_graph
+    >>> g = build_graph(GridSpec.from_origin(0, 1, 1, (1, 3), "EPSG:3857"), np.ones((1, 3)),
+    ...                 connect_four=True)
+    >>> node_currents(build_network(g), np.array([0.0, 1.0, 2.0])).tolist()
+    [1.0, 1.0, 1.0]
+    """
+    signed, unsigned_t = _incidence(network)
+    flows = signed @ voltages
+    flows *= network.edge_w if flows.ndim == 1 else network.edge_w[:, None]
+    total = unsigned_t @ np.abs(flows)
+    net_out = signed.T @ flows
+    out_flow = 0.5 * (total + net_out)
+    in_flow = 0.5 * (total - net_out)
+    if ground_conductance is not None:
+        g = ground_conductance if voltages.ndim == 1 else ground_conductance[:, None]
+        to_ground = g * voltages
+        out_flow = out_flow + np.maximum(to_ground, 0.0)
+        in_flow = in_flow + np.maximum(-to_ground, 0.0)
+    return np.maximum(in_flow, out_flow)
+
+
+def _to_grid(network: CircuitNetwork, node_values: np.ndarray, nodes: np.ndarray | None = None):
+    """Grid of per-node values (length ``n_nodes``); 0 on cells that are not nodes or whose node
+    is not in ``nodes``."""
+    grid = np.zeros(network.cell_node.shape)
+    has_node = network.cell_node >= 0
+    if nodes is not None:
+        present = np.zeros(network.n_nodes, dtype=bool)
+        present[nodes] = True
+        has_node &= present[np.maximum(network.cell_node, 0)]
+    grid[has_node] = node_values[network.cell_node[has_node]]
+    return grid
+
+
+# ----------------------------------------------------------------------------------------------
+# Pairwise
+
+
+def _make_solver(matrix, options: SolverOptions, component: int, n_rhs: int) -> SPDSolver:
+    return SPDSolver(
+        matrix,
+        solver=options.solver,
+        tol=options.tol,
+        component=component,
+        maxiter=options.maxiter,
+        n_rhs_hint=n_rhs,
+    )
+
+
+def _grounded_potentials(network, comp_nodes, focal_local, options, label, rows_wanted):
+    """Potentials of unit injections at ``focal_local[1:]`` with ``focal_local[0]`` grounded.
+
+    Returns (potentials, solve_info) where potentials has one column per focal node (the ground
+    column is zero) and rows ``rows_wanted`` (local indices) -- all rows when None.
+    """
+    lap = network.laplacian[comp_nodes][:, comp_nodes]
+    ground = focal_local[0]
+    keep = np.ones(comp_nodes.size, dtype=bool)
+    keep[ground] = False
+    reduced = lap[keep][:, keep].tocsr()
+    position = np.cumsum(keep) - 1  # local index -> reduced index
+    solver = _make_solver(reduced, options, label, focal_local.size - 1)
+    n_rows = comp_nodes.size if rows_wanted is None else rows_wanted.size
+    potentials = np.zeros((n_rows, focal_local.size))
+    batch = max(1, int(_MAP_CHUNK_BYTES // max(8 * comp_nodes.size, 1)))
+    for start in range(1, focal_local.size, batch):
+        cols = np.arange(start, min(start + batch, focal_local.size))
+        rhs = np.zeros((reduced.shape[0], cols.size))
+        rhs[position[focal_local[cols]], np.arange(cols.size)] = 1.0
+        solution = solver.solve(rhs)
+        full = np.zeros((comp_nodes.size, cols.size))
+        full[keep] = solution
+        potentials[:, cols] = full if rows_wanted is None else full[rows_wanted]
+    return potentials, solver.info
+
+
+def count_pair_solves(
+    network: CircuitNetwork, focal: FocalPoints, selection: PairSelection | None = None
+) -> int:
+    """Number of pairs that would be solved (same component, different nodes, not excluded)."""
+    nodes = network.cell_node[focal.rows, focal.cols]
+    comps = network.component[np.maximum(nodes, 0)]
+    count = 0
+    for a in range(focal.ids.size):
+        for b in range(a + 1, focal.ids.size):
+            if nodes[a] == nodes[b] or comps[a] != comps[b] or nodes[a] < 0 or nodes[b] < 0:
+                continue
+            if selection is None or selection.keeps(focal.ids[a], focal.ids[b]):
+                count += 1
+    return count
+
+
+def _focal_nodes(network: CircuitNetwork, focal: FocalPoints, nodata: str = "error") -> np.ndarray:
+    """Node of each focal cell; -1 on NoData when ``nodata == "disconnect"``, else an error."""
+    nodes = network.cell_node[focal.rows, focal.cols]
+    if nodata == "disconnect":
+        return nodes
+    if (nodes < 0).any():
+        k = int(np.argmax(nodes < 0))
+        raise ConfigError(
+            f"{int((nodes < 0).sum())} focal point cell(s) lie on NoData (first: id "
+            f"{focal.ids[k]} at row {focal.rows[k]}, col {focal.cols[k]}). Move the point onto "
+            "habitat or give that cell a resistance.",
+            field="point_file",
+        )
+    return nodes
+
+
+@dataclass
+class _Accumulator:
+    """Cumulative and max current maps over pairs."""
+
+    shape: tuple[int, int]
+    want_cumulative: bool
+    want_max: bool
+    cumulative: np.ndarray | None = None
+    maximum: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.want_cumulative:
+            self.cumulative = np.zeros(self.shape)
+        if self.want_max:
+            self.maximum = np.zeros(self.shape)
+
+    def add(self, current_grid: np.ndarray) -> None:
+        if self.cumulative is not None:
+            self.cumulative += current_grid
+        if self.maximum is not None:
+            np.maximum(self.maximum, current_grid, out=self.maximum)
+
+
+def pairwise(
+    graph: ConductanceGraph,
+    focal: FocalPoints,
+    *,
+    regions: np.ndarray | None = None,
+    selection: PairSelection | None = None,
+    options: SolverOptions = SolverOptions(),
+    cumulative: bool = False,
+    maximum: bool = False,
+    pair_currents: bool = False,
+    pair_voltages: bool = False,
+    on_pair: Callable[[PairMaps], None] | None = None,
+    nodata_focal: str = "error",
+) -> PairwiseResult:
+    """Effective resistance between every pair of focal ids, and current maps.
+
+    Parameters
+    ----------
+    graph : ConductanceGraph
+    focal : FocalPoints
+        Focal points; ids covering several cells are focal regions, short-circuited for the
+        pairs they take part in (the network is then rebuilt for each pair, as in Circuitscape).
+    regions : ndarray of int, optional
+        Short-circuit regions (polygons): cells sharing an id > 0 are one node.
+    selection : PairSelection, optional
+        Included / excluded pairs; focal ids absent from it are dropped.
+    options : SolverOptions
+    cumulative, maximum : bool
+        Build the cumulative / max current maps.
+    pair_currents, pair_voltages : bool
+        Build each pair's maps and pass them to ``on_pair`` (one call per solved pair, so maps
+        of many pairs never sit in memory together).
+    on_pair : callable, optional
+        Receives a :class:`PairMaps` for each solved pair.
+    nodata_focal : {"error", "disconnect"}
+        Focal points on NoData raise a ConfigError, or (Circuitscape's behaviour) are treated
+        as disconnected from everything (resistance -1).
+
+    Raises
+    ------
+    ConfigError
+        Focal points on NoData, fewer than two focal ids, or all focal points in one node.
+    SolverConvergenceError
+        A solve missed its tolerance.
+
+    Examples
+    --------
+    >>> from crossings.core.grid import GridSpec
+    >>> from crossings.core.graph import build_graph
+    >>> g = build_graph(GridSpec.from_origin(0, 1, 1, (1, 4), "EPSG:3857"), np.ones((1, 4)))
+    >>> r = pairwise(g, FocalPoints([0, 0], [0, 3], [1, 2]))
+    >>> round(float(r.resistances[0, 1]), 6)
+    3.0
+    """
+    focal.check_inside(graph.valid.shape)
+    if selection is not None:
+        focal = focal.select(np.isin(focal.ids, selection.point_ids))
+    ids = focal.unique_ids
+    if ids.size < 2:
+        raise ConfigError(
+            f"fewer than two focal ids to connect (found {ids.size}). Give at least two focal "
+            "points with different ids (and check the included-pairs file).",
+            field="point_file",
+        )
+    accumulator = _Accumulator(graph.valid.shape, cumulative, maximum)
+    wants = (pair_currents, pair_voltages, on_pair, nodata_focal)
+    if focal.has_regions:
+        resistances, n_solves, infos = _pairwise_regions(
+            graph, focal, regions, selection, options, accumulator, wants
+        )
+    else:
+        resistances, n_solves, infos = _pairwise_points(
+            graph, focal, regions, selection, options, accumulator, wants
+        )
+    np.fill_diagonal(resistances, 0.0)
+    return PairwiseResult(
+        ids, resistances, accumulator.cumulative, accumulator.maximum, n_solves, tuple(infos)
+    )
+
+
+def _pairwise_points(graph, focal, regions, selection, options, accumulator, wants):
+    network = build_network(graph, regions)
+    nodes = _focal_nodes(network, focal, wants[3])
+    n = focal.ids.size
+    if np.unique(nodes[nodes >= 0]).size < 2:
+        raise ConfigError(
+            f"all {n} focal points fall in one cell or short-circuit region, so there is "
+            "nothing to connect. Place focal points in different cells.",
+            field="point_file",
+        )
+    resistances = -np.ones((n, n))
+    same_node = (nodes[:, None] == nodes[None, :]) & (nodes[:, None] >= 0)
+    resistances[same_node] = 0.0
+    labels_of_points = np.where(nodes >= 0, network.component[np.maximum(nodes, 0)], -1)
+    need_maps = accumulator.want_cumulative or accumulator.want_max or wants[0] or wants[1]
+    infos, n_solves = [], 0
+    for label in np.unique(labels_of_points[nodes >= 0]):
+        comp_nodes = network.component_nodes(label)
+        in_comp = np.flatnonzero(labels_of_points == label)
+        focal_nodes = np.unique(nodes[in_comp])  # sorted global node numbers
+        if focal_nodes.size < 2:
+            continue
+        # Ground the node of the first focal point (by id order) of this component.
+        order = [nodes[k] for k in in_comp]
+        unique_in_order = list(dict.fromkeys(order))
+        focal_local = np.searchsorted(comp_nodes, np.array(unique_in_order))
+        rows = None if need_maps else focal_local
+        potentials, info = _grounded_potentials(
+            network, comp_nodes, focal_local, options, int(label), rows
+        )
+        infos.append(info)
+        column = {node: k for k, node in enumerate(unique_in_order)}
+        # Rows of each focal node in `potentials`: local node index, or its column when only
+        # the focal rows were kept.
+        focal_rows = focal_local if need_maps else np.arange(focal_local.size)
+        pairs = _pairs_in_component(focal, nodes, in_comp, selection)
+        for a, b in pairs:
+            ca, cb = column[nodes[a]], column[nodes[b]]
+            ra, rb = focal_rows[ca], focal_rows[cb]
+            r = potentials[rb, cb] - potentials[ra, cb] - potentials[rb, ca] + potentials[ra, ca]
+            resistances[a, b] = resistances[b, a] = r
+        n_solves += len(pairs)
+        if need_maps and pairs:
+            _pair_maps(
+                network, comp_nodes, potentials, column, pairs, focal, nodes, accumulator, wants
+            )
+    return resistances, n_solves, infos
+
+
+def _pairs_in_component(focal, nodes, in_comp, selection):
+    pairs = []
+    for x, a in enumerate(in_comp):
+        for b in in_comp[x + 1 :]:
+            if nodes[a] == nodes[b]:
+                continue
+            if selection is not None and not selection.keeps(focal.ids[a], focal.ids[b]):
+                continue
+            pairs.append((int(a), int(b)))
+    return pairs
+
+
+def _pair_maps(network, comp_nodes, potentials, column, pairs, focal, nodes, accumulator, wants):
+    pair_currents, pair_voltages, on_pair = wants[:3]
+    chunk = max(1, int(_MAP_CHUNK_BYTES // max(8 * (network.edge_i.size + 1), 1)))
+    comp_full = np.zeros((network.n_nodes, 0))
+    for start in range(0, len(pairs), chunk):
+        batch = pairs[start : start + chunk]
+        ca = np.array([column[nodes[a]] for a, _ in batch])
+        cb = np.array([column[nodes[b]] for _, b in batch])
+        local = potentials[:, cb] - potentials[:, ca]
+        first_rows = np.searchsorted(comp_nodes, np.array([nodes[a] for a, _ in batch]))
+        local -= local[first_rows, np.arange(len(batch))]
+        comp_full = np.zeros((network.n_nodes, len(batch)))
+        comp_full[comp_nodes] = local
+        currents = node_currents(network, comp_full)
+        for k, (a, b) in enumerate(batch):
+            current_grid = _to_grid(network, currents[:, k], comp_nodes)
+            accumulator.add(current_grid)
+            if on_pair is not None and (pair_currents or pair_voltages):
+                voltage_grid = (
+                    _to_grid(network, comp_full[:, k], comp_nodes) if pair_voltages else None
+                )
+                resistance = float(comp_full[nodes[b], k] - comp_full[nodes[a], k])
+                on_pair(
+                    PairMaps(
+                        int(focal.ids[a]),
+                        int(focal.ids[b]),
+                        resistance,
+                        current_grid if pair_currents else None,
+                        voltage_grid,
+                    )
+                )
+
+
+def _regions_for_pair(regions, focal: FocalPoints, id_a: int, id_b: int, shape) -> np.ndarray:
+    """Circuitscape's per-pair short-circuit map: the two focal regions merged into nodes."""
+    if regions is None:
+        merged = np.zeros(shape, dtype=np.int64)
+        for pid in (id_a, id_b):
+            cells = focal.ids == pid
+            merged[focal.rows[cells], focal.cols[cells]] = pid
+        return merged
+    base = np.nan_to_num(np.asarray(regions, dtype=float), nan=0.0).astype(np.int64)
+    merged = base.copy()
+    next_id = int(base.max(initial=0))
+    for pid in (id_a, id_b):
+        cells = focal.ids == pid
+        rows, cols = focal.rows[cells], focal.cols[cells]
+        if rows.size == 1:
+            continue
+        touched = base[rows, cols]
+        if not touched.any():
+            next_id += 1
+            merged[rows, cols] = next_id
+        elif np.count_nonzero(touched) == 1:
+            merged[rows, cols] = touched[touched != 0][0]
+        else:
+            next_id += 1
+            merged[np.isin(base, touched[touched != 0])] = next_id
+    return merged
+
+
+def _first_cell_on_node(network: CircuitNetwork, focal: FocalPoints, pid) -> int:
+    """Index of the first cell of focal id ``pid`` that is a node (else its first cell)."""
+    cells = np.flatnonzero(focal.ids == pid)
+    on_node = network.cell_node[focal.rows[cells], focal.cols[cells]] >= 0
+    return int(cells[np.argmax(on_node)]) if on_node.any() else int(cells[0])
+
+
+def _pairwise_regions(graph, focal, regions, selection, options, accumulator, wants):
+    ids = focal.unique_ids
+    n = ids.size
+    resistances = -np.ones((n, n))
+    infos, n_solves = [], 0
+    need_maps = accumulator.want_cumulative or accumulator.want_max or wants[0] or wants[1]
+    for x in range(n):
+        for y in range(x + 1, n):
+            if selection is not None and not selection.keeps(ids[x], ids[y]):
+                continue
+            merged = _regions_for_pair(regions, focal, ids[x], ids[y], graph.valid.shape)
+            network = build_network(graph, merged)
+            first = [_first_cell_on_node(network, focal, pid) for pid in (ids[x], ids[y])]
+            sub = focal.select(np.array(first))
+            node_a, node_b = _focal_nodes(network, sub, wants[3])
+            if node_a < 0 or node_b < 0:
+                continue
+            if node_a == node_b:
+                resistances[x, y] = resistances[y, x] = 0.0
+                continue
+            if network.component[node_a] != network.component[node_b]:
+                continue
+            label = int(network.component[node_a])
+            comp_nodes = network.component_nodes(label)
+            focal_local = np.searchsorted(comp_nodes, np.array([node_a, node_b]))
+            rows = None if need_maps else focal_local
+            potentials, info = _grounded_potentials(
+                network, comp_nodes, focal_local, options, label, rows
+            )
+            infos.append(info)
+            row_b = focal_local[1] if need_maps else 1
+            resistances[x, y] = resistances[y, x] = potentials[row_b, 1]
+            n_solves += 1
+            if need_maps:
+                pair_focal = FocalPoints(sub.rows, sub.cols, np.array([ids[x], ids[y]]))
+                column = {node_a: 0, node_b: 1}
+                _pair_maps(
+                    network,
+                    comp_nodes,
+                    potentials,
+                    column,
+                    [(0, 1)],
+                    pair_focal,
+                    np.array([node_a, node_b]),
+                    accumulator,
+                    wants,
+                )
+    return resistances, n_solves, infos
+
+
+def effective_resistance(
+    graph: ConductanceGraph,
+    region_a: np.ndarray,
+    region_b: np.ndarray,
+    *,
+    options: SolverOptions = SolverOptions(),
+) -> float:
+    """Effective resistance between two short-circuited regions (boolean grids).
+
+    Returns -1 when the regions are not connected; raises ConfigError when a region has no
+    valid cell or the regions overlap.
+
+    Examples
+    --------
+    >>> from crossings.core.grid import GridSpec
+    >>> from crossings.core.graph import build_graph
+    >>> g = build_graph(GridSpec.from_origin(0, 2, 1, (2, 3), "EPSG:3857"), np.ones((2, 3)),
+    ...                 connect_four=True)
+    >>> a = np.array([[1, 0, 0], [1, 0, 0]], bool); b = a[:, ::-1]
+    >>> round(effective_resistance(g, a, b), 6)  # two parallel strips of two unit resistors
+    1.0
+    """
+    region_a = np.asarray(region_a, dtype=bool) & graph.valid
+    region_b = np.asarray(region_b, dtype=bool) & graph.valid
+    for name, region in (("region_a", region_a), ("region_b", region_b)):
+        if not region.any():
+            raise ConfigError(f"{name} holds no valid (non-NoData) cell.", field=name)
+    if (region_a & region_b).any():
+        raise ConfigError("region_a and region_b overlap; give disjoint regions.", field="region_b")
+    regions = np.zeros(graph.valid.shape, dtype=np.int64)
+    regions[region_a], regions[region_b] = 1, 2
+    rows_a, cols_a = np.nonzero(region_a)
+    rows_b, cols_b = np.nonzero(region_b)
+    focal = FocalPoints([rows_a[0], rows_b[0]], [cols_a[0], cols_b[0]], [1, 2])
+    result = pairwise(graph, focal, regions=regions, options=options)
+    return float(result.resistances[0, 1])
+
+
+# ----------------------------------------------------------------------------------------------
+# Advanced: sources and grounds
+
+
+def _node_sums(network: CircuitNetwork, grid: np.ndarray) -> np.ndarray:
+    """Sum of a cell grid per node (NaN counts as 0; cells that are not nodes are ignored)."""
+    values = np.nan_to_num(np.asarray(grid, dtype=float), nan=0.0, posinf=np.inf)
+    has = (network.cell_node >= 0) & (values != 0)
+    out = np.zeros(network.n_nodes)
+    np.add.at(out, network.cell_node[has], values[has])
+    return out
+
+
+def _resolve_conflicts(sources, grounds, policy: RemovePolicy):
+    sources, grounds = sources.copy(), grounds.copy()
+    conflict = (sources != 0) & (grounds != 0)
+    if policy in (RemovePolicy.RMVSRC, RemovePolicy.RMVALL):
+        sources[conflict] = 0.0
+    if policy in (RemovePolicy.RMVGND, RemovePolicy.RMVALL):
+        grounds[conflict] = 0.0
+    # A direct ground at a source would swallow it: Circuitscape drops such grounds.
+    grounds[np.isinf(grounds) & (sources > 0)] = 0.0
+    return sources, grounds
+
+
+def _solve_advanced(network, sources, grounds, options, only_component=None):
+    """Voltages of every component that has a source and a ground (others stay 0)."""
+    voltages = np.zeros(network.n_nodes)
+    finite = np.where(np.isinf(grounds), 0.0, grounds)
+    solved, infos, solved_nodes = 0, [], []
+    labels = range(network.n_components) if only_component is None else [only_component]
+    for label in labels:
+        comp_nodes = network.component_nodes(label)
+        if sources[comp_nodes].sum() == 0 or grounds[comp_nodes].sum() == 0:
+            continue
+        matrix = network.laplacian[comp_nodes][:, comp_nodes] + sp.diags(finite[comp_nodes])
+        free = ~np.isinf(grounds[comp_nodes])
+        reduced = matrix.tocsr()[free][:, free]
+        if reduced.shape[0] == 0:
+            continue
+        solver = _make_solver(reduced, options, int(label), 1)
+        values = np.zeros(comp_nodes.size)
+        values[free] = solver.solve(sources[comp_nodes][free])
+        voltages[comp_nodes] = values
+        infos.append(solver.info)
+        solved_nodes.append(comp_nodes)
+        solved += 1
+    nodes = np.concatenate(solved_nodes) if solved_nodes else np.zeros(0, dtype=np.int64)
+    return voltages, finite, solved, infos, nodes
+
+
+def advanced(
+    graph: ConductanceGraph,
+    sources: np.ndarray,
+    grounds: np.ndarray,
+    *,
+    regions: np.ndarray | None = None,
+    policy: RemovePolicy = RemovePolicy.KEEPALL,
+    options: SolverOptions = SolverOptions(),
+) -> AdvancedResult:
+    """Solve with current sources and grounds (Circuitscape's advanced mode).
+
+    Parameters
+    ----------
+    graph : ConductanceGraph
+    sources : ndarray, grid shape
+        Current injected at each cell in amperes (0 or NaN = none); summed per node.
+    grounds : ndarray, grid shape
+        Conductance to ground at each cell (0 or NaN = none, ``inf`` = direct ground). Convert
+        ground resistances with ``1 / r`` first (a zero resistance gives a direct ground).
+    regions : ndarray of int, optional
+        Short-circuit regions.
+    policy : RemovePolicy
+        What to do where a node is both a source and a ground.
+    options : SolverOptions
+
+    Examples
+    --------
+    >>> from crossings.core.grid import GridSpec
+    >>> from crossings.core.graph import build_graph
+    >>> g = build_graph(GridSpec.from_origin(0, 1, 1, (1, 3), "EPSG:3857"), np.ones((1, 3)))
+    >>> r = advanced(g, np.array([[1.0, 0, 0]]), np.array([[0, 0, np.inf]]))
+    >>> r.voltage.tolist(), r.current.tolist()
+    ([[2.0, 1.0, 0.0]], [[1.0, 1.0, 1.0]])
+    """
+    network = build_network(graph, regions)
+    node_sources = _node_sums(network, sources)
+    node_grounds = _node_sums(network, grounds)
+    node_sources, node_grounds = _resolve_conflicts(node_sources, node_grounds, policy)
+    voltages, finite, solved, infos, nodes = _solve_advanced(
+        network, node_sources, node_grounds, options
+    )
+    currents = node_currents(network, voltages, finite)
+    return AdvancedResult(
+        _to_grid(network, voltages, nodes), _to_grid(network, currents, nodes), solved, tuple(infos)
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# One-to-all and all-to-one
+
+
+def _focal_region_map(regions, focal: FocalPoints, shape) -> tuple[np.ndarray, np.ndarray]:
+    """Circuitscape's merge of focal cells into the short-circuit map; also the point map."""
+    point_map = np.zeros(shape, dtype=np.int64)
+    point_map[focal.rows, focal.cols] = focal.ids
+    if regions is None:
+        return point_map.copy(), point_map
+    merged = np.nan_to_num(np.asarray(regions, dtype=float), nan=0.0).astype(np.int64)
+    has_point = point_map != 0
+    if not focal.has_regions:
+        offset = int(merged.max(initial=0))
+        free = has_point & (merged == 0)
+        merged[free] = point_map[free] + offset
+        return merged, point_map
+    offset = max(int(merged.max(initial=0)), int(point_map.max(initial=0)))
+    for r, c in zip(*np.nonzero(has_point.T)[::-1], strict=True):
+        v1, v2 = point_map[r, c], merged[r, c]
+        if v2 == 0:
+            merged[r, c] = offset + v1
+        elif v1 != v2:
+            merged[merged == v2] = v1
+    return merged, point_map
+
+
+def _one_or_all_sources(focal, ids, pid, point_map, strengths, to_all, shape):
+    """Sources, grounds and policy of one focal id (Circuitscape's one-to-all / all-to-one)."""
+
+    def strength_of(value) -> float:
+        return float(strengths.get(int(value), 1.0)) if strengths else 1.0
+
+    sources = np.zeros(shape)
+    if to_all:
+        first = int(np.argmax(focal.ids == pid))
+        sources[focal.rows[first], focal.cols[first]] = strength_of(pid)
+        grounds = np.where((point_map != 0) & (point_map != pid), np.inf, 0.0)
+        return sources, grounds, RemovePolicy.RMVGND
+    # One source per other focal id (at its first cell), not one per cell.
+    for other in ids[ids != pid]:
+        if not (point_map == other).any():
+            continue
+        cell = int(np.argmax(focal.ids == other))
+        sources[focal.rows[cell], focal.cols[cell]] += strength_of(other)
+    grounds = np.where(point_map == pid, np.inf, 0.0)
+    return sources, grounds, RemovePolicy.RMVSRC
+
+
+def _one_or_all(graph, focal, regions, strengths, options, to_all, maps, on_id, extra):
+    selection, nodata = extra
+    focal.check_inside(graph.valid.shape)
+    if selection is not None:
+        focal = focal.select(np.isin(focal.ids, selection.point_ids))
+    ids = focal.unique_ids
+    if ids.size < 2:
+        raise ConfigError(
+            f"fewer than two focal ids (found {ids.size}); give at least two.", field="point_file"
+        )
+    merged, point_map = _focal_region_map(regions, focal, graph.valid.shape)
+    network = build_network(graph, merged)
+    nodes = _focal_nodes(network, focal, nodata)
+    if np.unique(nodes[nodes >= 0]).size < 2:
+        raise ConfigError(
+            f"all {focal.ids.size} focal points fall in one cell or region; nothing to connect.",
+            field="point_file",
+        )
+    accumulator = _Accumulator(graph.valid.shape, *maps)
+    values = np.full(ids.size, -1.0)
+    infos = []
+    for k, pid in enumerate(ids):
+        own_map = point_map
+        if selection is not None:
+            dropped = [o for o in ids if o != pid and not selection.keeps(pid, o)]
+            own_map = np.where(np.isin(point_map, dropped), 0, point_map)
+        sources, grounds, policy = _one_or_all_sources(
+            focal, ids, pid, own_map, strengths, to_all, graph.valid.shape
+        )
+        node_sources, node_grounds = _resolve_conflicts(
+            _node_sums(network, sources), _node_sums(network, grounds), policy
+        )
+        anchor = _first_cell_on_node(network, focal, pid)
+        voltages = np.zeros(network.n_nodes)
+        currents = np.zeros(network.n_nodes)
+        solved_nodes = np.zeros(0, dtype=np.int64)
+        if nodes[anchor] >= 0:
+            label = int(network.component[nodes[anchor]])
+            voltages, finite, solved, solve_infos, solved_nodes = _solve_advanced(
+                network, node_sources, node_grounds, options, only_component=label
+            )
+            infos.extend(solve_infos)
+            if solved:
+                currents = node_currents(network, voltages, finite)
+                values[k] = _one_or_all_value(network, focal, pid, voltages, strengths, to_all)
+        current_grid = _to_grid(network, currents, solved_nodes)
+        accumulator.add(current_grid)
+        if on_id is not None:
+            on_id(int(pid), current_grid, _to_grid(network, voltages, solved_nodes))
+    return OneToAllResult(ids, values, accumulator.cumulative, accumulator.maximum, tuple(infos))
+
+
+def _one_or_all_value(network, focal, pid, voltages, strengths, to_all) -> float:
+    if not to_all:
+        return 0.0
+    first = int(np.argmax(focal.ids == pid))
+    node = network.cell_node[focal.rows[first], focal.cols[first]]
+    strength = float(strengths.get(int(pid), 1.0)) if strengths else 1.0
+    value = voltages[node] / strength if node >= 0 else 0.0
+    return -1.0 if math.isclose(value, 0.0, abs_tol=1e-12) else float(value)
+
+
+def one_to_all(
+    graph: ConductanceGraph,
+    focal: FocalPoints,
+    *,
+    regions: np.ndarray | None = None,
+    strengths: dict[int, float] | None = None,
+    options: SolverOptions = SolverOptions(),
+    cumulative: bool = False,
+    maximum: bool = False,
+    on_id: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
+    selection: PairSelection | None = None,
+    nodata_focal: str = "error",
+) -> OneToAllResult:
+    """For each focal id: inject its strength (1 A by default) at its first cell, ground all
+    other focal ids directly; value = source voltage / strength.
+
+    ``on_id(id, current_grid, voltage_grid)`` receives each id's maps (zeros when nothing was
+    solved). With ``selection``, focal ids absent from it are dropped and, for each id, the ids
+    it is not paired with are neither grounds nor sources. ``nodata_focal`` is as in
+    :func:`pairwise`.
+
+    Examples
+    --------
+    >>> from crossings.core.grid import GridSpec
+    >>> from crossings.core.graph import build_graph
+    >>> g = build_graph(GridSpec.from_origin(0, 1, 1, (1, 3), "EPSG:3857"), np.ones((1, 3)))
+    >>> one_to_all(g, FocalPoints([0, 0, 0], [0, 1, 2], [1, 2, 3])).values.tolist()
+    [1.0, 0.5, 1.0]
+    """
+    maps = (cumulative, maximum)
+    extra = (selection, nodata_focal)
+    return _one_or_all(graph, focal, regions, strengths, options, True, maps, on_id, extra)
+
+
+def all_to_one(
+    graph: ConductanceGraph,
+    focal: FocalPoints,
+    *,
+    regions: np.ndarray | None = None,
+    strengths: dict[int, float] | None = None,
+    options: SolverOptions = SolverOptions(),
+    cumulative: bool = False,
+    maximum: bool = False,
+    on_id: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
+    selection: PairSelection | None = None,
+    nodata_focal: str = "error",
+) -> OneToAllResult:
+    """For each focal id: ground it directly and inject 1 A (or the variable strength) at every
+    cell of every other focal id; value is 0 when solved, -1 when nothing is connected."""
+    maps = (cumulative, maximum)
+    extra = (selection, nodata_focal)
+    return _one_or_all(graph, focal, regions, strengths, options, False, maps, on_id, extra)

@@ -1,0 +1,1073 @@
+"""Circuitscape 4/5 job files: INI parsing, input grids and lists, and the output files it writes.
+
+Everything here mirrors how Circuitscape (Python 4.x and Circuitscape.jl 5.x) reads and writes
+its files, so an existing job runs unchanged with ``crossings circuitscape run JOB.ini``:
+
+- INI files are ``key = value`` lines; section headers are ignored (Circuitscape ignores them
+  too) and every key of Circuitscape 4 and 5 is accepted. Unknown keys and bad values are errors
+  that name the key and the allowed values.
+- Relative paths are resolved against the working directory (as Circuitscape does), falling
+  back to the INI's own folder.
+- Grids are Arc/Info ASCII (``.asc``, optionally gzipped) or GeoTIFF (also ``.tif.gz``); NoData
+  becomes NaN. Text lists hold ``value x y`` rows (coordinates in the grid's units).
+- Outputs: ``<prefix>_resistances.out`` (matrix with a header row and column of focal ids, -1 for
+  disconnected pairs), ``<prefix>_resistances_3columns.out``, ASCII current and voltage maps with
+  values rounded to 8 decimals (GeoTIFF when ``write_as_tif`` is set).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import gzip
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from crossings.config import parse_enum
+from crossings.core.grid import GridSpec
+from crossings.errors import ConfigError, InputFileError, did_you_mean
+from crossings.io.atomic import atomic_path
+
+__all__ = [
+    "CircuitscapeConfig",
+    "DataType",
+    "Scenario",
+    "SolverName",
+    "RemovePolicy",
+    "AsciiMeta",
+    "PairSelectionFile",
+    "read_ini",
+    "parse_ini_text",
+    "read_grid",
+    "read_point_file",
+    "read_text_list",
+    "read_included_pairs",
+    "read_variable_sources",
+    "write_grid",
+    "write_resistances",
+    "write_two_column",
+]
+
+NONE_VALUES = {"", "none", "false"}
+
+
+class DataType(enum.Enum):
+    """``data_type``: a raster habitat map or a graph (network) file."""
+
+    RASTER = "raster"
+    NETWORK = "network"
+
+
+class Scenario(enum.Enum):
+    """``scenario``: the Circuitscape mode."""
+
+    PAIRWISE = "pairwise"
+    ADVANCED = "advanced"
+    ONE_TO_ALL = "one-to-all"
+    ALL_TO_ONE = "all-to-one"
+
+
+class SolverName(enum.Enum):
+    """``solver``: Circuitscape's names plus crossings' ``auto`` and ``splu``."""
+
+    CG_AMG = "cg+amg"
+    CHOLMOD = "cholmod"
+    AUTO = "auto"
+    SPLU = "splu"
+
+
+class RemovePolicy(enum.Enum):
+    """``remove_src_or_gnd``: what to do where a source and a ground share a node."""
+
+    KEEPALL = "keepall"
+    RMVSRC = "rmvsrc"
+    RMVGND = "rmvgnd"
+    RMVALL = "rmvall"
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitscapeConfig:
+    """Every key of a Circuitscape 4/5 INI file, typed; file paths are resolved or ``None``.
+
+    Keys that only tune Circuitscape's own runtime (``parallelize``, ``print_timings``,
+    ``low_memory_mode``, logging, ``precision``, ...) are accepted and recorded but do not change
+    results: crossings always computes in double precision.
+    """
+
+    source: str = ""
+    data_type: DataType = DataType.RASTER
+    scenario: Scenario = Scenario.PAIRWISE
+    habitat_file: Path | None = None
+    habitat_map_is_resistances: bool = True
+    connect_four_neighbors_only: bool = False
+    connect_using_avg_resistances: bool = False
+    use_polygons: bool = False
+    polygon_file: Path | None = None
+    use_mask: bool = False
+    mask_file: Path | None = None
+    point_file: Path | None = None
+    use_included_pairs: bool = False
+    included_pairs_file: Path | None = None
+    use_variable_source_strengths: bool = False
+    variable_source_file: Path | None = None
+    source_file: Path | None = None
+    ground_file: Path | None = None
+    ground_file_is_resistances: bool = True
+    use_unit_currents: bool = False
+    use_direct_grounds: bool = False
+    remove_src_or_gnd: RemovePolicy = RemovePolicy.KEEPALL
+    use_reclass_table: bool = False
+    reclass_file: Path | None = None
+    output_file: Path | None = None
+    write_cur_maps: bool = False
+    write_cum_cur_map_only: bool = False
+    write_max_cur_maps: bool = False
+    write_volt_maps: bool = False
+    set_null_currents_to_nodata: bool = False
+    set_null_voltages_to_nodata: bool = False
+    set_focal_node_currents_to_zero: bool = False
+    log_transform_maps: bool = False
+    compress_grids: bool = False
+    write_as_tif: bool = False
+    solver: SolverName = SolverName.CG_AMG
+    cholmod_batch_size: int = 1000
+    precision: str = "double"
+    parallelize: bool = False
+    max_parallel: int = 0
+    low_memory_mode: bool = False
+    preemptive_memory_release: bool = False
+    print_timings: bool = False
+    print_rusages: bool = False
+    use_64bit_indexing: bool = False
+    suppress_messages: bool = False
+    screenprint_log: bool = False
+    log_level: str = "INFO"
+    log_file: str = "None"
+    profiler_log_file: str = "None"
+    version: str = "unknown"
+
+    @property
+    def output_prefix(self) -> Path:
+        """``output_file`` without its ``.out`` suffix (Circuitscape splits at ``.out``)."""
+        if self.output_file is None:
+            raise ConfigError(
+                "no output file given; set output_file = path/to/name.out",
+                source=self.source,
+                field="output_file",
+            )
+        text = str(self.output_file)
+        return Path(text.split(".out")[0])
+
+    def to_mapping(self) -> dict:
+        """Plain data for ``run.toml`` (enums as values, paths as strings)."""
+        data = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, enum.Enum):
+                value = value.value
+            elif isinstance(value, Path):
+                value = str(value)
+            if value is not None:
+                data[f.name] = value
+        return data
+
+
+_BOOL_TRUE = {"true", "1", "yes", "on"}
+_BOOL_FALSE = {"false", "0", "no", "off"}
+_PATH_KEYS = {
+    "habitat_file",
+    "polygon_file",
+    "mask_file",
+    "point_file",
+    "included_pairs_file",
+    "variable_source_file",
+    "source_file",
+    "ground_file",
+    "reclass_file",
+    "output_file",
+}
+# Circuitscape's GUI writes these placeholders for "no file".
+_PLACEHOLDER_PREFIX = "(browse for"
+_PLACEHOLDER_OUTPUT = "(choose a base name"
+_ALIASES = {"solver": {"amg": "cg+amg", "cg_amg": "cg+amg", "cg+amg": "cg+amg"}}
+_SCENARIO_ALIASES = {"one to all": "one-to-all", "all to one": "all-to-one"}
+
+
+def _parse_bool(key: str, value: str, source: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _BOOL_TRUE:
+        return True
+    if lowered in _BOOL_FALSE:
+        return False
+    raise ConfigError(f"must be one of True, False; got {value!r}.", source=source, field=key)
+
+
+def _resolve_path(key: str, value: str, ini_dir: Path, run_dir: Path) -> Path | None:
+    text = value.strip()
+    lowered = text.lower()
+    if lowered in NONE_VALUES or lowered.startswith((_PLACEHOLDER_PREFIX, _PLACEHOLDER_OUTPUT)):
+        return None
+    path = Path(os.path.expanduser(text))
+    if path.is_absolute() or key == "output_file":
+        return path if path.is_absolute() else run_dir / path
+    candidate = run_dir / path
+    if candidate.exists():
+        return candidate
+    fallback = ini_dir / path
+    return fallback if fallback.exists() else candidate
+
+
+def _raw_pairs(text: str, source: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith(("[", "#", ";")):
+            continue
+        if "=" not in line:
+            raise ConfigError(
+                f"line {number} is neither 'key = value' nor a [section]: {line!r}.",
+                source=source,
+            )
+        key, value = line.split("=", 1)
+        pairs[key.strip().lower()] = value.strip()
+    return pairs
+
+
+def parse_ini_text(
+    text: str, *, source: str = "<ini>", ini_dir: Path | None = None, run_dir: Path | None = None
+) -> CircuitscapeConfig:
+    """Parse the text of a Circuitscape INI file into a :class:`CircuitscapeConfig`.
+
+    Examples
+    --------
+    >>> cfg = parse_ini_text("[Circuitscape mode]\\nscenario = pairwise\\nsolver = cholmod\\n")
+    >>> cfg.scenario, cfg.solver
+    (<Scenario.PAIRWISE: 'pairwise'>, <SolverName.CHOLMOD: 'cholmod'>)
+    >>> parse_ini_text("scenaro = pairwise")
+    Traceback (most recent call last):
+    ...
+    crossings.errors.ConfigError: <ini>: field 'scenaro': unknown key. Did you mean 'scenario'?
+    """
+    ini_dir = Path(ini_dir) if ini_dir is not None else Path.cwd()
+    run_dir = Path(run_dir) if run_dir is not None else Path.cwd()
+    fields = {f.name: f for f in dataclasses.fields(CircuitscapeConfig) if f.name != "source"}
+    values: dict[str, object] = {"source": source}
+    for key, value in _raw_pairs(text, source).items():
+        if key not in fields:
+            raise ConfigError(f"unknown key.{did_you_mean(key, fields)}", source=source, field=key)
+        values[key] = _convert_value(key, value, fields[key], source, ini_dir, run_dir)
+    return CircuitscapeConfig(**values)
+
+
+def _convert_value(key, value, field, source, ini_dir, run_dir):
+    default = field.default
+    if key in _PATH_KEYS:
+        return _resolve_path(key, value, ini_dir, run_dir)
+    if isinstance(default, bool):
+        return _parse_bool(key, value, source)
+    if isinstance(default, int):
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(
+                f"must be an integer; got {value!r}.", source=source, field=key
+            ) from None
+    if isinstance(default, enum.Enum):
+        lowered = value.strip().lower()
+        if key == "remove_src_or_gnd" and lowered == "not entered":
+            return RemovePolicy.KEEPALL
+        if key == "scenario":
+            lowered = _SCENARIO_ALIASES.get(lowered, lowered)
+        lowered = _ALIASES.get(key, {}).get(lowered, lowered)
+        return parse_enum(type(default), lowered, field=key, source=source)
+    return value
+
+
+def read_ini(path: str | os.PathLike, *, run_dir: str | os.PathLike | None = None):
+    """Read a Circuitscape INI file; relative paths resolve against ``run_dir`` (default: the
+    working directory), falling back to the INI's own folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "INI file not found", "Check the path of the job file.")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return parse_ini_text(
+        text, source=str(path), ini_dir=path.resolve().parent, run_dir=run_dir or Path.cwd()
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Grids
+
+
+@dataclass(frozen=True, slots=True)
+class AsciiMeta:
+    """Header of a Circuitscape grid: size, lower-left corner, cell size and NoData value."""
+
+    ncols: int
+    nrows: int
+    xllcorner: float
+    yllcorner: float
+    cellsize: float
+    nodata: float = -9999.0
+    crs: str = ""
+
+    def grid_spec(self) -> GridSpec:
+        """The matching :class:`GridSpec` (north-up, top-left origin)."""
+        top = self.yllcorner + self.nrows * self.cellsize
+        return GridSpec.from_origin(
+            self.xllcorner, top, self.cellsize, (self.nrows, self.ncols), self.crs or "LOCAL_CS"
+        )
+
+    def same_grid(self, other: AsciiMeta) -> bool:
+        close = math.isclose
+        return (
+            (self.nrows, self.ncols) == (other.nrows, other.ncols)
+            and close(self.cellsize, other.cellsize, rel_tol=1e-9)
+            and close(self.xllcorner, other.xllcorner, rel_tol=0, abs_tol=1e-6 * self.cellsize)
+            and close(self.yllcorner, other.yllcorner, rel_tol=0, abs_tol=1e-6 * self.cellsize)
+        )
+
+
+def _is_gz(path: Path) -> bool:
+    return path.suffix.lower() == ".gz"
+
+
+def _is_tif(path: Path) -> bool:
+    name = path.name.lower().removesuffix(".gz")
+    return name.endswith((".tif", ".tiff"))
+
+
+def _read_text(path: Path) -> str:
+    if not path.is_file():
+        raise InputFileError(path, "file not found", "Check the path in the INI file.")
+    try:
+        if _is_gz(path):
+            with gzip.open(path, "rt", encoding="utf-8", errors="replace") as handle:
+                return handle.read()
+        return path.read_text(encoding="utf-8", errors="replace")
+    except (OSError, EOFError) as exc:
+        raise InputFileError(path, f"cannot be read ({exc})", "Check the file.") from None
+
+
+_HEADER_KEYS = ("ncols", "nrows", "xllcorner", "yllcorner", "cellsize", "nodata_value")
+
+
+def _parse_ascii(path: Path) -> tuple[np.ndarray, AsciiMeta]:
+    text = _read_text(path)
+    lines = text.splitlines()
+    header: dict[str, float] = {}
+    start = 0
+    for start, line in enumerate(lines):  # noqa: B007 - start is used after the loop
+        parts = line.split()
+        if not parts or parts[0][0].isdigit() or parts[0][0] in "-+.":
+            break
+        header[parts[0].lower()] = float(parts[1])
+    else:
+        start = len(lines)
+    missing = [
+        k
+        for k in _HEADER_KEYS[:5]
+        if k not in header and k.replace("corner", "center") not in header
+    ]
+    if missing:
+        raise InputFileError(
+            path,
+            f"not an Arc/Info ASCII grid: header misses {', '.join(missing)}",
+            "The file must start with ncols, nrows, xllcorner, yllcorner, cellsize lines.",
+        )
+    nrows, ncols = int(header["nrows"]), int(header["ncols"])
+    cellsize = header["cellsize"]
+    xll = header.get("xllcorner", header.get("xllcenter", 0.0) - cellsize / 2)
+    yll = header.get("yllcorner", header.get("yllcenter", 0.0) - cellsize / 2)
+    nodata = header.get("nodata_value", -9999.0)
+    tokens = " ".join(lines[start:]).split()
+    try:
+        values = np.array(tokens, dtype=float)
+    except ValueError:
+        raise InputFileError(path, "grid holds non-numeric values", "Fix the file.") from None
+    if values.size == nrows * (ncols + 1):  # a trailing value per row, as Circuitscape tolerates
+        values = values.reshape(nrows, ncols + 1)[:, :ncols]
+    if values.size != nrows * ncols:
+        raise InputFileError(
+            path,
+            f"header says {nrows} x {ncols} cells but the file holds {values.size} values",
+            "Fix the header or the data rows.",
+        )
+    grid = values.reshape(nrows, ncols)
+    grid = np.where(grid == nodata, np.nan, grid)
+    meta = AsciiMeta(ncols, nrows, xll, yll, cellsize, nodata)
+    return grid, meta
+
+
+def _parse_geotiff(path: Path) -> tuple[np.ndarray, AsciiMeta]:
+    import rasterio
+    from rasterio.io import MemoryFile
+
+    if not path.is_file():
+        raise InputFileError(path, "file not found", "Check the path in the INI file.")
+    try:
+        if _is_gz(path):
+            with gzip.open(path, "rb") as handle, MemoryFile(handle.read()) as memfile:
+                with memfile.open() as dataset:
+                    return _dataset_grid(dataset)
+        with rasterio.open(path) as dataset:
+            return _dataset_grid(dataset)
+    except rasterio.errors.RasterioError as exc:
+        raise InputFileError(
+            path, f"cannot be read as GeoTIFF ({exc})", "Check the file."
+        ) from None
+
+
+def _dataset_grid(dataset) -> tuple[np.ndarray, AsciiMeta]:
+    grid = dataset.read(1).astype(float)
+    nodata = dataset.nodata
+    if nodata is not None:
+        grid[grid == nodata] = np.nan
+    t = dataset.transform
+    cellsize = abs(t.a)
+    yll = t.f + t.e * dataset.height
+    crs = dataset.crs.to_string() if dataset.crs else ""
+    meta = AsciiMeta(dataset.width, dataset.height, t.c, yll, cellsize, -9999.0, crs)
+    return grid, meta
+
+
+def read_grid(path: str | os.PathLike) -> tuple[np.ndarray, AsciiMeta]:
+    """Read an ASCII grid (``.asc``, ``.asc.gz``) or GeoTIFF (``.tif``, ``.tif.gz``).
+
+    Returns the values as float64 with NaN for NoData, and the grid header.
+    """
+    path = Path(path)
+    return _parse_geotiff(path) if _is_tif(path) else _parse_ascii(path)
+
+
+def read_aligned_grid(path, reference: AsciiMeta, *, field: str) -> np.ndarray:
+    """Read a grid that must share the habitat grid's size, corner and cell size."""
+    grid, meta = read_grid(path)
+    if not meta.same_grid(reference):
+        raise ConfigError(
+            f"{path} is {meta.nrows} x {meta.ncols} cells of {meta.cellsize} at "
+            f"({meta.xllcorner}, {meta.yllcorner}) but the habitat grid is {reference.nrows} x "
+            f"{reference.ncols} cells of {reference.cellsize} at ({reference.xllcorner}, "
+            f"{reference.yllcorner}). Resample it onto the habitat grid.",
+            field=field,
+        )
+    return grid
+
+
+def _looks_like_grid(path: Path) -> bool:
+    if _is_tif(path):
+        return True
+    first = _read_text(path).lstrip().split("\n", 1)[0].lower()
+    return first.startswith("ncols")
+
+
+def read_text_list(path: str | os.PathLike, reference: AsciiMeta, *, field: str):
+    """Read a ``value x y`` list; return ``(values, rows, cols)`` with 0-based cell indices.
+
+    Cells are found as Circuitscape finds them: ``row = ceil(nrows - (y - yll) / cellsize)`` and
+    ``col = ceil((x - xll) / cellsize)`` (1-based), so a point on a cell edge belongs to the
+    cell below / to the left.
+    """
+    path = Path(path)
+    rows = []
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        parts = line.replace(",", " ").split()
+        if not parts or parts[0].startswith("#"):
+            continue
+        try:
+            rows.append([float(p) for p in parts[:3]])
+        except ValueError:
+            raise InputFileError(
+                path, f"line {number} is not 'value x y': {line.strip()!r}", "Fix the line."
+            ) from None
+        if len(parts) < 3:
+            raise InputFileError(
+                path, f"line {number} has {len(parts)} columns, expected 3 (value x y)", ""
+            )
+    table = np.array(rows, dtype=float).reshape(-1, 3)
+    values, xs, ys = table[:, 0], table[:, 1], table[:, 2]
+    r1 = np.ceil(reference.nrows - (ys - reference.yllcorner) / reference.cellsize).astype(int)
+    c1 = np.ceil((xs - reference.xllcorner) / reference.cellsize).astype(int)
+    outside = (r1 < 1) | (r1 > reference.nrows) | (c1 < 1) | (c1 > reference.ncols)
+    if outside.any():
+        k = int(np.argmax(outside))
+        raise ConfigError(
+            f"{int(outside.sum())} location(s) fall outside the habitat grid (first: value "
+            f"{values[k]:g} at x={xs[k]:g}, y={ys[k]:g}). Use coordinates inside the grid extent.",
+            source=str(path),
+            field=field,
+        )
+    return values, r1 - 1, c1 - 1
+
+
+def read_point_file(path: str | os.PathLike, reference: AsciiMeta):
+    """Read focal points (grid or ``id x y`` list) as Circuitscape does.
+
+    Returns ``(rows, cols, ids)`` sorted by id (stable); for grids, cells of one id come in
+    column-major order. Negative ids (and 0 / NoData in grids) are dropped.
+    """
+    path = Path(path)
+    if _looks_like_grid(path):
+        grid = read_aligned_grid(path, reference, field="point_file")
+        ids_grid = np.nan_to_num(grid, nan=0.0)
+        cols, rows = np.nonzero(ids_grid.T)  # column-major order, as Circuitscape's findall
+        ids = ids_grid[rows, cols]
+    else:
+        ids, rows, cols = read_text_list(path, reference, field="point_file")
+    keep = ids >= 0 if not _looks_like_grid(path) else ids > 0
+    rows, cols, ids = rows[keep], cols[keep], ids[keep]
+    order = np.argsort(ids, kind="stable")
+    return rows[order].astype(np.int64), cols[order].astype(np.int64), ids[order].astype(np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class PairSelectionFile:
+    """An included-pairs file: ``mode`` ('include' or 'exclude'), point ids and a 0/1 matrix."""
+
+    mode: str
+    point_ids: np.ndarray
+    matrix: np.ndarray
+
+
+def read_included_pairs(path: str | os.PathLike) -> PairSelectionFile:
+    """Read an included/excluded pairs file: list (``mode include``) or ``min/max`` matrix."""
+    path = Path(path)
+    lines = [line for line in _read_text(path).splitlines() if line.strip()]
+    if not lines:
+        raise InputFileError(path, "empty pairs file", "See docs/connectivity.md for the format.")
+    head = lines[0].split()
+    try:
+        if head[0].lower() == "min":
+            return _pairs_matrix(lines)
+        if head[0].lower() == "mode":
+            return _pairs_list(path, lines)
+    except (ValueError, IndexError):
+        raise InputFileError(path, "malformed pairs file", "See docs/connectivity.md.") from None
+    raise InputFileError(
+        path,
+        f"first line must start with 'mode' or 'min'; got {lines[0].strip()!r}",
+        "Use 'mode include' / 'mode exclude' followed by 'id1 id2' lines, or the min/max matrix.",
+    )
+
+
+def _pairs_matrix(lines: list[str]) -> PairSelectionFile:
+    minval = float(lines[0].split()[1])
+    maxval = float(lines[1].split()[1])
+    table = [[float(v) for v in line.split()] for line in lines[2:]]
+    width = len(table[0])
+    table = np.array([row[:width] for row in table], dtype=float)
+    ids = table[1:, 0].astype(np.int64)
+    values = table[1:, 1:]
+    values = np.where(values > maxval, 0.0, values)
+    return PairSelectionFile("include", ids, (values >= minval).astype(np.int64))
+
+
+def _pairs_list(path: Path, lines: list[str]) -> PairSelectionFile:
+    mode = lines[0].split()[1].lower()
+    if mode not in ("include", "exclude"):
+        raise ConfigError(
+            f"mode must be one of 'include', 'exclude'; got {mode!r}.",
+            source=str(path),
+            field="mode",
+        )
+    pairs = np.array([[int(float(v)) for v in line.split()[:2]] for line in lines[1:]])
+    pairs = pairs.reshape(-1, 2)
+    ids = np.unique(pairs)
+    ids = ids[ids != 0]
+    position = {int(v): k for k, v in enumerate(ids)}
+    matrix = np.zeros((ids.size, ids.size), dtype=np.int64)
+    for a, b in pairs:
+        if int(a) in position and int(b) in position:
+            matrix[position[int(a)], position[int(b)]] = 1
+            matrix[position[int(b)], position[int(a)]] = 1
+    return PairSelectionFile(mode, ids, matrix)
+
+
+def read_variable_sources(path: str | os.PathLike) -> dict[int, float]:
+    """Read ``id strength`` lines into a mapping."""
+    path = Path(path)
+    strengths: dict[int, float] = {}
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            strengths[int(float(parts[0]))] = float(parts[1])
+        except (ValueError, IndexError):
+            raise InputFileError(
+                path, f"line {number} is not 'id strength': {line.strip()!r}", "Fix the line."
+            ) from None
+    return strengths
+
+
+def read_source_or_ground(path: str | os.PathLike, reference: AsciiMeta, *, field: str):
+    """A source or ground layer as a grid (NaN where absent), from a grid or a value-x-y list."""
+    path = Path(path)
+    if _looks_like_grid(path):
+        return read_aligned_grid(path, reference, field=field)
+    values, rows, cols = read_text_list(path, reference, field=field)
+    grid = np.full((reference.nrows, reference.ncols), np.nan)
+    grid[rows, cols] = values
+    return grid
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs
+
+
+def _format_number(value: float) -> str:
+    if value == int(value) and abs(value) < 1e15:
+        return f"{value:.1f}"
+    return repr(float(value))
+
+
+def _format_rows(array: np.ndarray) -> str:
+    return "\n".join(" ".join(_format_number(v) for v in row) for row in array) + "\n"
+
+
+def write_grid(
+    path: str | os.PathLike, values: np.ndarray, meta: AsciiMeta, *, as_tif: bool = False
+) -> Path:
+    """Write a map as Circuitscape does (ASCII, 8 decimals; NaN written as NoData).
+
+    With ``as_tif`` a GeoTIFF with the same name and ``.tif`` is written instead.
+    """
+    path = Path(path)
+    nodata = meta.nodata if np.isfinite(meta.nodata) else -9999.0
+    data = np.where(np.isnan(values), nodata, np.round(values, 8))
+    if as_tif:
+        return _write_tif(path.with_suffix(".tif"), data, meta, nodata)
+    header = (
+        f"ncols         {meta.ncols}\n"
+        f"nrows         {meta.nrows}\n"
+        f"xllcorner     {_format_number(meta.xllcorner)}\n"
+        f"yllcorner     {_format_number(meta.yllcorner)}\n"
+        f"cellsize      {_format_number(meta.cellsize)}\n"
+        f"NODATA_value  {_format_number(nodata)}\n"
+    )
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="ascii") as handle:
+            handle.write(header)
+            np.savetxt(handle, data, fmt="%.15g", delimiter=" ")
+    return path
+
+
+def _write_tif(path: Path, data: np.ndarray, meta: AsciiMeta, nodata: float) -> Path:
+    import rasterio
+    from rasterio.transform import from_origin
+
+    top = meta.yllcorner + meta.nrows * meta.cellsize
+    profile = {
+        "driver": "GTiff",
+        "height": meta.nrows,
+        "width": meta.ncols,
+        "count": 1,
+        "dtype": "float64",
+        "nodata": nodata,
+        "transform": from_origin(meta.xllcorner, top, meta.cellsize, meta.cellsize),
+        "crs": meta.crs or None,
+    }
+    with atomic_path(path) as tmp:
+        with rasterio.open(tmp, "w", **profile) as dataset:
+            dataset.write(data, 1)
+    return path
+
+
+def write_resistances(prefix: Path, ids: np.ndarray, resistances: np.ndarray) -> list[Path]:
+    """Write ``<prefix>_resistances.out`` (padded matrix) and ``_resistances_3columns.out``."""
+    n = ids.size
+    padded = np.zeros((n + 1, n + 1))
+    padded[0, 1:] = ids
+    padded[1:, 0] = ids
+    padded[1:, 1:] = resistances
+    first, second = np.triu_indices(n, k=1)
+    three = np.column_stack([ids[first], ids[second], resistances[second, first]])
+    out = Path(f"{prefix}_resistances.out")
+    out3 = Path(f"{prefix}_resistances_3columns.out")
+    for target, table in ((out, padded), (out3, three)):
+        with atomic_path(target) as tmp:
+            tmp.write_text(_format_rows(table), encoding="ascii")
+    return [out, out3]
+
+
+def write_two_column(prefix: Path, ids: np.ndarray, values: np.ndarray) -> Path:
+    """Write the one-to-all / all-to-one ``<prefix>_resistances.out`` (``id value`` rows)."""
+    target = Path(f"{prefix}_resistances.out")
+    with atomic_path(target) as tmp:
+        tmp.write_text(_format_rows(np.column_stack([ids, values])), encoding="ascii")
+    return target
+
+
+# --------------------------------------------------------------------------------------------
+# Running a job
+
+
+@dataclass(frozen=True)
+class JobInputs:
+    """Everything a raster job reads, loaded and checked."""
+
+    meta: AsciiMeta
+    conductance: np.ndarray
+    graph: object
+    regions: np.ndarray | None
+    focal: object | None
+    selection: object | None
+    strengths: dict[int, float] | None
+    sources: np.ndarray | None
+    grounds: np.ndarray | None
+    input_files: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """What a job will do before it runs: solves, memory and time estimates."""
+
+    scenario: Scenario
+    n_cells: int
+    n_focal: int
+    n_pairs: int
+    n_solves: int
+    solver: str
+    memory_bytes: int
+    seconds: float
+
+    def lines(self) -> list[str]:
+        mib = self.memory_bytes / 2**20
+        first = (
+            f"scenario {self.scenario.value}: {self.n_cells:,} habitat cells, "
+            f"{self.n_focal} focal ids, {self.n_pairs:,} pair(s)"
+        )
+        second = (
+            f"{self.n_solves:,} solve(s) with {self.solver}; estimated memory {mib:,.0f} MiB, "
+            f"time {self.seconds:,.1f} s"
+        )
+        return [first, second]
+
+
+def _require(config: CircuitscapeConfig, key: str) -> Path:
+    value = getattr(config, key)
+    if value is None:
+        raise ConfigError(
+            f"this {config.scenario.value} job needs a file here; set {key} = path/to/file.",
+            source=config.source,
+            field=key,
+        )
+    if not Path(value).exists():
+        raise InputFileError(
+            value,
+            f"file not found (from '{key}' in {config.source})",
+            "Paths are resolved against the working directory, then the INI's folder.",
+        )
+    return Path(value)
+
+
+def _habitat_conductance(config: CircuitscapeConfig, path: Path) -> tuple[np.ndarray, AsciiMeta]:
+    values, meta = read_grid(path)
+    finite = np.isfinite(values)
+    if config.habitat_map_is_resistances:
+        bad = finite & (values <= 0)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ConfigError(
+                f"{int(bad.sum())} cell(s) have zero or negative resistance (first at row/col "
+                f"{first}: {values[first]:g}). Resistances must be > 0: mark barriers as NoData "
+                "and use short-circuit regions (polygon_file) for zero resistance.",
+                source=str(path),
+                field="habitat_file",
+            )
+        with np.errstate(divide="ignore"):
+            conductance = np.where(finite, 1.0 / values, np.nan)
+    else:
+        bad = finite & (values < 0)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ConfigError(
+                f"{int(bad.sum())} cell(s) have negative conductance (first at row/col {first}: "
+                f"{values[first]:g}). Conductances must be >= 0 (0 = barrier).",
+                source=str(path),
+                field="habitat_file",
+            )
+        conductance = np.where(finite & (values > 0), values, np.nan)
+    return conductance, meta
+
+
+def load_job(config: CircuitscapeConfig) -> JobInputs:
+    """Read and check every input of a raster job."""
+    from crossings.core.circuit import FocalPoints, PairSelection
+    from crossings.core.graph import AveragingRule, build_graph
+
+    files = [_require(config, "habitat_file")]
+    conductance, meta = _habitat_conductance(config, files[0])
+    if config.use_mask:
+        files.append(_require(config, "mask_file"))
+        mask = read_aligned_grid(files[-1], meta, field="mask_file")
+        conductance = np.where(np.nan_to_num(mask, nan=0.0) > 0, conductance, np.nan)
+    if not np.isfinite(conductance).any():
+        raise ConfigError(
+            "the habitat map has no valid cell (all NoData, zero conductance or masked out).",
+            source=str(files[0]),
+            field="habitat_file",
+        )
+    regions = None
+    if config.use_polygons:
+        files.append(_require(config, "polygon_file"))
+        grid = read_aligned_grid(files[-1], meta, field="polygon_file")
+        regions = np.nan_to_num(grid, nan=0.0).astype(np.int64)
+    rule = (
+        AveragingRule.AVG_RESISTANCE
+        if config.connect_using_avg_resistances
+        else (AveragingRule.AVG_CONDUCTANCE)
+    )
+    graph = build_graph(
+        meta.grid_spec(), conductance, connect_four=config.connect_four_neighbors_only, rule=rule
+    )
+    focal = selection = strengths = sources = grounds = None
+    if config.scenario is Scenario.ADVANCED:
+        files += [_require(config, "source_file"), _require(config, "ground_file")]
+        sources, grounds = _sources_and_grounds(config, files[-2], files[-1], meta)
+    else:
+        files.append(_require(config, "point_file"))
+        rows, cols, ids = read_point_file(files[-1], meta)
+        focal = FocalPoints(rows, cols, ids)
+        if config.use_included_pairs:
+            files.append(_require(config, "included_pairs_file"))
+            pairs = read_included_pairs(files[-1])
+            selection = PairSelection(pairs.mode, pairs.point_ids, pairs.matrix)
+        if config.use_variable_source_strengths:
+            files.append(_require(config, "variable_source_file"))
+            strengths = read_variable_sources(files[-1])
+    return JobInputs(
+        meta,
+        conductance,
+        graph,
+        regions,
+        focal,
+        selection,
+        strengths,
+        sources,
+        grounds,
+        tuple(files),
+    )
+
+
+def _sources_and_grounds(config, source_path, ground_path, meta):
+    sources = np.nan_to_num(read_source_or_ground(source_path, meta, field="source_file"), nan=0.0)
+    ground_values = read_source_or_ground(ground_path, meta, field="ground_file")
+    present = np.isfinite(ground_values)
+    if (present & (ground_values < 0)).any():
+        raise ConfigError(
+            "ground values must be >= 0 (a resistance or a conductance to ground).",
+            source=str(ground_path),
+            field="ground_file",
+        )
+    if config.ground_file_is_resistances:
+        with np.errstate(divide="ignore"):
+            grounds = np.where(present, 1.0 / np.where(present, ground_values, 1.0), 0.0)
+    else:
+        grounds = np.where(present, ground_values, 0.0)
+    if config.use_direct_grounds:
+        grounds = np.where(grounds > 0, np.inf, 0.0)
+    if config.use_unit_currents:
+        sources = np.where(sources != 0, 1.0, 0.0)
+    return sources, grounds
+
+
+def solver_options(config: CircuitscapeConfig, *, maxiter: int | None = None):
+    """The core :class:`~crossings.core.circuit.SolverOptions` for a job."""
+    from crossings.core.circuit import SolverOptions
+    from crossings.core.solve import Solver
+
+    mapping = {
+        SolverName.CG_AMG: Solver.CG_AMG,
+        SolverName.CHOLMOD: Solver.CHOLMOD,
+        SolverName.AUTO: Solver.AUTO,
+        SolverName.SPLU: Solver.SPLU,
+    }
+    # Circuitscape's CG stops at 1e-6; crossings checks every solve at a tighter residual.
+    return SolverOptions(solver=mapping[config.solver], tol=1e-8, maxiter=maxiter)
+
+
+def plan_job(config: CircuitscapeConfig, inputs: JobInputs) -> JobPlan:
+    """Count the solves and estimate memory and time of a loaded raster job."""
+    from crossings.core.circuit import build_network, count_pair_solves
+    from crossings.core.solve import plan_solves
+
+    network = build_network(inputs.graph, inputs.regions)
+    n_nodes, nnz = network.n_nodes, int(network.laplacian.nnz)
+    n_focal = 0 if inputs.focal is None else int(inputs.focal.unique_ids.size)
+    if config.scenario is Scenario.PAIRWISE:
+        focal = inputs.focal
+        if inputs.selection is not None:
+            focal = focal.select(np.isin(focal.ids, inputs.selection.point_ids))
+        n_pairs = n_focal * (n_focal - 1) // 2
+        if focal.has_regions:
+            n_solves = n_pairs
+        else:
+            n_solves = max(0, int(np.unique(network.cell_node[focal.rows, focal.cols]).size) - 1)
+            if n_pairs <= 5000:
+                n_pairs = count_pair_solves(network, focal, inputs.selection)
+    elif config.scenario is Scenario.ADVANCED:
+        n_pairs, n_solves = 0, 1
+    else:
+        n_pairs, n_solves = 0, n_focal
+    plan = plan_solves(n_nodes, nnz, max(n_solves, 1), solver_options(config).solver)
+    maps = config.write_cur_maps or config.write_volt_maps or config.write_cum_cur_map_only
+    extra = 8 * n_nodes * (n_focal if maps and config.scenario is Scenario.PAIRWISE else 4)
+    return JobPlan(
+        config.scenario,
+        n_nodes,
+        n_focal,
+        n_pairs,
+        n_solves,
+        plan.solver.value,
+        plan.memory_bytes + extra + 64 * n_nodes,
+        plan.seconds,
+    )
+
+
+def _null_and_log(values: np.ndarray, conductance: np.ndarray, *, null: bool, log: bool):
+    out = values.copy()
+    if log:
+        with np.errstate(divide="ignore"):
+            out = np.where(out > 0, np.log10(np.where(out > 0, out, 1.0)), np.nan)
+    if null:
+        out[~np.isfinite(conductance)] = np.nan
+    return out
+
+
+class _Writer:
+    """Writes a job's maps as they come and records every file written."""
+
+    def __init__(self, config: CircuitscapeConfig, inputs: JobInputs):
+        self.config = config
+        self.inputs = inputs
+        self.prefix = config.output_prefix
+        self.written: list[Path] = []
+
+    def grid(self, name: str, values: np.ndarray, *, null: bool = False, log: bool = False):
+        data = _null_and_log(values, self.inputs.conductance, null=null, log=log)
+        path = Path(f"{self.prefix}_{name}.asc")
+        self.written.append(
+            write_grid(path, data, self.inputs.meta, as_tif=self.config.write_as_tif)
+        )
+
+    def pair(self, maps) -> None:
+        cfg = self.config
+        suffix = f"{maps.id_a}_{maps.id_b}"
+        if maps.current is not None:
+            self.grid(
+                f"curmap_{suffix}",
+                maps.current,
+                null=cfg.set_null_currents_to_nodata,
+                log=cfg.log_transform_maps,
+            )
+        if maps.voltage is not None:
+            self.grid(f"voltmap_{suffix}", maps.voltage, null=cfg.set_null_voltages_to_nodata)
+
+
+def run_job(
+    config: CircuitscapeConfig,
+    inputs: JobInputs | None = None,
+    *,
+    maxiter: int | None = None,
+    on_step: object = None,
+) -> list[Path]:
+    """Run a raster Circuitscape job and write its output files; return the paths written.
+
+    ``on_step()`` (optional) is called once per solved pair / focal id for progress bars.
+    """
+    from crossings.core import circuit
+
+    inputs = inputs or load_job(config)
+    options = solver_options(config, maxiter=maxiter)
+    writer = _Writer(config, inputs)
+    Path(writer.prefix).parent.mkdir(parents=True, exist_ok=True)
+    cur = config.write_cur_maps or config.write_cum_cur_map_only
+    if config.scenario is Scenario.PAIRWISE:
+        _run_pairwise(config, inputs, options, writer, cur, on_step)
+    elif config.scenario is Scenario.ADVANCED:
+        policy = circuit.RemovePolicy(config.remove_src_or_gnd.value)
+        result = circuit.advanced(
+            inputs.graph,
+            inputs.sources,
+            inputs.grounds,
+            regions=inputs.regions,
+            policy=policy,
+            options=options,
+        )
+        if config.write_cur_maps:
+            writer.grid("curmap", result.current, log=config.log_transform_maps)
+        if config.write_volt_maps:
+            writer.grid("voltmap", result.voltage)
+    else:
+        _run_one_or_all(config, inputs, options, writer, cur, on_step)
+    return writer.written
+
+
+def _run_pairwise(config, inputs, options, writer, cur, on_step):
+    from crossings.core import circuit
+
+    per_pair_current = config.write_cur_maps and not config.write_cum_cur_map_only
+
+    def on_pair(maps):
+        writer.pair(maps)
+        if callable(on_step):
+            on_step()
+
+    result = circuit.pairwise(
+        inputs.graph,
+        inputs.focal,
+        regions=inputs.regions,
+        selection=inputs.selection,
+        options=options,
+        cumulative=cur,
+        maximum=cur and config.write_max_cur_maps,
+        pair_currents=per_pair_current,
+        pair_voltages=config.write_volt_maps,
+        on_pair=on_pair,
+        nodata_focal="disconnect",
+    )
+    writer.written += write_resistances(writer.prefix, result.ids, result.resistances)
+    _write_summaries(config, writer, result)
+
+
+def _write_summaries(config, writer, result):
+    null, log = config.set_null_currents_to_nodata, config.log_transform_maps
+    if result.cumulative_current is not None:
+        writer.grid("cum_curmap", result.cumulative_current, null=null, log=log)
+    if result.max_current is not None:
+        writer.grid("max_curmap", result.max_current, null=null, log=log)
+
+
+def _run_one_or_all(config, inputs, options, writer, cur, on_step):
+    from crossings.core import circuit
+
+    per_id_current = config.write_cur_maps and not config.write_cum_cur_map_only
+
+    def on_id(pid, current, voltage):
+        if per_id_current:
+            writer.grid(f"curmap_{pid}", current, log=config.log_transform_maps)
+        if config.write_volt_maps:
+            writer.grid(f"voltmap_{pid}", voltage)
+        if callable(on_step):
+            on_step()
+
+    mode = circuit.one_to_all if config.scenario is Scenario.ONE_TO_ALL else circuit.all_to_one
+    result = mode(
+        inputs.graph,
+        inputs.focal,
+        regions=inputs.regions,
+        strengths=inputs.strengths,
+        options=options,
+        cumulative=cur,
+        maximum=cur and config.write_max_cur_maps,
+        on_id=on_id,
+        selection=inputs.selection,
+        nodata_focal="disconnect",
+    )
+    writer.written.append(write_two_column(writer.prefix, result.ids, result.values))
+    _write_summaries(config, writer, result)
