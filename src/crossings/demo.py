@@ -109,6 +109,12 @@ def run_demo(
     """
     started = time.perf_counter()
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(
+            "is a file, not a folder. Give a folder for the demo outputs (--out DIR)",
+            source=str(out),
+            field="out",
+        )
     out.mkdir(parents=True, exist_ok=True)
     resolved = [resolve_step(s) for s in (DEMO_STEPS if steps is None else steps)]
     landscape = load_demo(mitigation=mitigation)
