@@ -37,6 +37,10 @@ __all__ = [
     "check_paths_match_images",
     "write_blurred_copies",
     "IMAGE_SUFFIXES",
+    "write_jpeg_with_exif",
+    "private_boxes",
+    "blur_boxes",
+    "warn_outside",
 ]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
@@ -249,6 +253,7 @@ def _exif_time(stamp) -> dt.datetime | None:
         return None  # e.g. "0000:00:00 00:00:00" from a camera whose clock was never set
 
 
+_DATE_ZONE_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})(Z|[+-]\d{2}:?\d{2})$")
 _OFFSET_RE = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
 
 
@@ -279,7 +284,9 @@ def read_exif(
     if require_time:
         missing = [r.file for r in records if r.local_time is None]
         if missing:
-            shown = ", ".join(Path(m).name for m in missing[:5]) + (" ..." if len(missing) > 5 else "")
+            shown = ", ".join(Path(m).name for m in missing[:5]) + (
+                " ..." if len(missing) > 5 else ""
+            )
             raise InputFileError(
                 Path(missing[0]).parent,
                 f"{len(missing)} of {len(records)} images have no usable EXIF DateTimeOriginal "
@@ -298,8 +305,13 @@ def parse_time(text: str, *, source: str, field: str, default_offset_s: int | No
 
     >>> parse_time("2023-05-01T06:00:00+05:00", source="x", field="start")
     1682902800
+    >>> parse_time("2023-05-01+05:00", source="x", field="start")
+    1682881200
     """
     text = str(text).strip()
+    date_with_zone = _DATE_ZONE_RE.match(text)
+    if date_with_zone:  # fromisoformat would silently drop the offset of a bare date
+        text = f"{date_with_zone.group(1)}T00:00:00{date_with_zone.group(2)}"
     try:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -472,12 +484,10 @@ def _row_offset(utc_offset: str, start: str, line: int, source: str) -> int | No
                 field="utc_offset",
             )
         return seconds
-    try:
-        parsed = dt.datetime.fromisoformat(start.replace("Z", "+00:00"))
-    except ValueError:
-        return None  # parse_time reports the bad start
-    offset = parsed.utcoffset()
-    return int(offset.total_seconds()) if offset is not None else None
+    match = re.search(r"(Z|[+-]\d{2}:?\d{2})$", start)
+    if not match:
+        return None  # no offset written: parse_time asks for one
+    return 0 if match.group(1) == "Z" else _offset_seconds(match.group(1))
 
 
 def check_paths_match_images(md: MegaDetectorOutput, images_dir: str | os.PathLike) -> None:
@@ -683,3 +693,38 @@ def warn_outside(count: int, source: str) -> None:
             CrossingsWarning,
             stacklevel=2,
         )
+
+
+def write_jpeg_with_exif(
+    path: str | os.PathLike,
+    rgb: np.ndarray,
+    *,
+    local_time: dt.datetime | None,
+    utc_offset: str | None = None,
+    make: str = "",
+    model: str = "",
+    serial: str = "",
+    quality: int = 90,
+) -> Path:
+    """Write an RGB array as a JPEG with EXIF DateTimeOriginal/OffsetTimeOriginal (tests, demo)."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    if make:
+        exif[_MAKE] = make
+    if model:
+        exif[_MODEL] = model
+    sub = exif.get_ifd(_EXIF_IFD)
+    if local_time is not None:
+        sub[_DATETIME_ORIGINAL] = local_time.strftime("%Y:%m:%d %H:%M:%S")
+    if utc_offset:
+        sub[_OFFSET_ORIGINAL] = utc_offset
+    if serial:
+        sub[_BODY_SERIAL] = serial
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.asarray(rgb, dtype=np.uint8)).save(
+            tmp, format="JPEG", quality=quality, exif=exif.tobytes()
+        )
+    return path
