@@ -287,6 +287,23 @@ def _convert_value(key, value, field, source, ini_dir, run_dir):
     return value
 
 
+def with_overrides(
+    config: CircuitscapeConfig,
+    *,
+    out_dir: str | os.PathLike | None = None,
+    solver: str | None = None,
+) -> CircuitscapeConfig:
+    """A copy of ``config`` writing into ``out_dir`` and / or using another ``solver``."""
+    changes: dict[str, object] = {}
+    if out_dir is not None:
+        name = Path(config.output_prefix).name + ".out"
+        changes["output_file"] = Path(out_dir) / name
+    if solver is not None:
+        value = _ALIASES["solver"].get(solver.strip().lower(), solver.strip().lower())
+        changes["solver"] = parse_enum(SolverName, value, field="solver", source="--solver")
+    return dataclasses.replace(config, **changes)
+
+
 def read_ini(path: str | os.PathLike, *, run_dir: str | os.PathLike | None = None):
     """Read a Circuitscape INI file; relative paths resolve against ``run_dir`` (default: the
     working directory), falling back to the INI's own folder."""
@@ -738,7 +755,7 @@ class JobPlan:
     def lines(self) -> list[str]:
         mib = self.memory_bytes / 2**20
         first = (
-            f"scenario {self.scenario.value}: {self.n_cells:,} habitat cells, "
+            f"scenario {self.scenario.value}: {self.n_cells:,} graph nodes, "
             f"{self.n_focal} focal ids, {self.n_pairs:,} pair(s)"
         )
         second = (
