@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pyproj
 import rasterio
 from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
@@ -44,14 +45,20 @@ _NO_CRS_FIX = (
 
 
 def crs_to_string(crs: CRS | str) -> str:
-    """A compact, round-trippable text for a CRS: ``EPSG:n`` when it has one, else PROJ or WKT."""
-    crs = CRS.from_user_input(crs)
-    epsg = crs.to_epsg(confidence_threshold=100)
+    """A compact, round-trippable text for a CRS: ``EPSG:n`` when it has one, else PROJ or WKT.
+
+    >>> crs_to_string("+proj=aea +lat_1=38 +lat_2=50 +lat_0=44 +lon_0=68 +datum=WGS84 +units=m")
+    '+proj=aea +lat_0=44 +lon_0=68 +lat_1=38 +lat_2=50 +x_0=0 +y_0=0 +datum=WGS84 +units=m +no_defs'
+    """
+    crs = pyproj.CRS.from_user_input(CRS.from_user_input(crs).to_wkt())
+    epsg = crs.to_epsg(min_confidence=100)
     if epsg is not None:
         return f"EPSG:{epsg}"
-    proj4 = crs.to_proj4()
+    with warnings.catch_warnings():  # PROJ warns that PROJ strings may lose information
+        warnings.simplefilter("ignore")
+        proj4 = crs.to_proj4().replace(" +type=crs", "")
     # PROJ strings lose datum details for some CRSs; keep WKT when the round trip differs.
-    if proj4 and CRS.from_proj4(proj4) == crs:
+    if proj4 and pyproj.CRS.from_user_input(proj4) == crs:
         return proj4
     return crs.to_wkt()
 
