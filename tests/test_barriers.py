@@ -383,3 +383,67 @@ def test_precomputed_cuts_and_empty_inputs():
     assert isinstance(cuts.take(cuts.fence_index == 0), EdgeCuts)
     unchanged = apply_fences(graph, [])
     np.testing.assert_array_equal(unchanged.edge_weights[2], graph.edge_weights[2])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    angle=st.floats(0.0, 180.0),
+    width=st.floats(1.0, 900.0),
+    shift=st.floats(-300.0, 300.0),
+    connect_four=st.booleans(),
+)
+def test_restored_edges_per_direction_match_width_over_spacing(angle, width, shift, connect_four):
+    # On a straight fence the edges of one direction are crossed every cell / |component| metres,
+    # so an opening of width w restores w * |component| / cell edges' worth in that direction.
+    land = gallery.straight_fence(30, 30, angle)
+    fence = land.fences[0]
+    cuts = fence_edge_cuts(land.grid, land.fences, connect_four=connect_four)
+    direction = (fence.coords[-1] - fence.coords[0]) / fence.length
+    x, y = fence.coords.mean(axis=0) + shift * direction
+    rows, fraction = opening_restoration(cuts, [fence], [Opening("fence", x, y, width)], CELL)
+    cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    # Rows grow southwards: east, south, south-east, south-west edges as in DIRECTIONS.
+    components = [abs(sin), abs(cos), abs(cos + sin), abs(cos - sin)]
+    for k in range(2 if connect_four else 4):
+        if components[k] < 0.2:
+            continue  # crossings more than 5 cells apart: too few inside the grid to tile it
+        got = fraction[cuts.direction[rows] == k].sum()
+        assert got == pytest.approx(width * components[k] / CELL, rel=1e-9, abs=1e-9), k
+
+
+def test_cost_follows_fence_length_not_grid_size(monkeypatch):
+    import crossings.core.barriers as barriers
+
+    seen = []
+    original = barriers._crossings
+
+    def counting(seg, cand_seg, *rest):
+        seen.append(len(cand_seg))
+        return original(seg, cand_seg, *rest)
+
+    monkeypatch.setattr(barriers, "_crossings", counting)
+    fence = Fence("f", [(1000.0, 1000.0), (2500.0, 3100.0), (3500.0, 1200.0)])
+    cut_counts = []
+    for size in (40, 400):
+        grid = GridSpec.from_origin(0.0, size * CELL, CELL, (size, size), gallery.DEFAULT_CRS)
+        cut_counts.append(len(fence_edge_cuts(grid, [fence])))
+    assert seen[0] == seen[1]  # the same candidate edges were tested in both grids
+    assert cut_counts[0] == cut_counts[1]
+    assert seen[0] < 20 * fence.length / CELL
+
+
+def test_fences_with_different_vertex_counts_and_ids():
+    grid = GridSpec.from_origin(0.0, 1000.0, CELL, (10, 10), gallery.DEFAULT_CRS)
+    fences = [
+        Fence("a", [(-50.0, 250.0), (1050.0, 250.0)]),
+        Fence("b", [(-50.0, 750.0), (400.0, 760.0), (700.0, 740.0), (1050.0, 750.0)], 0.5),
+    ]
+    cuts = fence_edge_cuts(grid, fences)
+    assert set(cuts.fence_index.tolist()) == {0, 1}
+    assert np.all(np.diff(cuts.fence_index) >= 0)
+    for index in (0, 1):
+        assert np.all(np.diff(cuts.position[cuts.fence_index == index]) >= 0)
+    factors = edge_factors(cuts, fences)
+    np.testing.assert_array_equal(factors, np.where(cuts.fence_index == 0, 0.0, 0.5))
+    with pytest.raises(ConfigError, match="finite"):
+        edge_factors(cuts, fences, [Opening("a", np.nan, 250.0, 10.0)], CELL)

@@ -278,9 +278,8 @@ def _crossings(seg: _Segments, cand_seg, direction, row, col):
 
 def _warn_outside(grid: GridSpec, fences: Sequence[Fence]) -> None:
     box = shapely.box(*grid.bounds)
-    lines = shapely.linestrings([f.coords for f in fences]) if fences else []
-    for fence, line in zip(fences, lines, strict=True):
-        if not shapely.intersects(box, line):
+    for fence in fences:
+        if not shapely.intersects(box, shapely.LineString(fence.coords)):
             west, south, east, north = grid.bounds
             warnings.warn(
                 f"fence {fence.fence_id!r} lies entirely outside the grid (bounds west={west}, "
@@ -401,29 +400,35 @@ def _opening_centres(fences: Sequence[Fence], openings: Sequence[Opening], cell_
     by_id: dict[str, list[int]] = {}
     for index, fence in enumerate(fences):
         by_id.setdefault(fence.fence_id, []).append(index)
+    lines = [shapely.LineString(fence.coords) for fence in fences]
     fence_of = np.empty(len(openings), dtype=np.int64)
     centre = np.empty(len(openings))
     for n, opening in enumerate(openings):
+        name = f"opening {opening.opening_id or n}"
         if opening.fence_id not in by_id:
-            known = ", ".join(sorted(by_id)[:10])
+            known = ", ".join(repr(k) for k in sorted(by_id)[:10])
             raise ConfigError(
-                f"opening refers to fence_id {opening.fence_id!r}, which is not among the fences "
+                f"refers to fence_id {opening.fence_id!r}, which is not among the fences "
                 f"({known}). Give the fence_id of the fence the opening is in.",
-                field=f"opening {opening.opening_id or n} fence_id",
+                field=f"{name} fence_id",
+            )
+        if not (np.isfinite(opening.x) and np.isfinite(opening.y)):
+            raise ConfigError(
+                f"opening centre must be finite coordinates; got ({opening.x}, {opening.y}).",
+                field=f"{name} x, y",
             )
         point = shapely.Point(opening.x, opening.y)
-        lines = [shapely.LineString(fences[i].coords) for i in by_id[opening.fence_id]]
-        distances = [line.distance(point) for line in lines]
-        best = int(np.argmin(distances))
-        if distances[best] > max(cell_size, opening.width):
+        candidates = by_id[opening.fence_id]
+        distances = [lines[i].distance(point) for i in candidates]
+        best = candidates[int(np.argmin(distances))]
+        if min(distances) > max(cell_size, opening.width):
             warnings.warn(
-                f"opening {opening.opening_id or n} lies {distances[best]:.0f} m from fence "
-                f"{opening.fence_id!r}; it is snapped to the nearest point of the fence. Check its "
-                "coordinates and CRS.",
+                f"{name} lies {min(distances):.0f} m from fence {opening.fence_id!r}; it is "
+                "snapped to the nearest point of the fence. Check its coordinates and CRS.",
                 CrossingsWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-        fence_of[n] = by_id[opening.fence_id][best]
+        fence_of[n] = best
         centre[n] = lines[best].project(point)
     return fence_of, centre
 
@@ -435,17 +440,27 @@ def _opening_overlaps(cuts, fences, openings, cell_size):
     if not openings or not len(cuts):
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty.copy(), np.zeros(0)
-    if not cell_size or cell_size <= 0:
+    if cell_size is None or not cell_size > 0:
         raise ConfigError(
-            f"cell_size must be > 0 metres to place openings; got {cell_size}",
+            f"cell_size must be > 0 metres to place openings; got {cell_size}. Pass the grid's "
+            "cell size (GridSpec.cell_size).",
             field="cell_size",
         )
     lo, hi = _stretches(cuts, fences, cell_size)
     fence_of, centre = _opening_centres(fences, openings, cell_size)
+    # Sorted by (fence, position), the cuts an opening may overlap form one contiguous run.
+    order = np.lexsort((cuts.position, cuts.fence_index))
+    fence_sorted, pos_sorted = cuts.fence_index[order], cuts.position[order]
+    reach = np.zeros(len(fences))
+    np.maximum.at(reach, cuts.fence_index, np.maximum(cuts.position - lo, hi - cuts.position))
     rows_out, open_out, frac_out = [], [], []
     for n, opening in enumerate(openings):
-        rows = np.flatnonzero(cuts.fence_index == fence_of[n])
+        f = fence_of[n]
         start, end = centre[n] - opening.width / 2, centre[n] + opening.width / 2
+        first, last = np.searchsorted(fence_sorted, [f, f + 1])
+        run = pos_sorted[first:last]
+        i0, i1 = first + np.searchsorted(run, [start - reach[f], end + reach[f]], side="right")
+        rows = order[max(i0 - 1, first) : i1]
         overlap = np.minimum(hi[rows], end) - np.maximum(lo[rows], start)
         length = hi[rows] - lo[rows]
         # A stretch of zero length (a crossing exactly at a fence end) is restored when covered.
