@@ -344,7 +344,7 @@ def _utm_suggestion(tracks: Tracks, crs: CRS) -> str:
     if not (np.isfinite(lon) and -180 <= lon <= 180 and -90 <= lat <= 90):
         return "EPSG:326NN"
     zone = int((lon + 180) // 6) + 1
-    return f"EPSG:{32600 if lat >= 0 else 32700}{zone:02d}"
+    return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
 
 
 def events_frame(events: BabaEvents) -> pd.DataFrame:

@@ -16,6 +16,7 @@ matplotlib.use("Agg")  # files only; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import shapely  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from crossings.core.baba import EVENT_TYPES, BabaResult, FenceRanking  # noqa: E402
@@ -42,10 +43,9 @@ def _safe(name: str) -> str:
 def _draw_fences(ax, layer: FenceLayer, bounds) -> None:
     box = shapely.box(*bounds)
     near = layer.tree.query(box, predicate="intersects")
-    for geom in layer.geometries[near]:
-        for part in shapely.get_parts(geom):
-            xy = shapely.get_coordinates(part)
-            ax.plot(xy[:, 0], xy[:, 1], color="#555555", lw=1.2, zorder=1)
+    parts = shapely.get_parts(layer.geometries[near])
+    lines = [shapely.get_coordinates(part) for part in parts]
+    ax.add_collection(LineCollection(lines, colors="#777777", linewidths=0.8, zorder=1))
 
 
 def plot_individual(
@@ -58,9 +58,12 @@ def plot_individual(
     bounds = (x.min() - pad, y.min() - pad, x.max() + pad, y.max() + pad)
     fig, ax = plt.subplots(figsize=(7, 7))
     _draw_fences(ax, layer, bounds)
-    ax.plot(x, y, color="#9ecae1", lw=0.6, zorder=2)
+    ax.plot(x, y, color="#3182bd", lw=0.6, zorder=2)
     events = result.events
-    handles = [Line2D([], [], color="#555555", lw=1.2, label="fence")]
+    handles = [
+        Line2D([], [], color="#777777", lw=0.8, label="fence"),
+        Line2D([], [], color="#3182bd", lw=0.6, label="track"),
+    ]
     for name in EVENT_TYPES:
         mine = (events.animal_id == animal_id) & (events.event_type == name)
         if mine.any():
@@ -127,6 +130,6 @@ def plot_all(
 
 def _save(fig, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
     return Path(path)
