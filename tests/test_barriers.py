@@ -447,3 +447,21 @@ def test_fences_with_different_vertex_counts_and_ids():
     np.testing.assert_array_equal(factors, np.where(cuts.fence_index == 0, 0.0, 0.5))
     with pytest.raises(ConfigError, match="finite"):
         edge_factors(cuts, fences, [Opening("a", np.nan, 250.0, 10.0)], CELL)
+
+
+@pytest.mark.parametrize("connect_four", [False, True])
+def test_openings_on_each_leg_of_a_bent_fence(connect_four):
+    # An L-shaped fence (east-west leg, then a leg at 60 degrees): an opening of width w on a
+    # leg restores w * |component| / cell edges' worth in each direction, with the leg's angle.
+    grid = GridSpec.from_origin(0.0, 3000.0, CELL, (30, 30), gallery.DEFAULT_CRS)
+    bend = np.array([1530.0, 1210.0])
+    far = bend + 2500.0 * np.array([math.cos(math.radians(60)), math.sin(math.radians(60))])
+    fence = Fence("L", [(-300.0, 1210.0), tuple(bend), tuple(far)])
+    cuts = fence_edge_cuts(grid, [fence], connect_four=connect_four)
+    for angle, centre in ((0.0, (700.0, 1210.0)), (60.0, bend + 0.5 * (far - bend) * 0.5)):
+        cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+        expected = [abs(sin), abs(cos), abs(cos + sin), abs(cos - sin)]
+        rows, fraction = opening_restoration(cuts, [fence], [Opening("L", *centre, 230.0)], CELL)
+        for k in range(2 if connect_four else 4):
+            got = fraction[cuts.direction[rows] == k].sum()
+            assert got == pytest.approx(230.0 * expected[k] / CELL, abs=1e-9), (angle, k)

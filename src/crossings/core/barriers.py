@@ -357,20 +357,24 @@ def fence_edge_cuts(
 # --------------------------------------------------------------------------- openings
 def _local_spacing(cuts: EdgeCuts, fences: Sequence[Fence], cell_size: float) -> np.ndarray:
     """Spacing along the fence (metres) between crossings of parallel edges near each cut."""
-    tu = np.empty(len(cuts))
-    tv = np.empty(len(cuts))
-    for index in np.unique(cuts.fence_index):
-        rows = np.flatnonzero(cuts.fence_index == index)
-        xy = fences[index].coords
-        delta = np.diff(xy, axis=0)
+    starts, fence_of, unit = [], [], []
+    for index, fence in enumerate(fences):
+        delta = np.diff(fence.coords, axis=0)
         seg_len = np.hypot(*delta.T)
-        cum = np.concatenate([[0.0], np.cumsum(seg_len)])
-        seg = np.searchsorted(cum, cuts.position[rows], side="right") - 1
-        # Skip empty segments (repeated vertices): use the next non-empty one.
-        valid = np.flatnonzero(seg_len > 0)
-        seg = valid[np.minimum(np.searchsorted(valid, np.clip(seg, 0, None)), len(valid) - 1)]
-        tu[rows] = delta[seg, 0] / seg_len[seg]
-        tv[rows] = -delta[seg, 1] / seg_len[seg]  # rows grow southwards
+        keep = seg_len > 0  # repeated vertices give empty segments
+        starts.append(np.concatenate([[0.0], np.cumsum(seg_len)[:-1]])[keep])
+        fence_of.append(np.full(keep.sum(), index))
+        unit.append(delta[keep] / seg_len[keep, None])
+    fence_of, starts, unit = (np.concatenate(a) for a in (fence_of, starts, unit))
+    # The segment holding each cut: the last one of its fence starting at or before it.
+    order = np.lexsort((starts, fence_of))
+    seg = np.searchsorted(
+        fence_of[order] + starts[order] / (1.0 + starts.max()),
+        cuts.fence_index + cuts.position / (1.0 + starts.max()),
+        side="right",
+    )
+    seg = order[np.clip(seg - 1, 0, len(order) - 1)]
+    tu, tv = unit[seg, 0], -unit[seg, 1]  # rows grow southwards
     across = np.stack([np.abs(tv), np.abs(tu), np.abs(tu - tv), np.abs(tu + tv)])
     component = across[cuts.direction, np.arange(len(cuts))]
     return cell_size / np.maximum(component, 1e-12)
