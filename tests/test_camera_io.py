@@ -84,7 +84,7 @@ def test_real_subset_to_events(tmp_path):
     )
     md = read_megadetector(tmp_path / "md.json")
     deps = read_deployments(deployments)
-    table, exif = load_detections(md, deps, images_dir=tmp_path)
+    table = load_detections(md, deps, images_dir=tmp_path).detections
     result = analyse(table, deps)
     # wcs (0.2353) and missouri (0.7942) have animals above 0.2; idaho has no detections
     assert sorted(result.events["start"].tolist()) == [
@@ -235,7 +235,7 @@ def test_labels_set_species_and_count_and_add_missed_images(tmp_path):
     deployments = tmp_path / "d.csv"
     deployments.write_text(f"{DEPLOYMENT_HEADER}\nC1,F1,O1,2023-01-01Z,2024-01-01Z,+05:00\n")
     labels = {"C1/a.jpg": ("Saiga tatarica", 5), "C1/b.jpg": ("Gazella subgutturosa", 1)}
-    table, _ = load_detections(md, read_deployments(deployments), labels=labels)
+    table = load_detections(md, read_deployments(deployments), labels=labels).detections
     events = {e["species"]: e["max_count"] for e in analyse(table, read_deployments(deployments))
               .events.rows()}  # fmt: skip
     assert events == {"Saiga tatarica": 5, "Gazella subgutturosa": 1}
@@ -254,7 +254,7 @@ def test_exif_offset_and_serial_map_images_to_cameras(tmp_path):
         f"{DEPLOYMENT_HEADER}\nSN42,F1,O1,2023-01-01Z,2024-01-01Z,+04:00\n"
         "C2,F1,O2,2023-01-01Z,2024-01-01Z,+03:00\n"
     )
-    table, _ = load_detections(md, read_deployments(deployments), images_dir=tmp_path)
+    table = load_detections(md, read_deployments(deployments), images_dir=tmp_path).detections
     assert table.camera_id.tolist() == ["SN42", "C2"]
     # EXIF offset wins over the table's; without one, the camera's utc_offset applies
     utc = [dt.datetime(2023, 5, 1, 1), dt.datetime(2023, 5, 1, 3)]

@@ -27,6 +27,7 @@ from crossings.io.atomic import atomic_path
 
 __all__ = [
     "MegaDetectorOutput",
+    "CameraInputs",
     "ExifRecord",
     "read_megadetector",
     "read_exif",
@@ -60,6 +61,7 @@ class MegaDetectorOutput:
     """
 
     path: str
+    detector: str
     files: list[str]
     datetimes: list[str | None]
     failures: list[str]
@@ -69,6 +71,18 @@ class MegaDetectorOutput:
     confidence: np.ndarray
     bbox: np.ndarray
     species: np.ndarray
+
+
+@dataclass(frozen=True)
+class CameraInputs:
+    """Everything read for one analysis: the detections table and, per image of the detections
+    file, its camera, its UTC time (seconds) and its EXIF record (when images were read)."""
+
+    detections: Detections
+    files: list[str]
+    camera: np.ndarray
+    time: np.ndarray
+    exif: dict[str, ExifRecord]
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +191,7 @@ def read_megadetector(
             species.append(_best_class(det, classes, classification_threshold, path, where))
     return MegaDetectorOutput(
         str(path),
+        str((data.get("info") or {}).get("detector", "")),
         files,
         datetimes,
         failures,
@@ -530,7 +545,7 @@ def load_detections(
     images_dir: str | os.PathLike | None = None,
     labels: dict[str, tuple[str, int]] | None = None,
     workers: int = 2,
-) -> tuple[Detections, dict[str, ExifRecord]]:
+) -> CameraInputs:
     """Join detections, image times and labels into the core's :class:`Detections` table.
 
     The camera of an image is its EXIF serial number if that is a ``camera_id`` of the
@@ -559,7 +574,10 @@ def load_detections(
             "serial number as camera_id",
         )
     times = _image_times(md, exif, camera, offsets)
-    return _join(md, camera, times, labels or {}), exif
+    return CameraInputs(
+        _join(md, camera, times, labels or {}), md.files, np.asarray(camera, dtype=object),
+        times, exif,
+    )  # fmt: skip
 
 
 def _image_times(md, exif, camera, offsets) -> np.ndarray:

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
 from crossings.core.camtrap import CameraResult, Deployment, EventConfig
 from crossings.errors import ConfigError, InputFileError
 from crossings.io.atomic import write_text_atomic
@@ -47,6 +49,8 @@ __all__ = [
     "generalise_coordinates",
     "package_from_camera",
     "parse_tags",
+    "build_export",
+    "with_generalised",
 ]
 
 VERSION = "1.0.2"
@@ -623,3 +627,62 @@ def with_generalised(deployments: Sequence[Deployment], cell_m: float) -> list[D
         lat, lon, _ = generalise_coordinates(d.latitude, d.longitude, cell_m)
         out.append(replace(d, latitude=lat, longitude=lon))
     return out
+
+
+def build_export(
+    inputs,
+    md,
+    deployments: Sequence[Deployment],
+    result: CameraResult,
+    *,
+    title: str,
+    contributor: str,
+    private_threshold: float = 0.1,
+) -> CamtrapPackage:
+    """A Camtrap DP package from what ``crossings camera events`` read and computed.
+
+    ``inputs`` is the :class:`crossings.io.camera.CameraInputs` of the run and ``md`` its
+    :class:`~crossings.io.camera.MegaDetectorOutput`. Person and vehicle boxes never become
+    observations; their images are exported with ``filePublic: false``.
+    """
+    from crossings.core.camtrap import assign_deployments, filter_detections
+    from crossings.io.camera import private_boxes
+
+    index = assign_deployments(inputs.camera, inputs.time, deployments)
+    private = private_boxes(md, private_threshold)
+    kept, _, _ = filter_detections(inputs.detections, replace(result.config, include_private=False))
+    boxes: dict[str, list] = {}
+    media_ids = {f: _media_id(f) for f in inputs.files}
+    for i in np.flatnonzero(np.isfinite(kept.bbox).all(axis=1)):
+        species = str(kept.species[i]) if kept.species[i] else ""
+        boxes.setdefault(media_ids[str(kept.file[i])], []).append(
+            (species, float(kept.confidence[i]), tuple(float(v) for v in kept.bbox[i]))
+        )
+    media = [
+        ExportMedia(
+            media_id=media_ids[file],
+            file=file,
+            deployment_index=int(index[k]),
+            time=int(inputs.time[k]),
+            private=file in private,
+            camera_model=_camera_model(inputs.exif.get(file)),
+        )
+        for k, file in enumerate(inputs.files)
+        if index[k] >= 0
+    ]
+    return package_from_camera(
+        result, deployments, media, boxes, title=title, contributor=contributor,
+        detector=md.detector or "MegaDetector",
+    )  # fmt: skip
+
+
+def _media_id(file: str) -> str:
+    import hashlib
+
+    return hashlib.sha1(file.encode("utf-8")).hexdigest()[:12]
+
+
+def _camera_model(record) -> str:
+    if record is None or not (record.make or record.model):
+        return ""
+    return f"{record.make}-{record.model}".strip("-")
