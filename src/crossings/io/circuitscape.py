@@ -22,6 +22,7 @@ import enum
 import gzip
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ import numpy as np
 
 from crossings.config import parse_enum
 from crossings.core.grid import GridSpec
-from crossings.errors import ConfigError, InputFileError, did_you_mean
+from crossings.errors import ConfigError, CrossingsWarning, InputFileError, did_you_mean
 from crossings.io.atomic import atomic_path
 
 __all__ = [
@@ -1000,6 +1001,7 @@ def run_job(
     from crossings.core import circuit
 
     inputs = inputs or load_job(config)
+    warn_nodata_focal(inputs)
     options = solver_options(config, maxiter=maxiter)
     writer = _Writer(config, inputs)
     Path(writer.prefix).parent.mkdir(parents=True, exist_ok=True)
@@ -1023,6 +1025,25 @@ def run_job(
     else:
         _run_one_or_all(config, inputs, options, writer, cur, on_step)
     return writer.written
+
+
+def warn_nodata_focal(inputs: JobInputs) -> None:
+    """Circuitscape treats focal cells on NoData as disconnected (-1); say so, naming them."""
+    focal = inputs.focal
+    if focal is None:
+        return
+    nodata = ~np.isfinite(inputs.conductance[focal.rows, focal.cols])
+    if inputs.regions is not None:
+        nodata &= inputs.regions[focal.rows, focal.cols] <= 0
+    if nodata.any():
+        ids = sorted({int(v) for v in focal.ids[nodata]})
+        warnings.warn(
+            f"{int(nodata.sum())} focal cell(s) lie on NoData (ids {ids[:10]}); as in "
+            "Circuitscape they connect to nothing (resistance -1). Move them onto habitat if "
+            "that is not intended.",
+            CrossingsWarning,
+            stacklevel=2,
+        )
 
 
 def _run_pairwise(config, inputs, options, writer, cur, on_step):

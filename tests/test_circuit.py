@@ -1,0 +1,407 @@
+"""The circuit engine against independent dense computations on random small grids.
+
+The reference here never uses crossings' graph or network code: it builds the dense Laplacian
+cell by cell from Circuitscape's formulas, finds components by a plain flood fill, and takes
+effective resistances and voltages from the Moore-Penrose pseudo-inverse of each component.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from crossings.core.circuit import (
+    FocalPoints,
+    PairSelection,
+    RemovePolicy,
+    SolverOptions,
+    advanced,
+    all_to_one,
+    build_network,
+    effective_resistance,
+    one_to_all,
+    pairwise,
+)
+from crossings.core.graph import AveragingRule, build_graph
+from crossings.core.grid import GridSpec
+from crossings.core.solve import Solver, available_solvers
+from crossings.errors import ConfigError
+
+SOLVERS = [s for s in (Solver.CHOLMOD, Solver.SPLU, Solver.CG_AMG) if s in available_solvers()]
+RTOL = 1e-8
+
+
+def _options(solver: Solver) -> SolverOptions:
+    # CG needs a tighter residual for 1e-8 relative accuracy of the solution itself.
+    return SolverOptions(solver=solver, tol=1e-13 if solver is Solver.CG_AMG else 1e-10)
+
+
+def _landscape(seed: int, shape=(9, 11), holes=0.15, wall=True):
+    """Log-uniform resistances with NoData holes and (optionally) a wall making two parts."""
+    rng = np.random.default_rng(seed)
+    resistance = 10 ** rng.uniform(-1, 2, size=shape)
+    resistance[rng.random(shape) < holes] = np.nan
+    if wall:
+        resistance[:, shape[1] // 2] = np.nan
+    return resistance
+
+
+# --- the independent reference --------------------------------------------------------------
+
+
+def _dense_laplacian(resistance, four: bool, rule: AveragingRule):
+    rows, cols = resistance.shape
+    index = -np.ones(resistance.shape, dtype=int)
+    valid = np.isfinite(resistance)
+    index[valid] = np.arange(valid.sum())
+    n = int(valid.sum())
+    lap = np.zeros((n, n))
+    offsets = [(0, 1), (1, 0)] + ([] if four else [(1, 1), (1, -1)])
+    edges = []
+    for r in range(rows):
+        for c in range(cols):
+            if not valid[r, c]:
+                continue
+            for dr, dc in offsets:
+                r2, c2 = r + dr, c + dc
+                if not (0 <= r2 < rows and 0 <= c2 < cols) or not valid[r2, c2]:
+                    continue
+                a, b = resistance[r, c], resistance[r2, c2]
+                if rule is AveragingRule.AVG_RESISTANCE:
+                    w = 1.0 / ((a + b) / 2.0)
+                else:
+                    w = (1.0 / a + 1.0 / b) / 2.0
+                if dr and dc:
+                    w /= math.sqrt(2.0)
+                i, j = index[r, c], index[r2, c2]
+                lap[i, j] -= w
+                lap[j, i] -= w
+                lap[i, i] += w
+                lap[j, j] += w
+                edges.append((i, j, w))
+    return lap, index, edges
+
+
+def _flood_components(lap):
+    n = lap.shape[0]
+    label = -np.ones(n, dtype=int)
+    current = 0
+    for start in range(n):
+        if label[start] >= 0:
+            continue
+        stack = [start]
+        label[start] = current
+        while stack:
+            u = stack.pop()
+            for v in np.flatnonzero(lap[u] != 0):
+                if label[v] < 0:
+                    label[v] = current
+                    stack.append(v)
+        current += 1
+    return label
+
+
+def _dense_pair(lap, label, a, b):
+    """Effective resistance and voltages (v[a] = 0, 1 A from b to a), or None if disconnected."""
+    if label[a] != label[b]:
+        return None
+    comp = np.flatnonzero(label == label[a])
+    pinv = np.linalg.pinv(lap[np.ix_(comp, comp)])
+    la, lb = np.searchsorted(comp, a), np.searchsorted(comp, b)
+    rhs = np.zeros(comp.size)
+    rhs[lb], rhs[la] = 1.0, -1.0
+    v = pinv @ rhs
+    v -= v[la]
+    voltages = np.zeros(lap.shape[0])
+    voltages[comp] = v
+    return v[lb], voltages
+
+
+def _dense_node_currents(edges, voltages, n):
+    inflow, outflow = np.zeros(n), np.zeros(n)
+    for i, j, w in edges:
+        flow = w * (voltages[i] - voltages[j])
+        if flow > 0:
+            outflow[i] += flow
+            inflow[j] += flow
+        else:
+            outflow[j] -= flow
+            inflow[i] -= flow
+    return np.maximum(inflow, outflow)
+
+
+def _random_focal(resistance, count, seed):
+    rng = np.random.default_rng(seed)
+    cells = np.argwhere(np.isfinite(resistance))
+    chosen = cells[rng.choice(len(cells), size=count, replace=False)]
+    return FocalPoints(chosen[:, 0], chosen[:, 1], np.arange(1, count + 1))
+
+
+def _graph(resistance, four, rule):
+    grid = GridSpec.from_origin(0.0, float(resistance.shape[0]), 1.0, resistance.shape, "LOCAL")
+    return build_graph(grid, 1.0 / resistance, connect_four=four, rule=rule)
+
+
+# --- tests ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("solver", SOLVERS, ids=lambda s: s.value)
+@pytest.mark.parametrize("four", [True, False], ids=["4N", "8N"])
+@pytest.mark.parametrize("rule", list(AveragingRule), ids=lambda r: r.value)
+@pytest.mark.parametrize("seed", [1, 2])
+def test_pairwise_matches_dense_pseudo_inverse(seed, rule, four, solver):
+    resistance = _landscape(seed)
+    lap, index, edges = _dense_laplacian(resistance, four, rule)
+    label = _flood_components(lap)
+    focal = _random_focal(resistance, 6, seed)
+    maps = {}
+    result = pairwise(
+        _graph(resistance, four, rule),
+        focal,
+        options=_options(solver),
+        cumulative=True,
+        pair_currents=True,
+        pair_voltages=True,
+        on_pair=lambda m: maps.__setitem__((m.id_a, m.id_b), m),
+    )
+    cumulative = np.zeros(lap.shape[0])
+    nodes = index[focal.rows, focal.cols]
+    for x in range(6):
+        for y in range(x + 1, 6):
+            dense = _dense_pair(lap, label, nodes[x], nodes[y])
+            got = result.resistances[x, y]
+            if dense is None:
+                assert got == -1 and (x + 1, y + 1) not in maps
+                continue
+            r, voltages = dense
+            assert got == pytest.approx(r, rel=RTOL)
+            pair = maps[(x + 1, y + 1)]
+            valid = index >= 0
+            np.testing.assert_allclose(
+                pair.voltage[valid], voltages[index[valid]], rtol=RTOL, atol=RTOL * r
+            )
+            currents = _dense_node_currents(edges, voltages, lap.shape[0])
+            np.testing.assert_allclose(pair.current[valid], currents[index[valid]], atol=1e-9)
+            cumulative += currents
+    np.testing.assert_allclose(result.resistances, result.resistances.T)
+    valid = index >= 0
+    np.testing.assert_allclose(
+        result.cumulative_current[valid], cumulative[index[valid]], atol=1e-8
+    )
+    assert np.all(result.cumulative_current[~valid] == 0)
+
+
+def _contract(lap, groups):
+    """Dense Laplacian with each group of nodes merged into one (short circuit)."""
+    n = lap.shape[0]
+    target = np.arange(n)
+    for group in groups:
+        target[group] = group[0]
+    keep = np.unique(target)
+    merge = np.zeros((n, keep.size))
+    merge[np.arange(n), np.searchsorted(keep, target)] = 1.0
+    return merge.T @ lap @ merge, np.searchsorted(keep, target)
+
+
+@pytest.mark.parametrize("solver", SOLVERS, ids=lambda s: s.value)
+def test_focal_regions_and_short_circuit_regions_match_dense(solver):
+    resistance = _landscape(7, shape=(8, 9), holes=0.0, wall=False)
+    rule = AveragingRule.AVG_RESISTANCE
+    lap, index, _ = _dense_laplacian(resistance, False, rule)
+    graph = _graph(resistance, False, rule)
+    # Focal region 1 = three cells in the top-left, region 2 = two cells bottom-right, 3 = a point.
+    rows = [0, 0, 1, 7, 7, 4]
+    cols = [0, 1, 0, 8, 7, 4]
+    focal = FocalPoints(rows, cols, [1, 1, 1, 2, 2, 3])
+    polygon = np.zeros(resistance.shape, dtype=int)
+    polygon[3:5, 0:2] = 9  # a short-circuit region the currents may use
+    result = pairwise(graph, focal, regions=polygon, options=_options(solver))
+    shorted = [index[3:5, 0:2].ravel()]
+    cells = {1: index[[0, 0, 1], [0, 1, 0]], 2: index[[7, 7], [8, 7]], 3: index[[4], [4]]}
+    for x, y in [(1, 2), (1, 3), (2, 3)]:
+        contracted, where = _contract(lap, shorted + [cells[x], cells[y]])
+        label = _flood_components(contracted)
+        r, _ = _dense_pair(contracted, label, where[cells[x][0]], where[cells[y][0]])
+        assert result.resistances[x - 1, y - 1] == pytest.approx(r, rel=RTOL)
+    a = np.zeros(resistance.shape, bool)
+    a[[0, 0, 1], [0, 1, 0]] = True
+    b = np.zeros(resistance.shape, bool)
+    b[[7, 7], [8, 7]] = True
+    contracted, where = _contract(lap, [cells[1], cells[2]])
+    r, _ = _dense_pair(
+        contracted, _flood_components(contracted), where[cells[1][0]], where[cells[2][0]]
+    )
+    assert effective_resistance(graph, a, b, options=_options(solver)) == pytest.approx(r, rel=RTOL)
+
+
+@pytest.mark.parametrize("solver", SOLVERS, ids=lambda s: s.value)
+def test_advanced_matches_dense_solve(solver):
+    resistance = _landscape(11, holes=0.1, wall=False)
+    rule = AveragingRule.AVG_CONDUCTANCE
+    lap, index, edges = _dense_laplacian(resistance, True, rule)
+    label = _flood_components(lap)
+    rng = np.random.default_rng(3)
+    cells = np.argwhere(np.isfinite(resistance))
+    picks = cells[rng.choice(len(cells), 5, replace=False)]
+    sources = np.zeros(resistance.shape)
+    grounds = np.zeros(resistance.shape)
+    sources[tuple(picks[0])], sources[tuple(picks[1])] = 2.0, 0.5
+    grounds[tuple(picks[2])], grounds[tuple(picks[3])] = 0.3, 1.7
+    grounds[tuple(picks[4])] = np.inf
+    result = advanced(_graph(resistance, True, rule), sources, grounds, options=_options(solver))
+    n = lap.shape[0]
+    node_g, node_s = np.zeros(n), np.zeros(n)
+    valid = index >= 0
+    node_g[index[valid]] = grounds[valid]
+    node_s[index[valid]] = sources[valid]
+    expected = np.zeros(n)
+    for comp in np.unique(label):
+        nodes = np.flatnonzero(label == comp)
+        if node_s[nodes].sum() == 0 or node_g[nodes].sum() == 0:
+            continue
+        free = nodes[~np.isinf(node_g[nodes])]
+        matrix = lap[np.ix_(free, free)] + np.diag(node_g[free])
+        expected[free] = np.linalg.solve(matrix, node_s[free])
+    np.testing.assert_allclose(result.voltage[valid], expected[index[valid]], rtol=RTOL, atol=1e-12)
+    # Node currents: larger of inflow and outflow over edges and finite grounds.
+    finite = np.where(np.isinf(node_g), 0.0, node_g)
+    inflow, outflow = np.zeros(n), np.zeros(n)
+    for i, j, w in edges:
+        flow = w * (expected[i] - expected[j])
+        outflow[i] += max(flow, 0.0)
+        inflow[j] += max(flow, 0.0)
+        outflow[j] += max(-flow, 0.0)
+        inflow[i] += max(-flow, 0.0)
+    outflow += np.maximum(finite * expected, 0.0)
+    inflow += np.maximum(-finite * expected, 0.0)
+    np.testing.assert_allclose(
+        result.current[valid], np.maximum(inflow, outflow)[index[valid]], atol=1e-9
+    )
+
+
+def test_remove_policies_change_only_conflicting_nodes():
+    resistance = np.ones((1, 3))
+    graph = _graph(resistance, True, AveragingRule.AVG_RESISTANCE)
+    sources = np.array([[1.0, 0.0, 1.0]])
+    grounds = np.array([[0.0, 0.0, 1.0]])  # node 2 is both source and (finite) ground
+    keep = advanced(graph, sources, grounds, policy=RemovePolicy.KEEPALL)
+    rmvsrc = advanced(graph, sources, grounds, policy=RemovePolicy.RMVSRC)
+    rmvgnd = advanced(graph, sources, grounds, policy=RemovePolicy.RMVGND)
+    # keepall: 2 A into a 1 S ground -> v2 = 2, v1 = 3, v0 = 4.
+    np.testing.assert_allclose(keep.voltage, [[4.0, 3.0, 2.0]])
+    np.testing.assert_allclose(rmvsrc.voltage, [[3.0, 2.0, 1.0]])
+    assert rmvgnd.solved_components == 0 and not rmvgnd.voltage.any()
+
+
+@pytest.mark.parametrize("solver", SOLVERS, ids=lambda s: s.value)
+def test_one_to_all_and_all_to_one_match_dense(solver):
+    resistance = _landscape(5, holes=0.0, wall=False)
+    rule = AveragingRule.AVG_RESISTANCE
+    lap, index, _ = _dense_laplacian(resistance, False, rule)
+    focal = _random_focal(resistance, 4, 9)
+    graph = _graph(resistance, False, rule)
+    strengths = {1: 2.0, 3: 0.5}
+    result = one_to_all(graph, focal, strengths=strengths, options=_options(solver))
+    nodes = index[focal.rows, focal.cols]
+    for k in range(4):
+        others = np.delete(nodes, k)
+        free = np.setdiff1d(np.arange(lap.shape[0]), others)
+        rhs = np.zeros(free.size)
+        rhs[np.searchsorted(free, nodes[k])] = strengths.get(k + 1, 1.0)
+        v = np.linalg.solve(lap[np.ix_(free, free)], rhs)
+        expected = v[np.searchsorted(free, nodes[k])] / strengths.get(k + 1, 1.0)
+        assert result.values[k] == pytest.approx(expected, rel=RTOL)
+    maps = {}
+    reverse = all_to_one(
+        graph,
+        focal,
+        options=_options(solver),
+        cumulative=True,
+        on_id=lambda pid, cur, volt: maps.__setitem__(pid, (cur, volt)),
+    )
+    assert reverse.values.tolist() == [0.0] * 4
+    for k in range(4):
+        # 1 A at each other id, the id itself grounded: dense solve with its node removed.
+        free = np.setdiff1d(np.arange(lap.shape[0]), [nodes[k]])
+        rhs = np.zeros(free.size)
+        rhs[np.searchsorted(free, np.delete(nodes, k))] = 1.0
+        v = np.zeros(lap.shape[0])
+        v[free] = np.linalg.solve(lap[np.ix_(free, free)], rhs)
+        current, voltage = maps[k + 1]
+        np.testing.assert_allclose(voltage[index >= 0], v[index[index >= 0]], rtol=RTOL, atol=1e-12)
+        # All 3 A leave through the grounded cell.
+        assert current[focal.rows[k], focal.cols[k]] == pytest.approx(3.0, rel=1e-8)
+
+
+def test_included_pairs_list_and_matrix_forms():
+    resistance = _landscape(3, holes=0.0, wall=False)
+    graph = _graph(resistance, False, AveragingRule.AVG_RESISTANCE)
+    focal = _random_focal(resistance, 4, 2)
+    full = pairwise(graph, focal)
+    include = PairSelection(
+        "include", np.array([1, 2, 4]), np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]])
+    )
+    result = pairwise(graph, focal, selection=include)
+    assert result.ids.tolist() == [1, 2, 4]  # id 3 is not in the file: dropped
+    assert result.resistances[0, 1] == pytest.approx(full.resistances[0, 1])
+    assert result.resistances[1, 2] == pytest.approx(full.resistances[1, 3])
+    assert result.resistances[0, 2] == -1  # 1-4 not included
+    exclude = PairSelection("exclude", np.array([1, 2, 3, 4]), np.eye(4, dtype=int)[[1, 0, 2, 3]])
+    result = pairwise(graph, focal, selection=exclude)
+    assert result.resistances[0, 1] == -1 and result.n_solves == 5
+
+
+def test_disconnected_pair_is_minus_one_and_same_cell_is_zero():
+    resistance = np.ones((3, 5))
+    resistance[:, 2] = np.nan
+    graph = _graph(resistance, False, AveragingRule.AVG_RESISTANCE)
+    focal = FocalPoints([0, 2, 1, 1], [0, 4, 4, 4], [1, 2, 3, 4])
+    result = pairwise(graph, focal)
+    assert result.resistances[0, 1] == -1 and result.resistances[0, 2] == -1
+    assert result.resistances[2, 3] == 0 and result.resistances[1, 2] > 0
+
+
+def test_inputs_are_not_modified_and_network_is_symmetric():
+    resistance = _landscape(4)
+    graph = _graph(resistance, False, AveragingRule.AVG_RESISTANCE)
+    before = [w.copy() for w in graph.edge_weights]
+    regions = np.zeros(resistance.shape, dtype=int)
+    regions[0, :3] = 5
+    network = build_network(graph, regions)
+    lap = network.laplacian
+    assert abs(lap - lap.T).max() == 0
+    np.testing.assert_allclose(np.asarray(lap.sum(axis=1)).ravel(), 0, atol=1e-12)
+    pairwise(graph, _random_focal(resistance, 3, 1), regions=regions)
+    for w0, w1 in zip(before, graph.edge_weights, strict=True):
+        np.testing.assert_array_equal(w0, w1)
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+
+def test_focal_point_on_nodata_is_an_error_by_default():
+    resistance = np.ones((3, 3))
+    resistance[1, 1] = np.nan
+    graph = _graph(resistance, False, AveragingRule.AVG_RESISTANCE)
+    with pytest.raises(ConfigError, match=r"NoData .*id 2 at row 1, col 1"):
+        pairwise(graph, FocalPoints([0, 1], [0, 1], [1, 2]))
+    relaxed = pairwise(
+        graph, FocalPoints([0, 1, 2], [0, 1, 2], [1, 2, 3]), nodata_focal="disconnect"
+    )
+    assert relaxed.resistances[0, 1] == -1 and relaxed.resistances[0, 2] > 0
+
+
+def test_focal_point_outside_grid_is_an_error():
+    graph = _graph(np.ones((3, 3)), False, AveragingRule.AVG_RESISTANCE)
+    with pytest.raises(ConfigError, match="outside the 3 x 3 grid"):
+        pairwise(graph, FocalPoints([0, 5], [0, 1], [1, 2]))
+
+
+def test_all_focal_points_in_one_cell_is_an_error():
+    graph = _graph(np.ones((3, 3)), False, AveragingRule.AVG_RESISTANCE)
+    with pytest.raises(ConfigError, match="all 3 focal points fall in one cell"):
+        pairwise(graph, FocalPoints([1, 1, 1], [1, 1, 1], [1, 2, 3]))
+    with pytest.raises(ConfigError, match="fewer than two focal ids"):
+        pairwise(graph, FocalPoints([1, 2], [1, 2], [4, 4]))
