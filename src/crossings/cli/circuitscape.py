@@ -10,14 +10,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-import warnings
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from crossings.cli import common
-from crossings.errors import ConfigError, CrossingsWarning, PlanTooLargeError
+from crossings.errors import ConfigError, PlanTooLargeError
 
 app = typer.Typer(
     help="Run Circuitscape INI job files (raster and network modes).", no_args_is_help=True
@@ -60,7 +59,6 @@ def _check_plan(plan, max_memory_gb: float | None) -> None:
             f"{plan.n_pairs:,} pairs will be solved ({plan.n_focal} focal ids); use an "
             "included-pairs file (use_included_pairs) to solve only the pairs you need"
         )
-        warnings.warn(message, CrossingsWarning, stacklevel=2)
         common.err_console.print(f"warning: {message}", style="yellow")
     if plan.memory_bytes > limit:
         raise PlanTooLargeError(

@@ -1,0 +1,226 @@
+"""Bad input and run behaviour of ``crossings circuitscape run``: clear errors and exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import crossings.io.circuitscape as cs
+from crossings.cli import app
+from crossings.errors import ConfigError
+
+TEMPLATE = """[Circuitscape mode]
+data_type = raster
+scenario = {scenario}
+[Habitat raster or graph]
+habitat_file = {habitat}
+habitat_map_is_resistances = True
+[Connection scheme for raster habitat data]
+connect_four_neighbors_only = False
+connect_using_avg_resistances = True
+[Options for pairwise and one-to-all and all-to-one modes]
+point_file = {points}
+[Calculation options]
+solver = {solver}
+[Output options]
+output_file = {output}
+write_cur_maps = {maps}
+"""
+
+
+def _asc(path: Path, values: np.ndarray) -> Path:
+    rows, cols = values.shape
+    header = (
+        f"ncols {cols}\nnrows {rows}\nxllcorner 0\nyllcorner 0\ncellsize 1\nNODATA_value -9999\n"
+    )
+    body = "\n".join(" ".join(f"{v:g}" for v in row) for row in np.nan_to_num(values, nan=-9999))
+    path.write_text(header + body + "\n")
+    return path
+
+
+def _job(tmp_path: Path, resistance, points, *, scenario="pairwise", solver="cholmod", maps=True):
+    habitat = _asc(tmp_path / "habitat.asc", resistance)
+    point_file = _asc(tmp_path / "points.asc", points)
+    ini = tmp_path / "job.ini"
+    ini.write_text(
+        TEMPLATE.format(
+            scenario=scenario,
+            habitat=habitat,
+            points=point_file,
+            solver=solver,
+            output=tmp_path / "out" / "job.out",
+            maps=maps,
+        )
+    )
+    return ini
+
+
+def _run(*args: str):
+    return CliRunner().invoke(app, ["circuitscape", "run", *map(str, args)])
+
+
+def _corners(shape, ids=(1, 2)):
+    points = np.zeros(shape)
+    points[0, 0], points[-1, -1] = ids
+    return points
+
+
+def test_a_small_job_runs_and_writes_circuitscape_files(tmp_path):
+    ini = _job(tmp_path, np.ones((4, 5)), _corners((4, 5)))
+    result = _run(ini)
+    assert result.exit_code == 0, result.output
+    assert "1 pair(s)" in result.output and "estimated memory" in result.output
+    out = tmp_path / "out"
+    for name in ("job_resistances.out", "job_resistances_3columns.out", "job_cum_curmap.asc"):
+        assert (out / name).exists()
+    assert (out / "run.toml").exists() and (out / "manifest.json").exists()
+    assert not list(out.glob("*.part*"))
+
+
+def test_missing_input_file_names_the_file_and_key(tmp_path):
+    ini = _job(tmp_path, np.ones((3, 3)), _corners((3, 3)))
+    ini.write_text(ini.read_text().replace(str(tmp_path / "habitat.asc"), "nowhere/habitat.asc"))
+    result = _run(ini)
+    assert result.exit_code == 1
+    assert "habitat.asc" in result.output and "habitat_file" in result.output
+
+
+def test_unknown_key_and_bad_values_name_key_and_allowed_values(tmp_path):
+    ini = _job(tmp_path, np.ones((3, 3)), _corners((3, 3)))
+    text = ini.read_text()
+    ini.write_text(text + "write_cur_map = True\n")
+    result = _run(ini)
+    assert result.exit_code == 1 and "write_cur_map" in result.output
+    assert "Did you mean 'write_cur_maps'?" in result.output
+    ini.write_text(text.replace("solver = cholmod", "solver = chol"))
+    result = _run(ini)
+    assert result.exit_code == 1 and "'solver'" in result.output and "'cholmod'" in result.output
+    ini.write_text(text.replace("write_cur_maps = True", "write_cur_maps = maybe"))
+    result = _run(ini)
+    assert result.exit_code == 1 and "True, False" in result.output
+
+
+def test_zero_or_negative_resistance_is_refused(tmp_path):
+    resistance = np.ones((3, 3))
+    resistance[1, 2] = 0
+    result = _run(_job(tmp_path, resistance, _corners((3, 3))))
+    assert result.exit_code == 1 and "zero or negative resistance" in result.output
+    assert "(1, 2)" in result.output
+
+
+def test_focal_points_outside_the_grid_are_refused(tmp_path):
+    ini = _job(tmp_path, np.ones((3, 3)), _corners((3, 3)))
+    (tmp_path / "sites.txt").write_text("1 0.5 0.5\n2 7.5 0.5\n")
+    ini.write_text(
+        ini.read_text().replace(str(tmp_path / "points.asc"), str(tmp_path / "sites.txt"))
+    )
+    result = _run(ini)
+    assert result.exit_code == 1 and "outside the habitat grid" in result.output
+    assert "x=7.5" in result.output
+
+
+def test_focal_points_on_nodata_warn_and_give_minus_one(tmp_path):
+    resistance = np.ones((3, 4))
+    resistance[0, 0] = np.nan
+    points = _corners((3, 4))
+    points[1, 1] = 3
+    ini = _job(tmp_path, resistance, points, maps=False)
+    with pytest.warns(UserWarning, match=r"NoData \(ids \[1\]\)"):
+        result = _run(ini)
+    assert result.exit_code == 0, result.output
+    table = np.loadtxt(tmp_path / "out" / "job_resistances.out")
+    assert table[1, 2] == -1 and table[2, 3] > 0
+
+
+def test_all_focal_points_in_one_cell_is_refused(tmp_path):
+    ini = _job(tmp_path, np.ones((3, 3)), _corners((3, 3)))
+    (tmp_path / "sites.txt").write_text("1 1.5 1.5\n2 1.5 1.5\n3 1.2 1.7\n")
+    ini.write_text(
+        ini.read_text().replace(str(tmp_path / "points.asc"), str(tmp_path / "sites.txt"))
+    )
+    result = _run(ini)
+    assert result.exit_code == 1 and "one cell" in result.output
+
+
+def test_exploding_pair_count_warns_with_the_count_before_solving(tmp_path):
+    points = np.arange(1, 49, dtype=float).reshape(6, 8)  # 48 ids -> 1,128 pairs
+    ini = _job(tmp_path, np.ones((6, 8)), points, maps=False)
+    result = _run(ini)
+    assert result.exit_code == 0, result.output
+    assert "1,128 pairs will be solved" in result.output
+
+
+def test_plan_that_does_not_fit_is_refused_with_the_option(tmp_path):
+    ini = _job(tmp_path, np.ones((5, 5)), _corners((5, 5)))
+    result = _run(ini, "--max-memory-gb", "0.000001")
+    assert result.exit_code == 1 and "--max-memory-gb" in result.output
+    assert not (tmp_path / "out" / "job_resistances.out").exists()
+
+
+def test_solve_that_cannot_converge_exits_with_code_3(tmp_path):
+    rng = np.random.default_rng(0)
+    resistance = 10 ** rng.uniform(-3, 3, size=(40, 40))
+    ini = _job(tmp_path, resistance, _corners((40, 40)), solver="cg+amg")
+    result = _run(ini, "--max-iterations", "1")
+    assert result.exit_code == 3, result.output
+    assert "did not converge" in result.output
+
+
+def test_interrupt_leaves_no_half_written_output(tmp_path, monkeypatch):
+    points = np.zeros((4, 4))
+    points[0, 0], points[3, 3], points[0, 3] = 1, 2, 3
+    ini = _job(tmp_path, np.ones((4, 4)), points)
+    calls = []
+
+    def interrupt_on_second(path, values, meta, *, as_tif=False):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return write_grid(path, values, meta, as_tif=as_tif)
+
+    write_grid = cs.write_grid
+    monkeypatch.setattr(cs, "write_grid", interrupt_on_second)
+    result = _run(ini)
+    assert result.exit_code == 130
+    out = tmp_path / "out"
+    assert not list(out.glob(".*part*")) and not list(out.glob("*.part*"))
+    assert not (out / "job_resistances.out").exists()
+
+
+def test_all_nodata_habitat_is_refused(tmp_path):
+    result = _run(_job(tmp_path, np.full((3, 3), np.nan), _corners((3, 3))))
+    assert result.exit_code == 1 and "no valid cell" in result.output
+
+
+def test_network_jobs_dispatch_or_explain(tmp_path):
+    ini = _job(tmp_path, np.ones((3, 3)), _corners((3, 3)))
+    ini.write_text(ini.read_text().replace("data_type = raster", "data_type = graph"))
+    result = _run(ini)
+    assert result.exit_code == 1 and "'network'" in result.output
+
+
+def test_ini_parser_accepts_circuitscape_placeholders_and_comments():
+    text = (
+        "; a comment\n[Options]\npolygon_file = (Browse for a short-circuit region file)\n"
+        "remove_src_or_gnd = not entered\nscenario = one-to-all\nsolver = cg+amg\n"
+    )
+    config = cs.parse_ini_text(text)
+    assert config.polygon_file is None and config.remove_src_or_gnd is cs.RemovePolicy.KEEPALL
+    assert config.scenario is cs.Scenario.ONE_TO_ALL and config.solver is cs.SolverName.CG_AMG
+    with pytest.raises(ConfigError, match="'pairwise', 'advanced'"):
+        cs.parse_ini_text("scenario = pairs")
+
+
+def test_grid_readers_agree_on_ascii_gzip_and_geotiff():
+    data = Path(__file__).parent / "data" / "circuitscape" / "input" / "raster"
+    asc, meta = cs.read_grid(data / "advanced" / "3" / "cellmap10x10.asc")
+    tif, tif_meta = cs.read_grid(data / "advanced" / "3" / "cellmap10x10.tif")
+    np.testing.assert_array_equal(np.isnan(asc), np.isnan(tif))
+    np.testing.assert_allclose(asc[~np.isnan(asc)], tif[~np.isnan(tif)])
+    assert meta.same_grid(tif_meta)
+    plain, _ = cs.read_grid(data / "advanced" / "3" / "regions_grid.asc")
+    zipped, _ = cs.read_grid(data / "advanced" / "3" / "regions_grid.tif.gz")
+    np.testing.assert_array_equal(np.nan_to_num(plain), np.nan_to_num(zipped))
