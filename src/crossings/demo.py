@@ -160,7 +160,11 @@ def landscape_step(landscape: Landscape, out_dir: Path) -> list[str]:
         raster_label="Resistance to movement (ohms per cell; assumed model)",
         log_scale=True,
         cmap="YlOrBr",
-        title="Ustyurt plateau: Kazakhstan border fence, mitigation openings and saiga ranges",
+        title=(
+            "Ustyurt plateau: Kazakhstan border fence, mitigation openings and saiga ranges\n"
+            "(demonstration data: fence alignment approximate, ranges and protected areas "
+            "illustrative)"
+        ),
         footnote=MAP_FOOTNOTE,
     )
     grid = landscape.grid

@@ -17,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; must precede pyplot
 
 import matplotlib.colors as mcolors  # noqa: E402
+import matplotlib.patheffects as path_effects  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker as mticker  # noqa: E402
 import numpy as np  # noqa: E402
@@ -37,6 +38,8 @@ SEASON_COLOURS = {
 FENCE_COLOUR = "#c8102e"
 OPENING_COLOUR = "#ffffff"
 PA_COLOUR = "#1b7f3b"
+NODATA_COLOUR = "#b9d3e8"
+HALO = [path_effects.withStroke(linewidth=2.5, foreground="white")]
 COUNTRY_LABEL_STYLE = {
     "fontsize": 13,
     "weight": "bold",
@@ -78,7 +81,10 @@ def plot_landscape(
     footnote : str
         Small text under the map (sources, caveats).
     """
-    figure, axes = plt.subplots(figsize=(11, 12))
+    # The legend and footnote get their own row so they never overlap the map.
+    figure, (axes, legend_axes) = plt.subplots(
+        2, 1, figsize=(11, 12.5), height_ratios=(10, 1.6), layout="constrained"
+    )
     try:
         west, south, east, north = landscape.grid.bounds
         if raster is not None:
@@ -86,6 +92,8 @@ def plot_landscape(
         else:
             axes.set_facecolor("#f4f1ea")
         handles = _draw_vectors(axes, landscape, show_openings)
+        if raster is not None and np.isnan(np.asarray(raster, dtype=float)).any():
+            handles.append(Patch(facecolor=NODATA_COLOUR, label="Open water / no data"))
         _graticule(axes, landscape.grid)
         axes.set_xlim(west, east)
         axes.set_ylim(south, north)
@@ -93,22 +101,30 @@ def plot_landscape(
         _scale_bar(axes, landscape.grid)
         axes.set_xlabel("")
         axes.set_ylabel("")
-        axes.legend(
+        legend_axes.axis("off")
+        legend_axes.legend(
             handles=handles,
             loc="upper center",
-            bbox_to_anchor=(0.5, -0.01),
             ncol=2,
             fontsize=9,
             framealpha=0.95,
             title="Legend",
             title_fontsize=10,
         )
-        axes.set_title(title, fontsize=14, weight="bold")
         if footnote:
-            figure.text(
-                0.01, 0.005, footnote, fontsize=7.5, color="#444444", wrap=True, va="bottom"
+            legend_axes.text(
+                0.0,
+                0.0,
+                footnote,
+                fontsize=7.5,
+                color="#444444",
+                wrap=True,
+                va="bottom",
+                ha="left",
+                transform=legend_axes.transAxes,
             )
-        figure.tight_layout(rect=(0, 0.03 if footnote else 0, 1, 1))
+        if title:
+            figure.suptitle(title, fontsize=13, weight="bold")
         with atomic_path(path) as tmp:
             figure.savefig(tmp, dpi=dpi, format="png")
     finally:
@@ -119,7 +135,7 @@ def plot_landscape(
 def _draw_raster(figure, axes, landscape, raster, cmap, label, log_scale):
     values = np.ma.masked_invalid(np.asarray(raster, dtype=float))
     west, south, east, north = landscape.grid.bounds
-    axes.set_facecolor("#b9d3e8")  # NoData (mostly open water) shows as pale blue
+    axes.set_facecolor(NODATA_COLOUR)  # NoData (mostly open water) shows as pale blue
     norm = None
     if log_scale and values.count() and values.min() > 0:
         norm = mcolors.LogNorm(vmin=float(values.min()), vmax=float(values.max()))
@@ -257,7 +273,13 @@ def _label_countries(axes, countries):
         if row.geometry.area < 4e9:  # too small to label legibly
             continue
         point = row.geometry.representative_point()
-        axes.text(point.x, point.y, str(row.get("name", "")).upper(), **COUNTRY_LABEL_STYLE)
+        axes.text(
+            point.x,
+            point.y,
+            str(row.get("name", "")).upper(),
+            path_effects=HALO,
+            **COUNTRY_LABEL_STYLE,
+        )
 
 
 def _graticule(axes, grid, step: float = 1.0):
