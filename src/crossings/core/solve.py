@@ -52,6 +52,8 @@ DIRECT_HARD_MAX_UNKNOWNS = 3_000_000
 #: CG stops at this fraction of the requested tolerance; if the independently recomputed true
 #: residual (which can drift from CG's recursive one) still misses ``tol``, CG continues.
 CG_SAFETY = 0.9
+#: A direct solve whose residual misses ``tol`` gets up to this many refinement steps.
+REFINEMENT_STEPS = 2
 
 
 class Solver(enum.Enum):
@@ -330,7 +332,7 @@ def _smoothed_aggregation(matrix: sp.csr_matrix, max_coarse: int = 500, max_leve
     coarsest = pyamg.multilevel.MultilevelSolver.Level()
     coarsest.A, coarsest.B = a, candidates
     levels.append(coarsest)
-    hierarchy = pyamg.multilevel.MultilevelSolver(levels, coarse_solver="pinv")
+    hierarchy = pyamg.multilevel.MultilevelSolver(levels, coarse_solver="splu")
     smoother = ("gauss_seidel", {"sweep": "symmetric"})
     pyamg.relaxation.smoothing.change_smoothers(hierarchy, smoother, smoother)
     return hierarchy
@@ -493,17 +495,39 @@ class SPDSolver:
             )
         if not np.all(np.isfinite(rhs)):
             raise ConfigError("right-hand side holds NaN or infinite values.", field="rhs")
-        x = np.asarray(self._apply(rhs), dtype=np.float64).reshape(rhs.shape)
+        try:
+            x = np.asarray(self._apply(rhs), dtype=np.float64).reshape(rhs.shape)
+        except RuntimeError as exc:  # SuperLU on a singular (coarse) matrix
+            raise _not_positive_definite(self._component) from exc
         residual = self._relative_residuals(x, rhs)
+        for _ in range(REFINEMENT_STEPS if self.method is not Solver.CG_AMG else 0):
+            if residual.max(initial=0.0) <= self._tol:
+                break
+            # Iterative refinement: one more solve with the residual recovers digits that
+            # rounding in the factorisation lost (ill-conditioned, high-contrast landscapes).
+            correction = self._apply(rhs - self._matrix @ x)
+            x = x + np.asarray(correction, dtype=np.float64).reshape(rhs.shape)
+            residual = self._relative_residuals(x, rhs)
         worst = float(residual.max(initial=0.0))
         self._n_rhs += 1 if rhs.ndim == 1 else rhs.shape[1]
         self._max_residual = max(self._max_residual, worst)
         self._seconds += time.perf_counter() - started
+        if not worst <= self._tol and self._has_floating_component():
+            raise _not_positive_definite(self._component)
         if not worst <= self._tol:  # also catches NaN
             raise SolverConvergenceError(
                 residual=worst, tol=self._tol, component=self._component, solver=self.method.value
             )
         return x
+
+    def _has_floating_component(self) -> bool:
+        """True if some connected block has zero row sums: the constant vector on it is in the
+        null space (a Laplacian component without ground), so the matrix is singular."""
+        row_sums = np.abs(self._matrix @ np.ones(self._matrix.shape[0]))
+        scale = np.abs(self._matrix.diagonal()).max(initial=0.0)
+        grounded = row_sums > 1e-12 * scale
+        count, labels = connected_components(self._matrix)
+        return bool(np.any(np.bincount(labels, weights=grounded, minlength=count) == 0))
 
     def _relative_residuals(self, x: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         r = self._matrix @ x - rhs
