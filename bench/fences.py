@@ -16,8 +16,13 @@ import tracemalloc
 
 import numpy as np
 
-from crossings.core.barriers import apply_fences, fence_edge_cuts
-from crossings.core.fences import Fence
+from crossings.core.barriers import (
+    apply_fences,
+    edge_factors,
+    fence_edge_cuts,
+    opening_restoration,
+)
+from crossings.core.fences import Fence, Opening
 from crossings.core.graph import build_graph
 from crossings.core.grid import GridSpec
 from crossings.gallery import DEFAULT_CRS
@@ -60,7 +65,7 @@ def peak_mb(function) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 km into 500 and 1000 grids")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     sizes = (500, 1000) if args.quick else (2000, 4000)
     total_km = 100.0 if args.quick else 1000.0
@@ -100,6 +105,21 @@ def main() -> None:
             f"{size:>5}x{size:<5} {size * size:>10} {full:>8.3f} {apply_only:>10.3f} {peak:>8.1f}"
         )
         del graph
+
+    print("\nopenings (one every km of fence, 10 m wide) on the cuts of the first grid")
+    grid = GridSpec.from_origin(0.0, sizes[0] * CELL, CELL, (sizes[0],) * 2, DEFAULT_CRS)
+    cuts = fence_edge_cuts(grid, fences)
+    openings = [
+        Opening(f.fence_id, *f.coords[k], width=10.0)
+        for f in fences
+        for k in range(0, len(f.coords), 2)
+    ]
+    seconds, _ = best_time(lambda: edge_factors(cuts, fences, openings, CELL), args.repeats)
+    print(f"edge_factors with {len(openings)} openings: {seconds:.3f} s")
+    single, _ = best_time(
+        lambda: [opening_restoration(cuts, fences, [o], CELL) for o in openings[:100]], 1
+    )
+    print(f"opening_restoration, one opening per call: {single / 100 * 1000:.2f} ms per call")
 
 
 if __name__ == "__main__":

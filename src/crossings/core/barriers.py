@@ -380,8 +380,27 @@ def _local_spacing(cuts: EdgeCuts, fences: Sequence[Fence], cell_size: float) ->
     return cell_size / np.maximum(component, 1e-12)
 
 
+#: The last stretches computed: planners call the opening functions once per candidate opening
+#: with the same cuts, and the stretches depend only on (cuts, fences, cell_size).
+_STRETCH_CACHE: list = []
+
+
 def _stretches(cuts: EdgeCuts, fences: Sequence[Fence], cell_size: float):
     """``(lo, hi)`` metres along the fence: the stretch of fence each cut edge stands for."""
+    for cached_cuts, cached_fences, cached_cell, result in _STRETCH_CACHE:
+        same_fences = len(cached_fences) == len(fences) and all(
+            a is b for a, b in zip(cached_fences, fences, strict=True)
+        )
+        if cached_cuts is cuts and same_fences and cached_cell == cell_size:
+            return result
+    result = _compute_stretches(cuts, fences, cell_size)
+    for array in result:
+        array.flags.writeable = False
+    _STRETCH_CACHE[:] = [(cuts, tuple(fences), cell_size, result)]
+    return result
+
+
+def _compute_stretches(cuts: EdgeCuts, fences: Sequence[Fence], cell_size: float):
     half = 0.5 * _local_spacing(cuts, fences, cell_size)
     order = np.lexsort((cuts.position, cuts.direction, cuts.fence_index))
     pos = cuts.position[order]
@@ -404,7 +423,7 @@ def _opening_centres(fences: Sequence[Fence], openings: Sequence[Opening], cell_
     by_id: dict[str, list[int]] = {}
     for index, fence in enumerate(fences):
         by_id.setdefault(fence.fence_id, []).append(index)
-    lines = [shapely.LineString(fence.coords) for fence in fences]
+    lines: dict[int, shapely.LineString] = {}
     fence_of = np.empty(len(openings), dtype=np.int64)
     centre = np.empty(len(openings))
     for n, opening in enumerate(openings):
@@ -423,6 +442,9 @@ def _opening_centres(fences: Sequence[Fence], openings: Sequence[Opening], cell_
             )
         point = shapely.Point(opening.x, opening.y)
         candidates = by_id[opening.fence_id]
+        for i in candidates:
+            if i not in lines:
+                lines[i] = shapely.LineString(fences[i].coords)
         distances = [lines[i].distance(point) for i in candidates]
         best = candidates[int(np.argmin(distances))]
         if min(distances) > max(cell_size, opening.width):
