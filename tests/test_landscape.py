@@ -45,6 +45,11 @@ def to_lonlat(crs):
 # ----------------------------------------------------------------------------- the demo
 
 
+def test_demo_loads_without_warnings(recwarn):
+    load_demo(mitigation=True)
+    assert not [w for w in recwarn if issubclass(w.category, CrossingsWarning)]
+
+
 def test_demo_files_are_small():
     total = sum(p.stat().st_size for p in demo_path().rglob("*") if p.is_file())
     assert total < 5 * 1024 * 1024

@@ -23,7 +23,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio.features
-import shapely
 from rasterio.transform import Affine
 
 from crossings.config import from_mapping
@@ -61,7 +60,7 @@ def _empty_layer(crs: str, columns: Sequence[str] = ()) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=crs)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays and GeoDataFrames: compare by identity
 class Landscape:
     """A resistance grid with its fences, openings and context layers (all in the grid CRS).
 
@@ -142,6 +141,7 @@ class Landscape:
 
         Examples
         --------
+        >>> import shapely
         >>> grid = GridSpec.from_origin(0, 3, 1, (3, 3), "EPSG:3857")
         >>> land = Landscape(grid, np.ones((3, 3)))
         >>> square = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 2, 2)], crs="EPSG:3857")
@@ -392,7 +392,3 @@ def _context_layer(name: str, path, layer: str | None, crs: str) -> gpd.GeoDataF
     if name == "ranges" and "season" not in frame.columns:
         frame = frame.assign(season="")
     return frame
-
-
-def _valid_geometries(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    return frame[~frame.geometry.isna() & ~shapely.is_empty(frame.geometry.values)]
