@@ -465,3 +465,18 @@ def test_openings_on_each_leg_of_a_bent_fence(connect_four):
         for k in range(2 if connect_four else 4):
             got = fraction[cuts.direction[rows] == k].sum()
             assert got == pytest.approx(230.0 * expected[k] / CELL, abs=1e-9), (angle, k)
+
+
+def test_only_the_fences_outside_the_grid_warn():
+    grid = GridSpec.from_origin(0.0, 1000.0, CELL, (10, 10), gallery.DEFAULT_CRS)
+    fences = [
+        Fence("inside", [(-500.0, 500.0), (500.0, 500.0), (600.0, 900.0)]),
+        Fence("beyond", [(5000.0, 5000.0), (6000.0, 5000.0)]),
+        # Its bounding box overlaps the grid, but the line passes outside its north-east corner.
+        Fence("corner", [(900.0, 1200.0), (1050.0, 1150.0), (1200.0, 900.0)]),
+    ]
+    with pytest.warns(CrossingsWarning) as record:
+        cuts = fence_edge_cuts(grid, fences)
+    named = sorted(str(w.message).split("'")[1] for w in record)
+    assert named == ["beyond", "corner"]
+    assert set(cuts.fence_index.tolist()) == {0}

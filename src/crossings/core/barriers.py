@@ -277,17 +277,23 @@ def _crossings(seg: _Segments, cand_seg, direction, row, col):
 
 
 def _warn_outside(grid: GridSpec, fences: Sequence[Fence]) -> None:
-    box = shapely.box(*grid.bounds)
-    for fence in fences:
-        if not shapely.intersects(box, shapely.LineString(fence.coords)):
-            west, south, east, north = grid.bounds
-            warnings.warn(
-                f"fence {fence.fence_id!r} lies entirely outside the grid (bounds west={west}, "
-                f"south={south}, east={east}, north={north}) and cuts no edge. Check that the "
-                "fence layer is in the grid's CRS and covers the study area.",
-                CrossingsWarning,
-                stacklevel=3,
-            )
+    if not fences:
+        return
+    lengths = [len(f.coords) for f in fences]
+    lines = shapely.linestrings(
+        np.concatenate([f.coords for f in fences]),
+        indices=np.repeat(np.arange(len(fences)), lengths),
+    )
+    inside = shapely.intersects(shapely.box(*grid.bounds), lines)
+    west, south, east, north = grid.bounds
+    for n in np.flatnonzero(~inside):
+        warnings.warn(
+            f"fence {fences[n].fence_id!r} lies entirely outside the grid (bounds west={west}, "
+            f"south={south}, east={east}, north={north}) and cuts no edge. Check that the "
+            "fence layer is in the grid's CRS and covers the study area.",
+            CrossingsWarning,
+            stacklevel=3,
+        )
 
 
 def fence_edge_cuts(
