@@ -269,3 +269,36 @@ def test_load_landscape_bad_inputs(tmp_path):
     write_geotiff(tmp_path / "r.tif", grid, np.ones((2, 2)))
     with pytest.raises(ConfigError, match="unknown context layer 'roads'"):
         load_landscape(tmp_path / "r.tif", context={"roads": (tmp_path / "r.tif", None)})
+
+
+def test_load_landscape_warns_about_fence_outside_grid_and_stray_openings(tmp_path):
+    grid = GridSpec.from_origin(0.0, 10_000.0, 1000.0, (10, 10), ALBERS)
+    write_geotiff(tmp_path / "r.tif", grid, np.ones(grid.shape))
+    fences = gpd.GeoDataFrame(
+        {"fence_id": ["in", "far"], "permeability": [0.0, 0.0]},
+        geometry=[
+            shapely.LineString([(2000, 5000), (8000, 5000)]),
+            shapely.LineString([(50_000, 5000), (60_000, 5000)]),
+        ],
+        crs=ALBERS,
+    )
+    fences.to_file(tmp_path / "f.gpkg")
+    openings = gpd.GeoDataFrame(
+        {
+            "fence_id": ["in", "in"],
+            "width": [5.0, 5.0],
+            "type": ["full_gap"] * 2,
+            "opening_id": ["near", "stray"],
+        },
+        geometry=[shapely.Point(4000, 5300), shapely.Point(4000, 8000)],
+        crs=ALBERS,
+    )
+    openings.to_file(tmp_path / "o.gpkg")
+    with pytest.warns(CrossingsWarning) as caught:
+        land = load_landscape(
+            tmp_path / "r.tif", tmp_path / "f.gpkg", openings_path=tmp_path / "o.gpkg"
+        )
+    messages = [str(w.message) for w in caught]
+    assert any("f.gpkg: 1 fence(s) lie entirely outside" in m and "(far)" in m for m in messages)
+    assert any("o.gpkg: 1 opening(s)" in m and "(stray)" in m for m in messages)
+    assert len(land.fences) == 2 and len(land.openings) == 2

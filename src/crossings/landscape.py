@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 import tomllib
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -30,7 +31,7 @@ from crossings.core.fences import Fence, Opening
 from crossings.core.graph import AveragingRule, ConductanceGraph, build_graph
 from crossings.core.graph import resistance_to_conductance as _to_conductance
 from crossings.core.grid import GridSpec
-from crossings.errors import ConfigError, InputFileError
+from crossings.errors import ConfigError, CrossingsWarning, InputFileError
 from crossings.io import raster as raster_io
 from crossings.io import vector as vector_io
 
@@ -365,10 +366,12 @@ def load_landscape(
     openings: tuple[Opening, ...] = ()
     if fences_path is not None:
         fences = vector_io.read_fences(fences_path, layer=fences_layer, target_crs=grid.crs)
+        _warn_fences_outside(grid, fences, source=str(fences_path))
     if openings_path is not None:
         openings = vector_io.read_openings(
             openings_path, layer=openings_layer, target_crs=grid.crs, fences=fences or None
         )
+        _warn_openings_off_fence(grid, fences, openings, source=str(openings_path))
     layers = {}
     for name, (path, layer) in (context or {}).items():
         if name not in CONTEXT_LAYERS:
@@ -392,3 +395,52 @@ def _context_layer(name: str, path, layer: str | None, crs: str) -> gpd.GeoDataF
     if name == "ranges" and "season" not in frame.columns:
         frame = frame.assign(season="")
     return frame
+
+
+def _warn_fences_outside(grid: GridSpec, fences: Sequence[Fence], *, source: str) -> None:
+    """Warn (not fail) about fences that cannot affect the grid: usually a wrong CRS or extent."""
+    west, south, east, north = grid.bounds
+    outside = [
+        f.fence_id
+        for f in fences
+        if f.coords[:, 0].max() < west
+        or f.coords[:, 0].min() > east
+        or f.coords[:, 1].max() < south
+        or f.coords[:, 1].min() > north
+    ]
+    if outside:
+        shown = ", ".join(outside[:5]) + (" ..." if len(outside) > 5 else "")
+        warnings.warn(
+            f"{source}: {len(outside)} fence(s) lie entirely outside the resistance grid and "
+            f"have no effect ({shown}). Check the layer's CRS and the raster's extent",
+            CrossingsWarning,
+            stacklevel=3,
+        )
+
+
+def _warn_openings_off_fence(grid, fences, openings, *, source: str) -> None:
+    """Warn about openings farther than one cell from their fence (they snap onto it)."""
+    lines = {f.fence_id: f.coords for f in fences}
+    far = []
+    for opening in openings:
+        coords = lines.get(opening.fence_id)
+        if coords is None:
+            continue
+        if _distance_to_polyline(coords, opening.x, opening.y) > grid.cell_size:
+            far.append(opening.opening_id)
+    if far:
+        warnings.warn(
+            f"{source}: {len(far)} opening(s) lie more than one cell ({grid.cell_size:g} m) from "
+            f"their fence and are snapped onto it ({', '.join(far[:5])}). Check their fence_id",
+            CrossingsWarning,
+            stacklevel=3,
+        )
+
+
+def _distance_to_polyline(coords: np.ndarray, x: float, y: float) -> float:
+    start, end = coords[:-1], coords[1:]
+    direction = end - start
+    length2 = np.maximum((direction**2).sum(axis=1), 1e-300)
+    t = np.clip(((np.array([x, y]) - start) * direction).sum(axis=1) / length2, 0.0, 1.0)
+    nearest = start + t[:, None] * direction
+    return float(np.hypot(nearest[:, 0] - x, nearest[:, 1] - y).min())
