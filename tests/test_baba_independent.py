@@ -113,3 +113,13 @@ def test_located_crossings_equal_brute_force(wyoming):
     on_fence = shapely.distance(shapely.points(crossings.x, crossings.y), fences)
     assert on_fence.max() < 1e-6
     assert np.all((crossings.time >= crossings.step_start) & (crossings.time <= crossings.step_end))
+
+
+def test_ranking_min_total_enc_leaves_small_fences_unranked(wyoming):
+    layer, _, deer = wyoming
+    events = classify(deer, layer, BabaConfig(distance=90)).events
+    ranking = rank_fences(events, layer, 90, min_total_enc=3)
+    small = ranking.total_enc < 3
+    assert small.any() and (~small).any()
+    assert np.isnan(ranking.index[small]).all()
+    assert np.nanmax(ranking.index) == 1.0 and np.nanmin(ranking.index) == 0.0

@@ -182,3 +182,57 @@ def test_straightness_by_hand():
     assert math.isnan(straightness(np.array([1.0, 1.0]), np.array([2.0, 2.0])))
     same_time = np.array([0, 0])
     assert math.isnan(straightness(np.array([0.0, 1.0]), np.array([0.0, 0.0]), same_time))
+
+
+def test_max_cross_decides_between_trace_and_unknown():
+    # walks along the fence for 16 h, stepping across it twice
+    along = [(-50, 0), (-50, 300), (50, 600), (50, 900), (50, 1200), (-50, 1500)]
+    along += [(-50, 1800), (-50, 2100), (-50, 2400)]
+    tracks = build({"a": wander(50, 23) + along + wander(50, 24)})
+    strict = classify(tracks, LAYER, BabaConfig(distance=D))
+    assert strict.events.event_type.tolist() == ["unknown"]
+    assert strict.events.cross.tolist() == [2]
+    lenient = classify(tracks, LAYER, BabaConfig(distance=D, max_cross=2))
+    assert lenient.events.event_type.tolist() == ["Trace"]
+
+
+def brute_force_baseline(times, xs, ys, start, end, duration, interval=2.0, w=168.0):
+    """Straightness of every window, written as plainly as the R loop (hours, in order)."""
+    keep = [(t, x, y) for t, x, y in zip(times, xs, ys, strict=True)]
+    keep = [p for p in keep if start - w / 2 <= p[0] <= end + w / 2]
+    sections, current = [], [keep[0]]
+    for prev, point in zip(keep[:-1], keep[1:], strict=True):
+        if round(point[0] - prev[0], 1) != interval:
+            sections.append(current)
+            current = []
+        current.append(point)
+    sections.append(current)
+    k = int(duration / interval)
+    values = []
+    for sec in sections:
+        for i in range(len(sec) - k):
+            window = sec[i : i + k + 1]
+            path = sum(
+                math.dist(a[1:], b[1:]) for a, b in zip(window[:-1], window[1:], strict=True)
+            )
+            values.append(math.dist(window[0][1:], window[-1][1:]) / path)
+    return values
+
+
+@pytest.mark.parametrize("exclude", [False, True])
+def test_baseline_equals_brute_force_windows(exclude):
+    points = wander(50, 25) + [(-50, 300.0 * k) for k in range(6)] + wander(50, 26)
+    tracks = build({"a": points}, gaps={"a": {20, 21, 75}})
+    res = classify(tracks, LAYER, BabaConfig(distance=D, exclude_buffer=exclude))
+    (k,) = np.flatnonzero(res.events.duration_hours > 4)
+    hours = (tracks.time - START).astype(float) / 3600
+    in_event = np.zeros(tracks.n_fixes, bool)
+    in_event[res.point_rows] = True
+    use = ~in_event if exclude else np.ones(tracks.n_fixes, bool)
+    start = (res.events.start_time[k] - START).astype(float) / 3600
+    end = (res.events.end_time[k] - START).astype(float) / 3600
+    values = brute_force_baseline(
+        hours[use], tracks.x[use], tracks.y[use], start, end, res.events.duration_hours[k]
+    )
+    assert res.events.str_mean[k] == pytest.approx(np.mean(values), abs=1e-12)
+    assert res.events.str_sd[k] == pytest.approx(np.std(values, ddof=1), abs=1e-12)

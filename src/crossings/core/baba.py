@@ -277,7 +277,11 @@ def _window_straightness(x: np.ndarray, y: np.ndarray, steps: int, count: int) -
 
 
 def _r_number(value: float) -> str:
-    """Format a number as R's ``paste`` does (15 significant digits, shorter of fixed/sci)."""
+    """Format a number as R's ``paste`` does (15 significant digits, shorter of fixed/sci).
+
+    >>> [_r_number(v) for v in (14.0, 2.5, -1.0, 0.1 + 0.2, 100000.0, 123456.0, 0.0001)]
+    ['14', '2.5', '-1', '0.3', '1e+05', '123456', '1e-04']
+    """
     if value == int(value) and abs(value) < 1e15:
         fixed = str(int(value))
     else:
