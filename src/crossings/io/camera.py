@@ -39,6 +39,7 @@ __all__ = [
     "write_blurred_copies",
     "IMAGE_SUFFIXES",
     "write_jpeg_with_exif",
+    "write_table",
     "private_boxes",
     "blur_boxes",
     "warn_outside",
@@ -746,3 +747,26 @@ def write_jpeg_with_exif(
             tmp, format="JPEG", quality=quality, exif=exif.tobytes()
         )
     return path
+
+
+def write_table(table, path: str | os.PathLike, *, time_columns: Sequence[str] = ()) -> Path:
+    """Write a core :class:`~crossings.core.camtrap.Table` as CSV (times as ISO 8601 UTC)."""
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    names = list(table.columns)
+    writer.writerow(names)
+    columns = []
+    for name in names:
+        values = np.asarray(table[name])
+        if name in time_columns:
+            values = np.datetime_as_string(values.astype("datetime64[s]"), unit="s")
+            values = np.char.add(values.astype(str), "Z")
+        elif values.dtype.kind == "f":
+            values = np.array([f"{v:.6g}" if np.isfinite(v) else "" for v in values])
+        columns.append(values.tolist())
+    writer.writerows(zip(*columns, strict=True))
+    with atomic_path(path) as tmp:
+        tmp.write_text(buffer.getvalue(), encoding="utf-8")
+    return Path(path)

@@ -469,7 +469,18 @@ def package_from_camera(
     obs_rows += _event_observations(result, deployments, detector)
     species = sorted({r["scientificName"] for r in obs_rows if r["scientificName"]})
     descriptor = _descriptor(title, contributor, deployments, species, result.config)
-    return CamtrapPackage(descriptor, dep_rows, media_rows, obs_rows)
+    return CamtrapPackage(
+        descriptor,
+        _complete(dep_rows, "deployments"),
+        _complete(media_rows, "media"),
+        _complete(obs_rows, "observations"),
+    )
+
+
+def _complete(rows: list[dict[str, str]], table: str) -> list[dict[str, str]]:
+    """Rows with every field of the table schema, in the schema's order ("" when not known)."""
+    fields = [f["name"] for f in table_schema(table)["fields"]]
+    return [{name: row.get(name, "") for name in fields} for row in rows]
 
 
 def _deployment_row(dep: Deployment, media: Sequence[ExportMedia]) -> dict[str, str]:

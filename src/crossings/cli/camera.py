@@ -1,0 +1,221 @@
+"""``crossings camera events | export-camtrapdp | detect``: camera traps at fence openings."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crossings.cli.common import console, err_console, handle_errors, progress
+
+app = typer.Typer(
+    help="Camera traps at fence openings: events, crossings, use per opening, Camtrap DP.",
+    no_args_is_help=True,
+)
+
+Detections = Annotated[
+    Path, typer.Option("--detections", help="MegaDetector batch output JSON (format 1.x).")
+]
+Deployments = Annotated[
+    Path, typer.Option("--deployments", help="Deployments table CSV (see docs/camera.md).")
+]
+Images = Annotated[
+    Path | None, typer.Option("--images", help="Folder the detector ran on (EXIF times).")
+]
+Labels = Annotated[
+    Path | None, typer.Option("--labels", help="Species labels CSV: file, species, count.")
+]
+Out = Annotated[Path, typer.Option("--out", help="Output folder.")]
+
+
+def _config(sequence_gap: float, independence: float, animal: float, person: float,
+            vehicle: float, include_private: bool):  # fmt: skip
+    from crossings.config import from_mapping
+    from crossings.core.camtrap import EventConfig
+
+    return from_mapping(
+        EventConfig,
+        {
+            "sequence_gap_s": sequence_gap,
+            "independence_s": independence,
+            "animal_threshold": animal,
+            "person_threshold": person,
+            "vehicle_threshold": vehicle,
+            "include_private": include_private,
+        },
+        source="command line",
+    )
+
+
+def _analyse(detections: Path, deployments: Path, images: Path | None, labels: Path | None,
+             config, workers: int):  # fmt: skip
+    from crossings.core.camtrap import analyse
+    from crossings.io.camera import (
+        load_detections,
+        read_deployments,
+        read_labels,
+        read_megadetector,
+        warn_outside,
+    )
+
+    md = read_megadetector(detections)
+    deps = read_deployments(deployments)
+    label_map = read_labels(labels) if labels else None
+    inputs = load_detections(md, deps, images_dir=images, labels=label_map, workers=workers)
+    result = analyse(inputs.detections, deps, config)
+    warn_outside(result.outside_deployments, str(detections))
+    return md, deps, inputs, result
+
+
+def _show_warnings(caught: list[warnings.WarningMessage]) -> None:
+    for w in caught:
+        err_console.print(f"warning: {w.message}", style="yellow", highlight=False)
+
+
+@app.command()
+def events(
+    detections: Detections,
+    deployments: Deployments,
+    out: Out,
+    images: Images = None,
+    labels: Labels = None,
+    sequence_gap: Annotated[float, typer.Option(help="Sequence gap, seconds.")] = 60.0,
+    independence: Annotated[float, typer.Option(help="Independence between events, s.")] = 1800.0,
+    animal_threshold: Annotated[float, typer.Option(help="Min. animal confidence.")] = 0.2,
+    person_threshold: Annotated[float, typer.Option(help="Min. person confidence.")] = 0.2,
+    vehicle_threshold: Annotated[float, typer.Option(help="Min. vehicle confidence.")] = 0.2,
+    include_private: Annotated[
+        bool, typer.Option(help="Keep person/vehicle records (confidential outputs only).")
+    ] = False,
+    workers: Annotated[int, typer.Option(help="Threads reading EXIF.")] = 2,
+):
+    """Events, crossings by direction and use per opening: CSV tables and PNG plots."""
+    with handle_errors(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        from crossings.config import to_mapping
+        from crossings.io.camera import write_table
+        from crossings.io.runlog import RunLog
+        from crossings.report.camera_plots import write_camera_plots
+
+        config = _config(sequence_gap, independence, animal_threshold, person_threshold,
+                         vehicle_threshold, include_private)  # fmt: skip
+        log = RunLog(out, command="crossings camera events", config={
+            **to_mapping(config), "detections": str(detections), "deployments": str(deployments),
+            "images": str(images or ""), "labels": str(labels or "")})  # fmt: skip
+        log.add_inputs([p for p in (detections, deployments, labels) if p])
+        with progress() as bar:
+            task = bar.add_task("reading and analysing", total=None)
+            md, deps, inputs, result = _analyse(detections, deployments, images, labels, config,
+                                                workers)  # fmt: skip
+            bar.update(task, completed=1, total=1)
+        written = [
+            write_table(result.events, out / "events.csv", time_columns=("start", "end")),
+            write_table(result.use, out / "use_by_opening.csv"),
+            write_table(result.monthly, out / "monthly.csv"),
+            write_table(result.diel, out / "diel.csv"),
+            *write_camera_plots(result, out),
+        ]
+        log.add_outputs(written)
+        log.add_figures(images=len(md.files), events=len(result.events),
+                        withheld_private=result.withheld, below_threshold=result.below_threshold,
+                        outside_deployments=result.outside_deployments)  # fmt: skip
+        log.finish()
+        _show_warnings(caught)
+        console.print(
+            f"{len(md.files)} images, {len(result.events)} events at "
+            f"{len({(d.fence_id, d.opening_id) for d in deps})} openings; "
+            f"{result.withheld} person/vehicle detections withheld; outputs in {out}"
+        )
+
+
+@app.command("export-camtrapdp")
+def export_camtrapdp(
+    out: Out,
+    detections: Annotated[Path | None, typer.Option(help="MegaDetector batch JSON.")] = None,
+    deployments: Annotated[Path | None, typer.Option(help="Deployments table CSV.")] = None,
+    images: Images = None,
+    labels: Labels = None,
+    package: Annotated[
+        Path | None, typer.Option(help="Re-export an existing Camtrap DP (datapackage.json).")
+    ] = None,
+    coordinate_grid_km: Annotated[
+        float | None, typer.Option(help="Generalise deployment coordinates to this grid (km).")
+    ] = None,
+    keep_private: Annotated[
+        bool, typer.Option(help="Archive copy: keep human/vehicle observations (not public).")
+    ] = False,
+    copy_media: Annotated[
+        bool, typer.Option(help="Write image copies (people and vehicles blurred) to media/.")
+    ] = False,
+    title: Annotated[str, typer.Option(help="Package and project title.")] = "Camera traps at "
+    "fence openings",
+    contributor: Annotated[str, typer.Option(help="Contact person or organisation.")] = "unknown",
+    independence: Annotated[float, typer.Option(help="Independence between events, s.")] = 1800.0,
+    animal_threshold: Annotated[float, typer.Option(help="Min. animal confidence.")] = 0.2,
+):
+    """Write a Camtrap DP 1.0 package (validated offline) with openings and crossing directions."""
+    with handle_errors(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        from crossings.errors import ConfigError
+        from crossings.io.camera import write_blurred_copies
+        from crossings.io.camtrap_dp import build_export, read_camtrapdp, write_camtrapdp
+        from crossings.io.runlog import RunLog
+
+        grid_m = coordinate_grid_km * 1000 if coordinate_grid_km else None
+        settings = {
+            "package": str(package or ""),
+            "detections": str(detections or ""),
+            "coordinate_grid_km": coordinate_grid_km or 0,
+            "keep_private": keep_private,
+        }
+        log = RunLog(out, command="crossings camera export-camtrapdp", config=settings)
+        if package is not None:
+            pkg = read_camtrapdp(package)
+            log.add_inputs([package])
+        else:
+            if detections is None or deployments is None:
+                raise ConfigError(
+                    "give --package, or --detections and --deployments", field="--detections"
+                )
+            config = _config(60.0, independence, animal_threshold, 0.2, 0.2, False)
+            md, deps, inputs, result = _analyse(detections, deployments, images, labels, config, 2)
+            pkg = build_export(inputs, md, deps, result, title=title, contributor=contributor)
+            log.add_inputs([p for p in (detections, deployments, labels) if p])
+            if copy_media:
+                if images is None:
+                    raise ConfigError("--copy-media needs --images", field="--copy-media")
+                log.add_outputs(write_blurred_copies(md, images, out / "media"))
+        written = write_camtrapdp(
+            pkg, out, withhold_private=not keep_private, coordinate_grid_m=grid_m
+        )
+        log.add_outputs(written)
+        log.finish()
+        _show_warnings(caught)
+        console.print(f"Camtrap DP 1.0 package written and validated: {out / 'datapackage.json'}")
+
+
+@app.command()
+def detect(
+    model: Annotated[Path, typer.Option("--model", help="YOLOv5-format ONNX detector file.")],
+    images: Annotated[Path, typer.Option("--images", help="Folder of images.")],
+    out: Annotated[Path, typer.Option("--out", help="MegaDetector batch JSON to write.")],
+    confidence: Annotated[float, typer.Option(help="Lowest confidence written.")] = 0.005,
+    image_size: Annotated[int | None, typer.Option(help="Model input size (pixels).")] = None,
+    threads: Annotated[int, typer.Option(help="CPU threads.")] = 2,
+):
+    """Run an ONNX detector (e.g. MegaDetector v5 exported to ONNX) on a folder of images."""
+    with handle_errors():
+        from crossings.io.camera import IMAGE_SUFFIXES
+        from crossings.io.detector import OnnxDetector, detect_folder
+
+        detector = OnnxDetector(model, image_size=image_size, threads=threads)
+        files = sorted(p.relative_to(images).as_posix() for p in images.rglob("*")
+                       if p.suffix.lower() in IMAGE_SUFFIXES)  # fmt: skip
+        with progress() as bar:
+            task = bar.add_task("detecting", total=len(files))
+            result = detect_folder(detector, images, out, files=files, conf_threshold=confidence,
+                                   on_image=lambda _: bar.advance(task))  # fmt: skip
+        failures = sum(1 for im in result["images"] if "failure" in im)
+        console.print(f"{len(files)} images, {failures} failures; detections in {out}")

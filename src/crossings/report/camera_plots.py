@@ -1,0 +1,208 @@
+"""PNG plots of camera-trap use of fence openings: monthly, diel, use per opening, before/after.
+
+Every plot reads the tables of a :class:`crossings.core.camtrap.CameraResult`, which never hold
+person or vehicle records unless the analysis was told to keep them; the plots drop those
+categories again, so a person can never appear in a figure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from crossings.core.camtrap import PRIVATE_CATEGORIES, CameraResult, Table
+from crossings.io.atomic import atomic_path
+
+__all__ = ["write_camera_plots", "PLOT_NAMES"]
+
+PLOT_NAMES = ("monthly.png", "diel.png", "use_by_opening.png", "before_after.png")
+_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666")
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.spines.top": False,
+                         "axes.spines.right": False})  # fmt: skip
+    return plt
+
+
+def _public_rows(table: Table) -> list[dict]:
+    return [r for r in table.rows() if r["species"] and r["species"] not in PRIVATE_CATEGORIES]
+
+
+def _opening_label(row: dict) -> str:
+    return f"{row['fence_id']} / {row['opening_id']}" if row["opening_id"] else row["fence_id"]
+
+
+def _species_colours(rows: list[dict]) -> dict[str, str]:
+    names = sorted({r["species"] for r in rows})
+    return {s: _COLOURS[i % len(_COLOURS)] for i, s in enumerate(names)}
+
+
+def _save(fig, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=130, bbox_inches="tight")
+    _plt().close(fig)
+    return path
+
+
+def _empty(path: Path, title: str) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 2.5))
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, "No animal events in the analysed period", ha="center", va="center")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def _grid(plt, n: int, width: float = 5.5, height: float = 3.0):
+    cols = min(n, 2)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.ravel()[n:]:
+        ax.set_axis_off()
+    return fig, axes.ravel()
+
+
+def plot_monthly(monthly: Table, path: Path) -> Path:
+    """Events per month and species, one panel per opening."""
+    rows = _public_rows(monthly)
+    title = "Independent events per month"
+    if not rows:
+        return _empty(path, title)
+    plt = _plt()
+    colours = _species_colours(rows)
+    openings = sorted({_opening_label(r) for r in rows})
+    months = np.arange(np.datetime64(min(r["month"] for r in rows), "M"),
+                       np.datetime64(max(r["month"] for r in rows), "M") + 1)  # fmt: skip
+    fig, axes = _grid(plt, len(openings), width=max(5.5, 0.35 * len(months) + 2))
+    for ax, opening in zip(axes, openings, strict=False):
+        mine = [r for r in rows if _opening_label(r) == opening]
+        species = sorted({r["species"] for r in mine})
+        width = 0.8 / len(species)
+        for k, name in enumerate(species):
+            counts = {np.datetime64(r["month"], "M"): r["events"] for r in mine
+                      if r["species"] == name}  # fmt: skip
+            values = [counts.get(m, 0) for m in months]
+            ax.bar(np.arange(len(months)) + k * width - 0.4 + width / 2, values, width,
+                   color=colours[name], label=name)  # fmt: skip
+        ax.set_xticks(np.arange(len(months)), [str(m) for m in months], rotation=45, ha="right")
+        ax.set_ylabel("events")
+        ax.set_title(f"Opening {opening}")
+        ax.yaxis.get_major_locator().set_params(integer=True)
+    axes[0].legend(frameon=False, fontsize=9)
+    fig.suptitle(title + " (local time)", fontweight="bold")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_diel(diel: Table, path: Path) -> Path:
+    """Hour-of-day activity (local camera time) per species, one panel per opening."""
+    rows = _public_rows(diel)
+    title = "Diel activity: events by hour of day (local time)"
+    if not rows or sum(r["events"] for r in rows) == 0:
+        return _empty(path, title)
+    plt = _plt()
+    colours = _species_colours(rows)
+    openings = sorted({_opening_label(r) for r in rows})
+    fig, axes = _grid(plt, len(openings))
+    hours = np.arange(24)
+    for ax, opening in zip(axes, openings, strict=False):
+        mine = [r for r in rows if _opening_label(r) == opening]
+        bottom = np.zeros(24)
+        for name in sorted({r["species"] for r in mine}):
+            counts = np.zeros(24)
+            for r in mine:
+                if r["species"] == name:
+                    counts[int(r["hour"])] += r["events"]
+            ax.bar(hours, counts, 0.85, bottom=bottom, color=colours[name], label=name)
+            bottom += counts
+        ax.axvspan(-0.5, 5.5, color="#ccd", alpha=0.35, lw=0)  # night shading as a rough guide
+        ax.axvspan(19.5, 23.5, color="#ccd", alpha=0.35, lw=0)
+        ax.set_xticks(range(0, 24, 3), [f"{h:02d}:00" for h in range(0, 24, 3)])
+        ax.set_xlim(-0.5, 23.5)
+        ax.set_ylabel("events")
+        ax.set_title(f"Opening {opening}")
+        ax.yaxis.get_major_locator().set_params(integer=True)
+    axes[0].legend(frameon=False, fontsize=9)
+    fig.suptitle(title, fontweight="bold")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_use(use: Table, path: Path) -> Path:
+    """Per opening: detection rate per 100 camera-days and crossings by direction."""
+    rows = _public_rows(use)
+    title = "Use of openings"
+    if not rows:
+        return _empty(path, title)
+    plt = _plt()
+    labels = [f"{_opening_label(r)}\n{r['species']}" for r in rows]
+    y = np.arange(len(rows))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 1.0 + 0.55 * len(rows)), sharey=True)
+    left.barh(y, [r["events_per_100_camera_days"] for r in rows], color="#1b9e77")
+    for yi, r in zip(y, rows, strict=True):
+        left.text(r["events_per_100_camera_days"], yi, f" {r['events']} events / "
+                  f"{r['camera_days']:.0f} camera-days", va="center", fontsize=8)  # fmt: skip
+    left.set_yticks(y, labels)
+    left.invert_yaxis()
+    left.set_xlabel("events per 100 camera-days")
+    left.set_title("Detection rate")
+    a_to_b = np.array([r["crossings_a_to_b"] for r in rows])
+    b_to_a = np.array([r["crossings_b_to_a"] for r in rows])
+    unknown = np.array([r["direction_unknown"] for r in rows])
+    right.barh(y, a_to_b, color="#d95f02", label="A to B")
+    right.barh(y, b_to_a, left=a_to_b, color="#7570b3", label="B to A")
+    right.barh(y, unknown, left=a_to_b + b_to_a, color="#bbbbbb", label="direction unknown")
+    for yi, r in zip(y, rows, strict=True):
+        right.text(0, yi + 0.38, f"A = {r['side_a']}, B = {r['side_b']}", fontsize=7,
+                   color="#555")  # fmt: skip
+    right.set_xlabel("events")
+    right.set_title("Crossings by direction")
+    right.legend(frameon=False, fontsize=8, loc="lower right")
+    right.xaxis.get_major_locator().set_params(integer=True)
+    fig.suptitle(title, fontweight="bold")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_before_after(use: Table, path: Path) -> Path:
+    """Detection rate before and after each opening was made (where the date is known)."""
+    rows = [r for r in _public_rows(use) if r["camera_days_before"] > 0]
+    title = "Before and after the opening was made"
+    if not rows:
+        return _empty(path, title + ": no camera-days before any opening date")
+    plt = _plt()
+    labels = [f"{_opening_label(r)}\n{r['species']}" for r in rows]
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * len(rows) + 2), 3.8))
+    before = np.nan_to_num([r["rate_before"] for r in rows])
+    after = np.nan_to_num([r["rate_after"] for r in rows])
+    ax.bar(x - 0.2, before, 0.4, color="#999999", label="before")
+    ax.bar(x + 0.2, after, 0.4, color="#1b9e77", label="after")
+    for xi, r in zip(x, rows, strict=True):
+        ax.text(xi - 0.2, before[xi], f"{r['events_before']}", ha="center", va="bottom", fontsize=8)
+        ax.text(xi + 0.2, after[xi], f"{r['events_after']}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(x, labels)
+    ax.set_ylabel("events per 100 camera-days")
+    ax.legend(frameon=False, title="numbers on bars: events", title_fontsize=8, fontsize=9)
+    ax.set_title(title, fontweight="bold")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def write_camera_plots(result: CameraResult, out_dir: str | os.PathLike) -> list[Path]:
+    """Write the four PNG plots into ``out_dir``; returns their paths."""
+    out_dir = Path(out_dir)
+    return [
+        plot_monthly(result.monthly, out_dir / PLOT_NAMES[0]),
+        plot_diel(result.diel, out_dir / PLOT_NAMES[1]),
+        plot_use(result.use, out_dir / PLOT_NAMES[2]),
+        plot_before_after(result.use, out_dir / PLOT_NAMES[3]),
+    ]
