@@ -480,3 +480,50 @@ def test_only_the_fences_outside_the_grid_warn():
     named = sorted(str(w.message).split("'")[1] for w in record)
     assert named == ["beyond", "corner"]
     assert set(cuts.fence_index.tolist()) == {0}
+
+
+def _factors_by_edge(grid, fence, opening, connect_four=False):
+    cuts = fence_edge_cuts(grid, [fence], connect_four=connect_four)
+    factors = edge_factors(cuts, [fence], [opening], CELL)
+    edges = zip(cuts.direction.tolist(), cuts.row.tolist(), cuts.col.tolist(), strict=True)
+    return dict(zip(edges, factors.tolist(), strict=True))
+
+
+@pytest.mark.parametrize("width", [30.0, 120.0, 400.0])
+def test_opening_across_the_closing_vertex_of_a_ring(width):
+    # A tilted square ring that starts and ends in the middle of one side, and the same ring
+    # starting at a corner: an opening on that mid-side point must restore the same edges.
+    grid = GridSpec.from_origin(0.0, 2000.0, CELL, (20, 20), gallery.DEFAULT_CRS)
+    theta = np.radians(20.0 + 90.0 * np.arange(4) + 45.0)
+    corners = np.column_stack([1000 + 700 * np.cos(theta), 1000 + 700 * np.sin(theta)])
+    middle = (corners[0] + corners[1]) / 2
+    seam_in_middle = Fence("ring", np.vstack([middle, corners[1:], corners[:1], [middle]]))
+    seam_at_corner = Fence("ring", np.vstack([corners, corners[:1]]))
+    opening = Opening("ring", *middle, width)
+    got = _factors_by_edge(grid, seam_in_middle, opening)
+    expected = _factors_by_edge(grid, seam_at_corner, opening)
+    assert got.keys() == expected.keys()
+    assert got == pytest.approx(expected, abs=1e-12)
+    assert sum(expected.values()) > 0
+
+
+@pytest.mark.parametrize("connect_four", [False, True])
+def test_ring_opening_at_its_closing_vertex_raises_conductance_monotonically(connect_four):
+    land = gallery.ring_fence(24, 24, 800.0, n_vertices=11, rotation=7.0)
+    fence = land.fences[0]
+    graph = land.graph(connect_four=connect_four)
+    side = gallery.inside_ring(land.grid, fence)
+    rows, cols = np.indices(land.grid.shape)
+    centre_cell = (np.abs(rows - 11.5) <= 1) & (np.abs(cols - 11.5) <= 1)
+    border = (rows == 0) | (cols == 0) | (rows == 23) | (cols == 23)
+    assert side[centre_cell].min() > 0 and side[border].max() < 0
+    cuts = fence_edge_cuts(land.grid, land.fences, connect_four=connect_four)
+    values = []
+    for width in [0.0, 20.0, 100.0, 250.0, 600.0, 2000.0, fence.length]:
+        openings = [Opening("ring", *fence.coords[0], width)] if width else []
+        fenced = apply_fences(graph, land.fences, openings, cuts=cuts)
+        values.append(effective_conductance(fenced, centre_cell, border))
+    no_fence = effective_conductance(graph, centre_cell, border)
+    assert values[0] == pytest.approx(0.0, abs=1e-12)
+    assert np.all(np.diff(values) > 0)
+    assert values[-1] == pytest.approx(no_fence, rel=1e-10)

@@ -420,8 +420,20 @@ def _compute_stretches(cuts: EdgeCuts, fences: Sequence[Fence], cell_size: float
     hi = np.empty(len(cuts))
     lo[order] = pos - np.minimum(to_prev, half[order])
     hi[order] = pos + np.minimum(to_next, half[order])
-    lengths = np.array([f.length for f in fences])[cuts.fence_index]
-    return np.clip(lo, 0.0, lengths), np.clip(hi, 0.0, lengths)
+    # Open fences end at their end points; a closed ring wraps around (see _overlap_on_fence).
+    lengths, closed = _fence_lengths(fences)
+    length, ring = lengths[cuts.fence_index], closed[cuts.fence_index]
+    return (
+        np.where(ring, lo, np.clip(lo, 0.0, length)),
+        np.where(ring, hi, np.clip(hi, 0.0, length)),
+    )
+
+
+def _fence_lengths(fences: Sequence[Fence]) -> tuple[np.ndarray, np.ndarray]:
+    """Length (metres) of each fence, and whether it is a closed ring (last vertex = first)."""
+    lengths = np.array([f.length for f in fences], dtype=float)
+    closed = np.array([np.array_equal(f.coords[0], f.coords[-1]) for f in fences], dtype=bool)
+    return lengths, closed & (lengths > 0)
 
 
 def _opening_centres(fences: Sequence[Fence], openings: Sequence[Opening], cell_size: float):
@@ -480,31 +492,48 @@ def _opening_overlaps(cuts, fences, openings, cell_size):
         )
     lo, hi = _stretches(cuts, fences, cell_size)
     fence_of, centre = _opening_centres(fences, openings, cell_size)
+    lengths, closed = _fence_lengths(fences)
     # Sorted by (fence, position), the cuts an opening may overlap form one contiguous run.
     order = np.lexsort((cuts.position, cuts.fence_index))
-    fence_sorted, pos_sorted = cuts.fence_index[order], cuts.position[order]
+    sorted_cuts = (order, cuts.fence_index[order], cuts.position[order])
     reach = np.zeros(len(fences))
     np.maximum.at(reach, cuts.fence_index, np.maximum(cuts.position - lo, hi - cuts.position))
     rows_out, open_out, frac_out = [], [], []
     for n, opening in enumerate(openings):
         f = fence_of[n]
-        start, end = centre[n] - opening.width / 2, centre[n] + opening.width / 2
-        first, last = np.searchsorted(fence_sorted, [f, f + 1])
-        run = pos_sorted[first:last]
-        i0, i1 = first + np.searchsorted(run, [start - reach[f], end + reach[f]], side="right")
-        rows = order[max(i0 - 1, first) : i1]
-        overlap = np.minimum(hi[rows], end) - np.maximum(lo[rows], start)
-        length = hi[rows] - lo[rows]
-        # A stretch of zero length (a crossing exactly at a fence end) is restored when covered.
-        covered = (cuts.position[rows] >= start) & (cuts.position[rows] <= end)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            fraction = np.where(length > 0, overlap / length, covered.astype(float))
-        fraction = np.clip(fraction, 0.0, 1.0)
-        hit = fraction > 0
-        rows_out.append(rows[hit])
-        open_out.append(np.full(hit.sum(), n))
-        frac_out.append(fraction[hit])
+        # On a ring, the opening's interval also counts one fence length earlier and later.
+        shifts = (-lengths[f], 0.0, lengths[f]) if closed[f] else (0.0,)
+        interval = (centre[n] - opening.width / 2, centre[n] + opening.width / 2)
+        rows, fraction = _overlap_on_fence(cuts, lo, hi, sorted_cuts, f, reach[f], interval, shifts)
+        rows_out.append(rows)
+        open_out.append(np.full(len(rows), n))
+        frac_out.append(fraction)
     return np.concatenate(rows_out), np.concatenate(open_out), np.concatenate(frac_out)
+
+
+def _overlap_on_fence(cuts, lo, hi, sorted_cuts, fence, reach, interval, shifts):
+    """Rows of ``cuts`` on ``fence`` whose stretch overlaps ``interval``, and the fractions."""
+    order, fence_sorted, pos_sorted = sorted_cuts
+    first, last = np.searchsorted(fence_sorted, [fence, fence + 1])
+    run = pos_sorted[first:last]
+    parts, overlaps, covers = [], [], []
+    for shift in shifts:
+        start, end = interval[0] + shift, interval[1] + shift
+        i0, i1 = first + np.searchsorted(run, [start - reach, end + reach], side="right")
+        rows = order[max(i0 - 1, first) : i1]
+        parts.append(rows)
+        overlaps.append(np.clip(np.minimum(hi[rows], end) - np.maximum(lo[rows], start), 0, None))
+        covers.append((cuts.position[rows] >= start) & (cuts.position[rows] <= end))
+    rows, inverse = np.unique(np.concatenate(parts), return_inverse=True)
+    overlap = np.bincount(inverse, weights=np.concatenate(overlaps), minlength=len(rows))
+    covered = np.bincount(inverse, weights=np.concatenate(covers), minlength=len(rows)) > 0
+    length = hi[rows] - lo[rows]
+    # A stretch of zero length (a crossing exactly at a fence end) is restored when covered.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fraction = np.where(length > 0, overlap / length, covered.astype(float))
+    fraction = np.clip(fraction, 0.0, 1.0)
+    hit = fraction > 0
+    return rows[hit], fraction[hit]
 
 
 def opening_restoration(
