@@ -61,6 +61,8 @@ def test_demo_geopackage_holds_fences_and_openings(demo_run):
     assert len(fences) == 22 and (fences["permeability"] == 0).all()
     assert fences.geometry.length.sum() > 150_000
     assert len(openings) > 150 and set(openings["fence_id"]) <= set(fences["fence_id"])
+    assert fences["alignment"].str.contains("not public").all()
+    assert openings["width_basis"].str.startswith("assumption").all()
 
 
 def test_demo_map_is_a_png_of_reasonable_size(demo_run):

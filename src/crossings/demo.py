@@ -149,9 +149,19 @@ def landscape_step(landscape: Landscape, out_dir: Path) -> list[str]:
         landscape.resistance,
         tags={"units": "ohms per cell", "basis": "assumed coefficients, see docs"},
     )
-    layers = {"fences": landscape.fences_gdf()}
+    fence_notes = landscape.metadata.get("fence", {})
+    mitigation_notes = landscape.metadata.get("mitigation", {})
+    # Carry the caveats into the exported file: it travels without the docs.
+    layers = {
+        "fences": landscape.fences_gdf().assign(
+            alignment=fence_notes.get("alignment", ""), extent=fence_notes.get("extent", "")
+        )
+    }
     if landscape.openings:
-        layers["openings"] = landscape.openings_gdf()
+        layers["openings"] = landscape.openings_gdf().assign(
+            width_basis=mitigation_notes.get("width_basis", ""),
+            permeability_basis=mitigation_notes.get("permeability_basis", ""),
+        )
     write_gpkg(out_dir / "fences.gpkg", layers)
     plot_landscape(
         landscape,

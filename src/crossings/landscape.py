@@ -331,7 +331,7 @@ def load_demo(*, mitigation: bool = False) -> Landscape:
         context={name: (layers, name) for name in CONTEXT_LAYERS},
     )
     metadata = json.loads((folder / DEMO_FILES["metadata"]).read_text(encoding="utf-8"))
-    metadata["mitigation"] = mitigation
+    metadata["openings_included"] = mitigation
     metadata["files"] = {k: str(folder / v) for k, v in DEMO_FILES.items()}
     return dataclasses.replace(landscape, metadata=metadata)
 
