@@ -527,3 +527,10 @@ def test_ring_opening_at_its_closing_vertex_raises_conductance_monotonically(con
     assert values[0] == pytest.approx(0.0, abs=1e-12)
     assert np.all(np.diff(values) > 0)
     assert values[-1] == pytest.approx(no_fence, rel=1e-10)
+
+
+def test_edge_cuts_rejects_arrays_of_different_lengths():
+    with pytest.raises(ConfigError, match="one length"):
+        EdgeCuts([0, 1], [0, 0], [0, 1], [0, 0], [1.0, 2.0], [0.0], [0.0, 1.0])
+    cuts = EdgeCuts([0], [2], [3], [0], [5.0], [1.0], [2.0])
+    assert len(cuts) == 1 and isinstance(cuts.row, np.ndarray)

@@ -80,6 +80,18 @@ class EdgeCuts:
     x: np.ndarray
     y: np.ndarray
 
+    def __post_init__(self):
+        arrays = {name: np.asarray(getattr(self, name)) for name in _CUT_FIELDS}
+        lengths = {name: a.shape for name, a in arrays.items()}
+        if len({a.shape for a in arrays.values()}) != 1 or arrays["direction"].ndim != 1:
+            raise ConfigError(
+                f"EdgeCuts needs 1-d arrays of one length; got shapes {lengths}. Build cuts with "
+                "fence_edge_cuts or EdgeCuts.take.",
+                field="cuts",
+            )
+        for name, array in arrays.items():
+            object.__setattr__(self, name, array)
+
     def __len__(self) -> int:
         return len(self.direction)
 
