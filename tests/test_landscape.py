@@ -302,3 +302,10 @@ def test_load_landscape_warns_about_fence_outside_grid_and_stray_openings(tmp_pa
     assert any("f.gpkg: 1 fence(s) lie entirely outside" in m and "(far)" in m for m in messages)
     assert any("o.gpkg: 1 opening(s)" in m and "(stray)" in m for m in messages)
     assert len(land.fences) == 2 and len(land.openings) == 2
+
+
+def test_load_landscape_warns_about_a_raster_in_degrees(tmp_path):
+    grid = GridSpec.from_origin(56.0, 45.0, 0.01, (3, 3), "EPSG:4326")
+    write_geotiff(tmp_path / "ll.tif", grid, np.ones(grid.shape))
+    with pytest.warns(CrossingsWarning, match=r"ll\.tif: the raster is in a geographic CRS"):
+        load_landscape(tmp_path / "ll.tif")

@@ -23,6 +23,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import rasterio.features
 from rasterio.transform import Affine
 
@@ -362,6 +363,7 @@ def load_landscape(
         CRS of the resistance raster when the file has none.
     """
     grid, resistance = raster_io.read_resistance(resistance_path, crs=crs)
+    _warn_geographic(grid, source=str(resistance_path))
     fences: tuple[Fence, ...] = ()
     openings: tuple[Opening, ...] = ()
     if fences_path is not None:
@@ -395,6 +397,19 @@ def _context_layer(name: str, path, layer: str | None, crs: str) -> gpd.GeoDataF
     if name == "ranges" and "season" not in frame.columns:
         frame = frame.assign(season="")
     return frame
+
+
+def _warn_geographic(grid: GridSpec, *, source: str) -> None:
+    """Warn when the grid is in degrees: widths, spacings and distances are metres."""
+    if grid.crs and pyproj.CRS.from_user_input(grid.crs).is_geographic:
+        warnings.warn(
+            f"{source}: the raster is in a geographic CRS ({grid.crs}), so its cells are "
+            "degrees, not metres: cells are not equal in area and opening widths (metres) do not "
+            "match. Reproject it to a projected equal-area CRS, e.g. gdalwarp -t_srs "
+            "'+proj=aea +lat_1=38 +lat_2=50 +lat_0=44 +lon_0=68 +datum=WGS84 +units=m'",
+            CrossingsWarning,
+            stacklevel=3,
+        )
 
 
 def _warn_fences_outside(grid: GridSpec, fences: Sequence[Fence], *, source: str) -> None:
