@@ -351,3 +351,21 @@ def test_write_gpkg_writes_all_layers_atomically(tmp_path):
     assert vector_io.read_fences(target, layer="fences")[0].length == 100.0
     assert vector_io.read_openings(target, layer="openings")[0].opening_id == "o1"
     assert [p.name for p in tmp_path.iterdir()] == ["out.gpkg"]
+
+
+def test_failed_write_leaves_previous_file_and_no_temporary(tmp_path, monkeypatch):
+    grid = GridSpec.from_origin(0, 10, 1, (2, 2), UTM)
+    target = raster_io.write_geotiff(tmp_path / "r.tif", grid, np.ones((2, 2)))
+    before = target.read_bytes()
+
+    class Interrupted(Exception):
+        pass
+
+    def fail(*args, **kwargs):
+        raise Interrupted
+
+    monkeypatch.setattr(rasterio.io.DatasetWriter, "write", fail)
+    with pytest.raises(Interrupted):
+        raster_io.write_geotiff(target, grid, np.full((2, 2), 5.0))
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["r.tif"]
