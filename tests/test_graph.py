@@ -74,7 +74,7 @@ def graph_of(resistance, connect_four, rule):
     )
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(
     seed=st.integers(0, 2**32 - 1),
     shape=st.tuples(st.integers(1, 7), st.integers(1, 7)),
