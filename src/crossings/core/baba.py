@@ -294,6 +294,17 @@ def _r_number(value: float) -> str:
     return sci if len(sci) < len(fixed) else fixed
 
 
+def _round1(values: np.ndarray) -> np.ndarray:
+    """Round to one decimal as R does: by the exact value of each double, ties to even.
+
+    numpy's ``round`` scales by 10 first and so rounds some values the other way:
+
+    >>> _round1(np.array([0.15, 0.25, 0.45])).tolist(), np.round([0.15, 0.45], 1).tolist()
+    ([0.1, 0.2, 0.5], [0.2, 0.4])
+    """
+    return np.array([round(float(v), 1) for v in values], dtype=float)
+
+
 def _check_interval(tracks: Tracks, config: BabaConfig) -> float:
     per_individual = check_regularity(
         tracks, interval=config.interval, round_fixes=config.round_fixes
@@ -333,7 +344,7 @@ def _individual_points(
     """Local fix indices of one individual's event table, their burst sums and fetched flags."""
     enc = np.flatnonzero(inside)
     timediff = np.r_[interval, np.diff(hours[enc])]
-    extra = np.round(timediff - interval, 1)
+    extra = _round1(timediff - interval)
     bridge = (extra >= interval) & (extra <= tolerance)
     fetched = [np.arange(enc[j - 1] + 1, enc[j]) for j in np.flatnonzero(bridge)]
     extra[bridge] = 0.0
@@ -403,7 +414,7 @@ def _baseline(
     seconds, x, y = seconds[keep], tracks.x[sl][keep], tracks.y[sl][keep]
     if len(seconds) == 0:
         return np.zeros(0)
-    breaks = np.round(np.diff(seconds) / 3600.0, 1) != interval
+    breaks = _round1(np.diff(seconds) / 3600.0) != interval
     section = np.r_[0, np.cumsum(breaks)]
     bounds = np.flatnonzero(np.r_[True, section[1:] != section[:-1], True])
     duration_s = event.end - event.start
