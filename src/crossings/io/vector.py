@@ -245,7 +245,9 @@ def read_openings(
     known = None if fences is None else {f.fence_id for f in fences}
     openings = []
     for index, row in enumerate(frame.itertuples(index=False)):
-        opening_id = str(getattr(row, "opening_id", "") or f"opening-{index + 1}")
+        given_id = getattr(row, "opening_id", None)
+        missing_id = given_id is None or pd.isna(given_id) or str(given_id) == ""
+        opening_id = f"opening-{index + 1}" if missing_id else str(given_id)
         geometry = row.geometry
         if geometry is None or geometry.geom_type != "Point":
             raise ConfigError(
