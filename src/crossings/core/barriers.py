@@ -20,7 +20,8 @@ half the local spacing of such crossings (``cell_size / |component of the fence 
 the edge lines|``; e.g. one cell along a fence orthogonal to the edges). On a straight fence these
 stretches tile the fence exactly. An opening restores the overlapped fraction of each stretch, so
 conductance grows continuously and monotonically with its width and reaches the no-fence graph
-when one opening of permeability 1 spans the whole fence.
+when one opening of permeability 1 spans the whole fence. On a closed ring (last vertex equal to
+the first) positions wrap around, so an opening on the closing vertex covers both ends.
 """
 
 from __future__ import annotations
