@@ -534,3 +534,13 @@ def test_edge_cuts_rejects_arrays_of_different_lengths():
         EdgeCuts([0, 1], [0, 0], [0, 1], [0, 0], [1.0, 2.0], [0.0], [0.0, 1.0])
     cuts = EdgeCuts([0], [2], [3], [0], [5.0], [1.0], [2.0])
     assert len(cuts) == 1 and isinstance(cuts.row, np.ndarray)
+
+
+def test_openings_are_checked_even_when_no_edge_is_cut():
+    grid = GridSpec.from_origin(0.0, 1000.0, CELL, (10, 10), gallery.DEFAULT_CRS)
+    fence = Fence("f", [(2000.0, 0.0), (3000.0, 0.0)])
+    with pytest.warns(CrossingsWarning, match="outside"):
+        cuts = fence_edge_cuts(grid, [fence])
+    assert len(edge_factors(cuts, [fence], [Opening("f", 2500.0, 0.0, 10.0)], CELL)) == 0
+    with pytest.raises(ConfigError, match="fence_id 'typo'"):
+        edge_factors(cuts, [fence], [Opening("typo", 2500.0, 0.0, 10.0)], CELL)

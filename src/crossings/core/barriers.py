@@ -494,8 +494,8 @@ def _opening_overlaps(cuts, fences, openings, cell_size):
     """``(cut_rows, opening_numbers, fractions)`` for every cut an opening overlaps."""
     fences = _check_fences(fences)
     openings = tuple(openings)
-    if not openings or not len(cuts):
-        empty = np.zeros(0, dtype=np.int64)
+    empty = np.zeros(0, dtype=np.int64)
+    if not openings:
         return empty, empty.copy(), np.zeros(0)
     if cell_size is None or not cell_size > 0:
         raise ConfigError(
@@ -503,8 +503,10 @@ def _opening_overlaps(cuts, fences, openings, cell_size):
             "cell size (GridSpec.cell_size).",
             field="cell_size",
         )
+    fence_of, centre = _opening_centres(fences, openings, cell_size)  # validates the openings
+    if not len(cuts):
+        return empty, empty.copy(), np.zeros(0)
     lo, hi = _stretches(cuts, fences, cell_size)
-    fence_of, centre = _opening_centres(fences, openings, cell_size)
     lengths, closed = _fence_lengths(fences)
     # Sorted by (fence, position), the cuts an opening may overlap form one contiguous run.
     order = np.lexsort((cuts.position, cuts.fence_index))
