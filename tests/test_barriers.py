@@ -544,3 +544,15 @@ def test_openings_are_checked_even_when_no_edge_is_cut():
     assert len(edge_factors(cuts, [fence], [Opening("f", 2500.0, 0.0, 10.0)], CELL)) == 0
     with pytest.raises(ConfigError, match="fence_id 'typo'"):
         edge_factors(cuts, [fence], [Opening("typo", 2500.0, 0.0, 10.0)], CELL)
+
+
+@pytest.mark.parametrize("connect_four", [False, True])
+def test_ring_made_of_two_fence_pieces_separates(connect_four):
+    # Pieces meeting at shared vertices (as the demo's border fence is split into sections) close
+    # the ring between them: the junction vertices lie exactly on cell centres and edges.
+    land = gallery.ring_fence(20, 20, 600.0, n_vertices=8, rotation=0.0)
+    ring = land.fences[0].coords
+    pieces = [Fence("north", ring[:5]), Fence("south", ring[4:])]
+    graph = apply_fences(land.graph(connect_four=connect_four), pieces)
+    assert_separates(graph, gallery.inside_ring(land.grid, land.fences[0]))
+    assert len(np.unique(components(graph))) == 2
