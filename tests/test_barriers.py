@@ -549,7 +549,7 @@ def test_openings_are_checked_even_when_no_edge_is_cut():
 @pytest.mark.parametrize("connect_four", [False, True])
 def test_ring_made_of_two_fence_pieces_separates(connect_four):
     # Pieces meeting at shared vertices (as the demo's border fence is split into sections) close
-    # the ring between them: the junction vertices lie exactly on cell centres and edges.
+    # the ring between them; the junction vertices lie on cell corners, where diagonals cross.
     land = gallery.ring_fence(20, 20, 600.0, n_vertices=8, rotation=0.0)
     ring = land.fences[0].coords
     pieces = [Fence("north", ring[:5]), Fence("south", ring[4:])]
