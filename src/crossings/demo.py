@@ -29,7 +29,10 @@ __all__ = ["DEMO_STEPS", "DemoSummary", "run_demo", "landscape_step", "resolve_s
 DemoStep = Callable[[Landscape, Path], list[str]]
 
 #: The steps of ``crossings demo``, in order: "module:function" or a callable.
-DEMO_STEPS: tuple[str | DemoStep, ...] = ("crossings.demo:landscape_step",)
+DEMO_STEPS: tuple[str | DemoStep, ...] = (
+    "crossings.demo:landscape_step",
+    # one line per module, e.g. "crossings.plan:demo_step",
+)
 
 MAP_FOOTNOTE = (
     "Borders: Natural Earth 1:10m (public domain). Resistance: model of assumed coefficients on "
