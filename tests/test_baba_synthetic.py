@@ -13,6 +13,7 @@ import pytest
 from crossings.core.baba import BabaConfig, FenceLayer, classify, straightness
 from crossings.core.fences import Fence
 from crossings.core.tracks import Tracks, locate_crossings
+from crossings.errors import CrossingsWarning
 
 D = 100.0
 FENCE = Fence("border", [(0.0, -100_000.0), (0.0, 100_000.0)], country_pair="KAZ-UZB")
@@ -236,3 +237,15 @@ def test_baseline_equals_brute_force_windows(exclude):
     )
     assert res.events.str_mean[k] == pytest.approx(np.mean(values), abs=1e-12)
     assert res.events.str_sd[k] == pytest.approx(np.std(values, ddof=1), abs=1e-12)
+
+
+def test_event_fence_id_is_the_nearest_fence_first_in_layer_on_ties():
+    fences = [
+        Fence("east", [(100, -1000), (100, 1000)]),
+        Fence("west", [(-100, -1000), (-100, 1000)]),
+    ]
+    layer = FenceLayer.from_fences(fences)
+    tracks = build({"a": [(-5000, 0), (-60, 0), (-5000, 0)], "b": [(-5000, 0), (0, 0), (-5000, 0)]})
+    with pytest.warns(CrossingsWarning, match="fewer than 22 fixes"):
+        events = classify(tracks, layer, BabaConfig(distance=D)).events
+    assert events.fence_id.tolist() == ["west", "east"]

@@ -469,9 +469,12 @@ def _nearest_fence(x: np.ndarray, y: np.ndarray, layer: FenceLayer) -> np.ndarra
     if len(x) == 0:
         return np.zeros(0, dtype=str)
     pt_idx, fence_idx = layer.tree.query_nearest(shapely.points(x, y))
-    nearest = np.full(len(x), -1)
-    # ties: the lowest fence index wins (reverse assignment keeps the first)
-    nearest[pt_idx[::-1]] = fence_idx[::-1]
+    # ties (equidistant fences): the first fence of the layer wins
+    order = np.lexsort((fence_idx, pt_idx))
+    pt_idx, fence_idx = pt_idx[order], fence_idx[order]
+    first = np.r_[True, pt_idx[1:] != pt_idx[:-1]]
+    nearest = np.empty(len(x), dtype=np.int64)
+    nearest[pt_idx[first]] = fence_idx[first]
     return layer.fence_ids[nearest]
 
 
