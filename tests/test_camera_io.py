@@ -300,3 +300,22 @@ def test_bare_date_keeps_its_offset(tmp_path):
     (dep,) = read_deployments(path)
     assert dep.start == int(dt.datetime(2022, 12, 31, 19, tzinfo=dt.timezone.utc).timestamp())
     assert dep.end == int(dt.datetime(2023, 1, 2, tzinfo=dt.timezone.utc).timestamp())
+
+
+def test_classifications_give_species_above_threshold(tmp_path):
+    dets = [
+        {"category": "1", "conf": 0.9, "bbox": [0.1, 0.1, 0.2, 0.2],
+         "classifications": [["0", 0.3], ["1", 0.85]]},
+        {"category": "1", "conf": 0.9, "bbox": [0.5, 0.1, 0.2, 0.2],
+         "classifications": [["0", 0.4]]},  # below 0.5: stays an unclassified animal
+        {"category": "1", "conf": 0.9, "bbox": [0.5, 0.5, 0.2, 0.2]},
+    ]  # fmt: skip
+    data = {"detection_categories": {"1": "animal"}, "images": [{"file": "a.jpg",
+            "detections": dets}], "classification_categories": {"0": "Canis lupus",
+            "1": "Saiga tatarica"}}  # fmt: skip
+    (tmp_path / "md.json").write_text(json.dumps(data))
+    assert read_megadetector(tmp_path / "md.json").species.tolist() == ["Saiga tatarica", "", ""]
+    dets[1]["classifications"] = [["9", 0.9]]
+    (tmp_path / "md.json").write_text(json.dumps(data))
+    with pytest.raises(InputFileError, match=r"detections\[1\]: unknown classification id '9'"):
+        read_megadetector(tmp_path / "md.json")

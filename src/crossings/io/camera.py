@@ -162,34 +162,25 @@ def read_megadetector(
             path, f"info.format_version is {version!r}", "Only format 1.x is supported"
         )
     files, datetimes, failures = [], [], []
-    row_file, category, conf, boxes, species = [], [], [], [], []
+    raw, row_file, det_index = [], [], []
     for i, image in enumerate(images):
-        file = _require(image, "file", str, path, f"images[{i}]")
+        file = image.get("file") if isinstance(image, dict) else None
+        if not isinstance(file, str):
+            _require(image, "file", str, path, f"images[{i}]")
         files.append(file)
         stamp = image.get("datetime")
         datetimes.append(str(stamp) if stamp else None)
         if image.get("failure"):
             failures.append(file)
             continue
-        for j, det in enumerate(image.get("detections") or []):
-            where = f"images[{i}] ('{file}') detections[{j}]"
-            cat = str(_require(det, "category", (str, int), path, where))
-            if cat not in categories:
-                known = ", ".join(f"{k}={v}" for k, v in categories.items())
-                raise InputFileError(
-                    path,
-                    f"{where}: unknown category id {cat!r} (detection_categories has {known})",
-                    "Use the detection_categories of the detector that wrote the boxes",
-                )
-            box = _check_box(det.get("bbox"), path, where)
-            score = det.get("conf")
-            if not isinstance(score, (int, float)) or not 0 <= score <= 1:
-                raise InputFileError(path, f"{where}.conf must be within 0 and 1; got {score!r}")
-            row_file.append(len(files) - 1)
-            category.append(categories[cat])
-            conf.append(float(score))
-            boxes.append(box)
-            species.append(_best_class(det, classes, classification_threshold, path, where))
+        detections = image.get("detections") or []
+        raw.extend(detections)
+        row_file.extend([i] * len(detections))
+        det_index.extend(range(len(detections)))
+    context = _Context(path, images, row_file, det_index, categories, classes,
+                       classification_threshold)  # fmt: skip
+    category, conf, boxes = _validated_arrays(raw, context)
+    species = _species(raw, context) if classes else np.full(len(raw), "", dtype=object)
     return MegaDetectorOutput(
         str(path),
         str((data.get("info") or {}).get("detector", "")),
@@ -198,11 +189,73 @@ def read_megadetector(
         failures,
         {str(k): str(v) for k, v in categories.items()},
         np.asarray(row_file, dtype=np.int64),
-        np.asarray(category, dtype=object),
-        np.asarray(conf, dtype=float),
-        np.asarray(boxes, dtype=float).reshape(-1, 4),
+        category,
+        conf,
+        boxes,
         np.asarray(species, dtype=object),
     )
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What error messages need to name a detection: file, image and detection index."""
+
+    path: Path
+    images: list
+    row_file: list[int]
+    det_index: list[int]
+    categories: dict
+    classes: dict
+    threshold: float
+
+    def where(self, k: int) -> str:
+        i = self.row_file[k]
+        return f"images[{i}] ('{self.images[i]['file']}') detections[{self.det_index[k]}]"
+
+
+def _validated_arrays(raw: list, context: _Context):
+    """Categories, confidences and boxes as arrays; vectorised checks, detailed errors."""
+    n = len(raw)
+    try:
+        cats = np.array([str(d["category"]) for d in raw], dtype=object)
+        conf = np.array([d["conf"] for d in raw], dtype=float).reshape(n)
+        boxes = np.array([d["bbox"] for d in raw], dtype=float).reshape(n, 4)
+    except (KeyError, TypeError, ValueError):
+        for k, det in enumerate(raw):  # slow path: find the first bad detection and say why
+            _check_detection(det, context, k)
+        raise  # not reached: _check_detection raises for the detection that broke the arrays
+    names, inverse = np.unique(cats.astype(str), return_inverse=True)
+    known = np.array([c in context.categories for c in names], dtype=bool)
+    x, y, w, h = boxes.T
+    tol = BOX_TOLERANCE
+    good = (
+        known[inverse.ravel()] & (conf >= 0) & (conf <= 1) & (x >= -tol) & (y >= -tol) & (w > 0)
+        & (h > 0) & (x + w <= 1 + tol) & (y + h <= 1 + tol)
+    )  # fmt: skip
+    if not good.all():
+        k = int(np.flatnonzero(~good)[0])
+        _check_detection(raw[k], context, k)
+    label = np.array([str(context.categories[c]) for c in names], dtype=object)
+    x0, y0 = np.maximum(x, 0.0), np.maximum(y, 0.0)
+    clipped = np.column_stack([x0, y0, np.minimum(w, 1.0 - x0), np.minimum(h, 1.0 - y0)])
+    return label[inverse.ravel()] if n else np.zeros(0, dtype=object), conf, clipped
+
+
+def _check_detection(det, context: _Context, k: int) -> None:
+    """Raise the detailed error for one detection (the slow path of :func:`_validated_arrays`)."""
+    path, where = context.path, context.where(k)
+    cat = str(_require(det, "category", (str, int), path, where))
+    if cat not in context.categories:
+        known = ", ".join(f"{key}={v}" for key, v in context.categories.items())
+        raise InputFileError(
+            path,
+            f"{where}: unknown category id {cat!r} (detection_categories has {known})",
+            "Use the detection_categories of the detector that wrote the boxes",
+        )
+    _check_box(det.get("bbox"), path, where)
+    score = det.get("conf")
+    if not isinstance(score, (int, float)) or not 0 <= score <= 1:
+        raise InputFileError(path, f"{where}.conf must be within 0 and 1; got {score!r}")
 
 
 def _check_box(box, path: Path, where: str) -> list[float]:
@@ -222,20 +275,42 @@ def _check_box(box, path: Path, where: str) -> list[float]:
     return [x, y, min(w, 1.0 - x), min(h, 1.0 - y)]
 
 
-def _best_class(det: dict, classes: dict, threshold: float, path: Path, where: str) -> str:
-    best_name, best_conf = "", threshold
+def _second(pair):
+    return pair[1]
+
+
+def _species(raw: list, context: _Context) -> np.ndarray:
+    """Best classification per detection at or above the threshold ("" otherwise)."""
+    try:
+        lists = [d.get("classifications") or () for d in raw]
+        ids = {str(pair[0]) for c in lists for pair in c}
+        best = [max(c, key=_second) if c else ("", -1.0) for c in lists]
+        score = np.array([float(b[1]) for b in best])
+        ok = ids <= set(context.classes) and all(len(p) == 2 for c in lists for p in c)
+    except (TypeError, ValueError, IndexError, KeyError):
+        ok = False
+    if not ok:  # slow path: the detailed error names the detection
+        return np.array([_best_class(d, context, k) for k, d in enumerate(raw)], dtype=object)
+    names = np.array([str(context.classes.get(str(b[0]), "")) for b in best], dtype=object)
+    return np.where(score >= context.threshold, names, "").astype(object)
+
+
+def _best_class(det: dict, context: _Context, k: int) -> str:
+    best_name, best_conf = "", context.threshold
     for pair in det.get("classifications") or []:
         if not isinstance(pair, list) or len(pair) != 2:
-            raise InputFileError(path, f"{where}.classifications must hold [id, conf] pairs")
-        class_id, score = str(pair[0]), float(pair[1])
-        if class_id not in classes:
             raise InputFileError(
-                path,
-                f"{where}: unknown classification id {class_id!r}",
+                context.path, f"{context.where(k)}.classifications must hold [id, conf] pairs"
+            )
+        class_id, score = str(pair[0]), float(pair[1])
+        if class_id not in context.classes:
+            raise InputFileError(
+                context.path,
+                f"{context.where(k)}: unknown classification id {class_id!r}",
                 "Add it to classification_categories",
             )
         if score >= best_conf:
-            best_name, best_conf = str(classes[class_id]), score
+            best_name, best_conf = str(context.classes[class_id]), score
     return best_name
 
 
@@ -533,7 +608,7 @@ def _camera_of(file: str, cameras: set[str], serials: dict[str, str]) -> str:
     serial = serials.get(file, "")
     if serial in cameras:
         return serial
-    for part in PurePosixPath(file.replace("\\", "/")).parts[:-1]:
+    for part in file.replace("\\", "/").split("/")[:-1]:
         if part in cameras:
             return part
     return ""
@@ -583,14 +658,18 @@ def load_detections(
 
 def _image_times(md, exif, camera, offsets) -> np.ndarray:
     times = np.zeros(len(md.files), dtype=np.int64)
+    naive = []  # plain local times (no offset): converted in one vectorised step below
     for i, file in enumerate(md.files):
+        stamp = md.datetimes[i]
         if file in exif:
             rec = exif[file]
             offset = rec.utc_offset_s if rec.utc_offset_s is not None else offsets[camera[i]]
             local = rec.local_time.replace(tzinfo=dt.timezone(dt.timedelta(seconds=offset)))
             times[i] = int(local.timestamp())
-        elif md.datetimes[i]:
-            times[i] = parse_time(md.datetimes[i], source=md.path, field=f"images[{i}].datetime",
+        elif stamp and len(stamp) == 19 and stamp[10] in "T ":
+            naive.append(i)
+        elif stamp:
+            times[i] = parse_time(stamp, source=md.path, field=f"images[{i}].datetime",
                                   default_offset_s=offsets[camera[i]])  # fmt: skip
         else:
             raise InputFileError(
@@ -598,6 +677,18 @@ def _image_times(md, exif, camera, offsets) -> np.ndarray:
                 f"images[{i}] ('{file}') has no time: no 'datetime' field and no --images folder",
                 "Give --images so that EXIF times are read",
             )
+    if naive:
+        rows = np.asarray(naive)
+        text = np.array([md.datetimes[i].replace(" ", "T") for i in naive])
+        try:
+            local = text.astype("datetime64[s]").astype(np.int64)
+        except ValueError:
+            for i in naive:  # name the first bad one
+                parse_time(md.datetimes[i], source=md.path, field=f"images[{i}].datetime",
+                           default_offset_s=0)  # fmt: skip
+            raise
+        offset = np.array([offsets[camera[i]] for i in naive], dtype=np.int64)
+        times[rows] = local - offset
     return times
 
 
