@@ -404,17 +404,37 @@ def _local_spacing(cuts: EdgeCuts, fences: Sequence[Fence], cell_size: float) ->
 _STRETCH_CACHE: list = []
 
 
-def _stretches(cuts: EdgeCuts, fences: Sequence[Fence], cell_size: float):
-    """``(lo, hi)`` metres along the fence: the stretch of fence each cut edge stands for."""
+@dataclass(frozen=True)
+class _StretchIndex:
+    """The stretches of the cuts, and the cuts sorted by (fence, position) to find them fast."""
+
+    lo: np.ndarray  # metres along the fence, per cut
+    hi: np.ndarray
+    order: np.ndarray  # cut rows sorted by (fence, position)
+    fence_sorted: np.ndarray
+    position_sorted: np.ndarray
+    reach: np.ndarray  # per fence: farthest a stretch reaches from its crossing
+    lengths: np.ndarray  # per fence
+    closed: np.ndarray  # per fence: a ring
+
+
+def _stretches(cuts: EdgeCuts, fences: Sequence[Fence], cell_size: float) -> _StretchIndex:
+    """The stretch of fence each cut edge stands for (cached for the last cuts)."""
     for cached_cuts, cached_fences, cached_cell, result in _STRETCH_CACHE:
         same_fences = len(cached_fences) == len(fences) and all(
             a is b for a, b in zip(cached_fences, fences, strict=True)
         )
         if cached_cuts is cuts and same_fences and cached_cell == cell_size:
             return result
-    result = _compute_stretches(cuts, fences, cell_size)
-    for array in result:
-        array.flags.writeable = False
+    lo, hi = _compute_stretches(cuts, fences, cell_size)
+    order = np.lexsort((cuts.position, cuts.fence_index))
+    reach = np.zeros(len(fences))
+    np.maximum.at(reach, cuts.fence_index, np.maximum(cuts.position - lo, hi - cuts.position))
+    result = _StretchIndex(
+        lo, hi, order, cuts.fence_index[order], cuts.position[order], reach, *_fence_lengths(fences)
+    )
+    for name in ("lo", "hi", "order", "fence_sorted", "position_sorted", "reach"):
+        getattr(result, name).flags.writeable = False
     _STRETCH_CACHE[:] = [(cuts, tuple(fences), cell_size, result)]
     return result
 
@@ -506,31 +526,26 @@ def _opening_overlaps(cuts, fences, openings, cell_size):
     fence_of, centre = _opening_centres(fences, openings, cell_size)  # validates the openings
     if not len(cuts):
         return empty, empty.copy(), np.zeros(0)
-    lo, hi = _stretches(cuts, fences, cell_size)
-    lengths, closed = _fence_lengths(fences)
-    # Sorted by (fence, position), the cuts an opening may overlap form one contiguous run.
-    order = np.lexsort((cuts.position, cuts.fence_index))
-    sorted_cuts = (order, cuts.fence_index[order], cuts.position[order])
-    reach = np.zeros(len(fences))
-    np.maximum.at(reach, cuts.fence_index, np.maximum(cuts.position - lo, hi - cuts.position))
+    index = _stretches(cuts, fences, cell_size)
     rows_out, open_out, frac_out = [], [], []
     for n, opening in enumerate(openings):
         f = fence_of[n]
         # On a ring, the opening's interval also counts one fence length earlier and later.
-        shifts = (-lengths[f], 0.0, lengths[f]) if closed[f] else (0.0,)
+        shifts = (-index.lengths[f], 0.0, index.lengths[f]) if index.closed[f] else (0.0,)
         interval = (centre[n] - opening.width / 2, centre[n] + opening.width / 2)
-        rows, fraction = _overlap_on_fence(cuts, lo, hi, sorted_cuts, f, reach[f], interval, shifts)
+        rows, fraction = _overlap_on_fence(cuts, index, f, interval, shifts)
         rows_out.append(rows)
         open_out.append(np.full(len(rows), n))
         frac_out.append(fraction)
     return np.concatenate(rows_out), np.concatenate(open_out), np.concatenate(frac_out)
 
 
-def _overlap_on_fence(cuts, lo, hi, sorted_cuts, fence, reach, interval, shifts):
+def _overlap_on_fence(cuts, index: _StretchIndex, fence, interval, shifts):
     """Rows of ``cuts`` on ``fence`` whose stretch overlaps ``interval``, and the fractions."""
-    order, fence_sorted, pos_sorted = sorted_cuts
-    first, last = np.searchsorted(fence_sorted, [fence, fence + 1])
-    run = pos_sorted[first:last]
+    # Sorted by (fence, position), the cuts an opening may overlap form one contiguous run.
+    order, lo, hi, reach = index.order, index.lo, index.hi, index.reach[fence]
+    first, last = np.searchsorted(index.fence_sorted, [fence, fence + 1])
+    run = index.position_sorted[first:last]
     parts, overlaps, covers = [], [], []
     for shift in shifts:
         start, end = interval[0] + shift, interval[1] + shift
