@@ -70,6 +70,20 @@ def _grid(plt, n: int, width: float = 5.5, height: float = 3.0):
     return fig, axes.ravel()
 
 
+def _legend_below(fig, extra=()) -> None:
+    """One legend for all panels, below them, so it never hides a bar."""
+    from matplotlib.patches import Patch
+
+    seen: dict = {}
+    for a in fig.axes:
+        for h, lab in zip(*a.get_legend_handles_labels(), strict=True):
+            seen.setdefault(lab, h)
+    handles = list(seen.values()) + [Patch(color=c, alpha=0.5) for c, _ in extra]
+    labels = list(seen) + [text for _, text in extra]
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False)
+
+
 def plot_monthly(monthly: Table, path: Path) -> Path:
     """Events per month and species, one panel per opening."""
     rows = _public_rows(monthly)
@@ -96,9 +110,8 @@ def plot_monthly(monthly: Table, path: Path) -> Path:
         ax.set_ylabel("events")
         ax.set_title(f"Opening {opening}")
         ax.yaxis.get_major_locator().set_params(integer=True)
-    axes[0].legend(frameon=False, fontsize=9)
     fig.suptitle(title + " (local time)", fontweight="bold")
-    fig.tight_layout()
+    _legend_below(fig)
     return _save(fig, path)
 
 
@@ -121,18 +134,18 @@ def plot_diel(diel: Table, path: Path) -> Path:
             for r in mine:
                 if r["species"] == name:
                     counts[int(r["hour"])] += r["events"]
-            ax.bar(hours, counts, 0.85, bottom=bottom, color=colours[name], label=name)
+            ax.bar(hours, counts, 0.85, bottom=bottom, color=colours[name], label=name, zorder=2)
             bottom += counts
-        ax.axvspan(-0.5, 5.5, color="#ccd", alpha=0.35, lw=0)  # night shading as a rough guide
-        ax.axvspan(19.5, 23.5, color="#ccd", alpha=0.35, lw=0)
+        # night shading as a rough guide, behind the bars
+        ax.axvspan(-0.5, 5.5, color="#ccd", alpha=0.35, lw=0, zorder=0)
+        ax.axvspan(19.5, 23.5, color="#ccd", alpha=0.35, lw=0, zorder=0)
         ax.set_xticks(range(0, 24, 3), [f"{h:02d}:00" for h in range(0, 24, 3)])
         ax.set_xlim(-0.5, 23.5)
         ax.set_ylabel("events")
         ax.set_title(f"Opening {opening}")
         ax.yaxis.get_major_locator().set_params(integer=True)
-    axes[0].legend(frameon=False, fontsize=9)
     fig.suptitle(title, fontweight="bold")
-    fig.tight_layout()
+    _legend_below(fig, extra=[("#ccd", "night (20:00-06:00, approx.)")])
     return _save(fig, path)
 
 
@@ -160,12 +173,18 @@ def plot_use(use: Table, path: Path) -> Path:
     right.barh(y, a_to_b, color="#d95f02", label="A to B")
     right.barh(y, b_to_a, left=a_to_b, color="#7570b3", label="B to A")
     right.barh(y, unknown, left=a_to_b + b_to_a, color="#bbbbbb", label="direction unknown")
-    for yi, r in zip(y, rows, strict=True):
-        right.text(0, yi + 0.38, f"A = {r['side_a']}, B = {r['side_b']}", fontsize=7,
-                   color="#555")  # fmt: skip
+    sides = {(r["side_a"], r["side_b"]) for r in rows}
+    if len(sides) == 1:
+        side_a, side_b = sides.pop()
+        right.set_title(f"Crossings by direction (A = {side_a}, B = {side_b})")
+    else:
+        right.set_title("Crossings by direction")
+        for yi, r in zip(y, rows, strict=True):
+            right.annotate(f"A = {r['side_a']}, B = {r['side_b']}", (1.0, yi),
+                           xycoords=("axes fraction", "data"), ha="right", va="center",
+                           fontsize=7, color="#555")  # fmt: skip
     right.set_xlabel("events")
-    right.set_title("Crossings by direction")
-    right.legend(frameon=False, fontsize=8, loc="lower right")
+    right.legend(frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=3)
     right.xaxis.get_major_locator().set_params(integer=True)
     fig.suptitle(title, fontweight="bold")
     fig.tight_layout()
