@@ -22,7 +22,7 @@ from crossings.io.vector import write_gpkg
 
 # The veto layer is in EPSG:4326 on purpose: it is reprojected (with this warning) and the
 # vetoed candidates below prove it landed in the right place.
-pytestmark = pytest.mark.filterwarnings("ignore:.*reprojected from EPSG:4326")
+pytestmark = pytest.mark.filterwarnings("ignore:.*reprojected from EPSG.4326")
 
 ALBERS = "+proj=aea +lat_1=38 +lat_2=50 +lat_0=44 +lon_0=68 +datum=WGS84 +units=m"
 CELL = 1000.0
