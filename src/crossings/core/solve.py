@@ -266,7 +266,13 @@ def _not_positive_definite(component: int | None) -> ConfigError:
     )
 
 
-def _lanczos_max_eigenvalue(matrix, scale: np.ndarray, steps: int = 12) -> float:
+def _dot(x: np.ndarray, y: np.ndarray) -> float:
+    """Inner product without BLAS: multithreaded BLAS ``ddot`` stalls when the other core is
+    busy (measured 5-20x slower on a loaded 2-core machine); einsum's own loop does not."""
+    return float(np.einsum("i,i->", x, y))
+
+
+def _lanczos_max_eigenvalue(matrix, scale: np.ndarray, steps: int = 10) -> float:
     """Largest eigenvalue of ``diag(scale) A diag(scale)`` by a few Lanczos steps.
 
     pyamg estimates it with restarted Arnoldi (about 90 matrix products and a dense basis), which
@@ -281,11 +287,12 @@ def _lanczos_max_eigenvalue(matrix, scale: np.ndarray, steps: int = 12) -> float
     alphas, betas = [], []
     beta = 0.0
     for _ in range(min(steps, n)):
-        w = scale * (matrix @ (scale * q)) - beta * q_prev
-        alpha = float(q @ w)
+        w = scale * (matrix @ (scale * q))
+        w -= beta * q_prev
+        alpha = _dot(q, w)
         w -= alpha * q
         alphas.append(alpha)
-        beta = float(np.linalg.norm(w))
+        beta = math.sqrt(_dot(w, w))
         if beta < 1e-12:
             break
         betas.append(beta)
@@ -294,12 +301,6 @@ def _lanczos_max_eigenvalue(matrix, scale: np.ndarray, steps: int = 12) -> float
     tridiagonal = np.diag(alphas) + np.diag(betas[: k - 1], 1) + np.diag(betas[: k - 1], -1)
     # The largest Ritz value approaches rho from below, as pyamg's estimate does.
     return float(np.linalg.eigvalsh(tridiagonal).max())
-
-
-def _dot(x: np.ndarray, y: np.ndarray) -> float:
-    """Inner product without BLAS: multithreaded BLAS ``ddot`` stalls when the other core is
-    busy (measured 5-20x slower on a loaded 2-core machine); einsum's own loop does not."""
-    return float(np.einsum("i,i->", x, y))
 
 
 class _AMGHierarchy:
@@ -381,12 +382,16 @@ def _smoothed_prolongation(a: sp.csr_matrix, tentative: sp.csr_matrix) -> sp.csr
     return (tentative - smoothed).tocsr()
 
 
-def _galerkin_product(a: sp.csr_matrix, p: sp.csr_matrix, block_rows: int = 1 << 19):
-    """``P.T A P`` summed over blocks of rows of A (the full ``A P`` is the memory peak)."""
+def _galerkin_product(a: sp.csr_matrix, p: sp.csr_matrix, block_nnz: int = 1 << 24):
+    """``P.T A P``, summed over blocks of rows of A when A is large (the full ``A P`` is the
+    memory peak of the setup: about 1 GB at 4M cells)."""
+    n_blocks = max(1, math.ceil(a.nnz / block_nnz))
+    if n_blocks == 1:
+        return sp.csr_matrix(p.T @ (a @ p))
+    bounds = np.linspace(0, a.shape[0], n_blocks + 1).astype(int)
     coarse = None
-    for start in range(0, a.shape[0], block_rows):
-        rows = slice(start, min(start + block_rows, a.shape[0]))
-        part = p[rows].T @ (a[rows] @ p)
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        part = p[start:stop].T @ (a[start:stop] @ p)
         coarse = part if coarse is None else coarse + part
     return sp.csr_matrix(coarse)
 
