@@ -556,3 +556,10 @@ def test_ring_made_of_two_fence_pieces_separates(connect_four):
     graph = apply_fences(land.graph(connect_four=connect_four), pieces)
     assert_separates(graph, gallery.inside_ring(land.grid, land.fences[0]))
     assert len(np.unique(components(graph))) == 2
+
+
+def test_fence_and_opening_reject_non_finite_coordinates():
+    with pytest.raises(ConfigError, match="fence 'inf' geometry.*infinity"):
+        Fence("inf", [(0.0, 0.0), (np.inf, 1.0)])
+    with pytest.raises(ConfigError, match="opening gate x, y.*finite"):
+        Opening("f", 1.0, np.nan, 10.0, opening_id="gate")

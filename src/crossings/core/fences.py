@@ -52,6 +52,11 @@ class Fence:
                 f"fence coordinates must be an (n, 2) array with n >= 2; got shape {coords.shape}",
                 field=f"fence {self.fence_id!r} geometry",
             )
+        if not np.isfinite(coords).all():
+            raise ConfigError(
+                "fence coordinates contain NaN or infinity; remove empty or broken vertices",
+                field=f"fence {self.fence_id!r} geometry",
+            )
         if not 0.0 <= self.permeability <= 1.0:
             raise ConfigError(
                 f"permeability must be within 0 (closed) and 1 (open); got {self.permeability}",
@@ -93,6 +98,11 @@ class Opening:
     opening_id: str = ""
 
     def __post_init__(self):
+        if not (np.isfinite(self.x) and np.isfinite(self.y)):
+            raise ConfigError(
+                f"opening centre must be finite coordinates; got ({self.x}, {self.y})",
+                field=f"opening {self.opening_id or '?'} x, y",
+            )
         if not self.width > 0:
             raise ConfigError(
                 f"opening width must be > 0 metres; got {self.width}",
