@@ -31,7 +31,8 @@ DemoStep = Callable[[Landscape, Path], list[str]]
 #: The steps of ``crossings demo``, in order: "module:function" or a callable.
 DEMO_STEPS: tuple[str | DemoStep, ...] = (
     "crossings.demo:landscape_step",
-    # one line per module, e.g. "crossings.plan:demo_step",
+    "crossings.connectivity:demo_step",
+    "crossings.report.tracks_plots:demo_step",
 )
 
 MAP_FOOTNOTE = (

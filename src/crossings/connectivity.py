@@ -1,0 +1,402 @@
+"""crossings-native connectivity: pairwise circuit theory on a landscape whose fences cut edges.
+
+A run compares fence scenarios on the same landscape and focal areas:
+
+- ``no_fence``: the resistance surface alone;
+- ``fence_closed``: every fence cuts the edges it crosses (its permeability, no openings);
+- ``fence_mitigated``: as ``fence_closed``, with the landscape's openings restoring the edges
+  they overlap.
+
+Each scenario gives the effective resistance between every pair of focal areas (each area is a
+focal region: its cells are short-circuited for the pairs it takes part in, as in Circuitscape)
+and a cumulative current map. Differences between scenarios show where a fence diverts or blocks
+current. ``crossings connectivity run CONFIG.toml`` reads a TOML job (:class:`ConnectivityConfig`).
+"""
+
+from __future__ import annotations
+
+import enum
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crossings.config import from_mapping, to_mapping
+from crossings.core.barriers import apply_fences
+from crossings.core.circuit import FocalPoints, PairwiseResult, SolverOptions, pairwise
+from crossings.core.graph import AveragingRule, ConductanceGraph
+from crossings.core.solve import Solver
+from crossings.errors import ConfigError, InputFileError
+from crossings.io.atomic import atomic_path
+from crossings.io.raster import write_geotiff
+from crossings.io.runlog import RunLog
+from crossings.io.vector import read_vector
+from crossings.landscape import Landscape, load_landscape
+
+__all__ = [
+    "Scenario",
+    "ConnectivityConfig",
+    "ScenarioResult",
+    "run_scenarios",
+    "focal_areas",
+    "run_config",
+    "write_outputs",
+    "demo_step",
+]
+
+
+class Scenario(enum.Enum):
+    """Which fences and openings a scenario applies."""
+
+    NO_FENCE = "no_fence"
+    FENCE_CLOSED = "fence_closed"
+    FENCE_MITIGATED = "fence_mitigated"
+
+
+@dataclass(frozen=True)
+class LandscapeFiles:
+    """Input files of a landscape (vectors in another CRS are reprojected to the raster's)."""
+
+    resistance: Path
+    fences: Path | None = None
+    fences_layer: str | None = None
+    openings: Path | None = None
+    openings_layer: str | None = None
+    crs: str | None = None
+
+
+@dataclass(frozen=True)
+class FocalFiles:
+    """Polygons of the focal areas (ranges, protected areas); one focal region per feature.
+
+    ``id_column`` names a column whose distinct values become the region ids (features sharing a
+    value are one region); ``name_column`` labels them in the outputs.
+    """
+
+    path: Path
+    layer: str | None = None
+    id_column: str | None = None
+    name_column: str | None = "name"
+
+
+@dataclass(frozen=True)
+class ConnectivityConfig:
+    """A ``crossings connectivity run`` job.
+
+    Examples
+    --------
+    >>> cfg = from_mapping(ConnectivityConfig, {
+    ...     "landscape": {"resistance": "r.tif"}, "focal": {"path": "areas.gpkg"},
+    ...     "scenarios": ["no_fence", "fence_closed"], "solver": "cg_amg"})
+    >>> cfg.solver, cfg.scenarios[1]
+    (<Solver.CG_AMG: 'cg_amg'>, <Scenario.FENCE_CLOSED: 'fence_closed'>)
+    """
+
+    landscape: LandscapeFiles
+    focal: FocalFiles
+    scenarios: tuple[Scenario, ...] = (Scenario.FENCE_CLOSED, Scenario.NO_FENCE)
+    connect_four: bool = False
+    averaging: AveragingRule = AveragingRule.AVG_RESISTANCE
+    solver: Solver = Solver.AUTO
+    tolerance: float = 1e-8
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """Pairwise result of one scenario, with the focal-area names in id order."""
+
+    scenario: Scenario
+    names: tuple[str, ...]
+    result: PairwiseResult
+
+    @property
+    def resistances(self) -> np.ndarray:
+        return self.result.resistances
+
+    @property
+    def cumulative_current(self) -> np.ndarray:
+        return self.result.cumulative_current
+
+
+def scenario_graph(
+    landscape: Landscape, scenario: Scenario, base: ConductanceGraph
+) -> ConductanceGraph:
+    """The graph of ``base`` with the fences (and openings) the scenario asks for."""
+    if scenario is Scenario.NO_FENCE or not landscape.fences:
+        return base
+    openings = landscape.openings if scenario is Scenario.FENCE_MITIGATED else ()
+    return apply_fences(base, landscape.fences, openings)
+
+
+def focal_areas(
+    landscape: Landscape, areas, *, id_column: str | None = None, name_column: str | None = "name"
+) -> tuple[FocalPoints, tuple[str, ...]]:
+    """Burn focal polygons into focal regions and return them with their names (id order)."""
+    id_grid = landscape.rasterize(areas, id_column)
+    ids = np.unique(id_grid[id_grid > 0])
+    if ids.size < 2:
+        raise ConfigError(
+            f"{ids.size} focal area(s) cover a grid cell; at least two are needed. Check that the "
+            "polygons lie inside the resistance grid and are larger than one cell.",
+            field="focal",
+        )
+    key = id_column or None
+    if key is not None:
+        labels = sorted(pd.unique(areas[key]).tolist())
+    elif name_column and name_column in areas.columns:
+        labels = list(areas[name_column])
+    else:
+        labels = [f"area {k}" for k in range(1, len(areas) + 1)]
+    names = tuple(str(labels[int(i) - 1]) for i in ids)
+    return FocalPoints.from_grid(np.where(landscape.graph().valid, id_grid, 0)), names
+
+
+def run_scenarios(
+    landscape: Landscape,
+    focal: FocalPoints,
+    names: Sequence[str],
+    scenarios: Sequence[Scenario],
+    *,
+    connect_four: bool = False,
+    averaging: AveragingRule = AveragingRule.AVG_RESISTANCE,
+    options: SolverOptions | None = None,
+) -> list[ScenarioResult]:
+    """Pairwise effective resistances and cumulative current for each scenario."""
+    options = options or SolverOptions()
+    base = landscape.graph(connect_four=connect_four, rule=averaging)
+    results = []
+    for scenario in scenarios:
+        graph = scenario_graph(landscape, scenario, base)
+        result = pairwise(graph, focal, options=options, cumulative=True, nodata_focal="error")
+        results.append(ScenarioResult(scenario, tuple(names), result))
+    return results
+
+
+def pair_table(results: Sequence[ScenarioResult]) -> pd.DataFrame:
+    """One row per pair of focal areas: resistance per scenario and the change in conductance."""
+    first = results[0]
+    rows = []
+    n = len(first.names)
+    for a in range(n):
+        for b in range(a + 1, n):
+            row = {"area_a": first.names[a], "area_b": first.names[b]}
+            for item in results:
+                value = float(item.resistances[a, b])
+                row[f"resistance_{item.scenario.value}"] = value
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    scen = [r.scenario for r in results]
+    if Scenario.NO_FENCE in scen:
+        reference = table[f"resistance_{Scenario.NO_FENCE.value}"]
+        for item in results:
+            if item.scenario is Scenario.NO_FENCE:
+                continue
+            resistance = table[f"resistance_{item.scenario.value}"]
+            # Percent of the no-fence conductance (1/R) kept; -1 marks a disconnected pair.
+            kept = np.where(resistance > 0, 100.0 * reference / resistance, 0.0)
+            table[f"conductance_kept_pct_{item.scenario.value}"] = np.round(kept, 3)
+    return table
+
+
+def write_outputs(
+    landscape: Landscape, results: Sequence[ScenarioResult], out_dir: Path, *, maps: bool = True
+) -> list[Path]:
+    """Write cumulative current maps (GeoTIFF + PNG), their differences and the pair table."""
+    from crossings.report.maps import plot_landscape
+
+    out_dir = Path(out_dir)
+    written = []
+    for item in results:
+        name = item.scenario.value
+        current = _masked(landscape, item.cumulative_current)
+        written.append(write_geotiff(out_dir / f"cum_current_{name}.tif", landscape.grid, current))
+        if maps:
+            written.append(
+                plot_landscape(
+                    landscape if item.scenario is not Scenario.NO_FENCE else _no_fences(landscape),
+                    out_dir / f"cum_current_{name}.png",
+                    raster=current,
+                    cmap="magma",
+                    log_scale=True,
+                    raster_label="cumulative current (A, log scale)",
+                    title=f"Cumulative current between focal areas: {_label(item.scenario)}",
+                    show_openings=item.scenario is Scenario.FENCE_MITIGATED,
+                )
+            )
+    written += _write_differences(landscape, results, out_dir, maps)
+    table = pair_table(results)
+    with atomic_path(out_dir / "pairs.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    written.append(out_dir / "pairs.csv")
+    return written
+
+
+def _write_differences(landscape, results, out_dir: Path, maps: bool) -> list[Path]:
+    from crossings.report.maps import plot_landscape
+
+    by_scenario = {r.scenario: r for r in results}
+    closed = by_scenario.get(Scenario.FENCE_CLOSED)
+    written = []
+    for other in (Scenario.NO_FENCE, Scenario.FENCE_MITIGATED):
+        if closed is None or other not in by_scenario:
+            continue
+        diff = _masked(landscape, by_scenario[other].cumulative_current - closed.cumulative_current)
+        stem = f"cum_current_difference_{other.value}_minus_fence_closed"
+        written.append(write_geotiff(out_dir / f"{stem}.tif", landscape.grid, diff))
+        if maps:
+            limit = float(np.nanpercentile(np.abs(diff), 99.5)) or 1.0
+            written.append(
+                plot_landscape(
+                    landscape,
+                    out_dir / f"{stem}.png",
+                    raster=np.clip(diff, -limit, limit),
+                    cmap="RdBu_r",
+                    raster_label="change in cumulative current (A): red gains, blue loses",
+                    title=f"Where current changes: {_label(other)} minus fence closed",
+                    show_openings=other is Scenario.FENCE_MITIGATED,
+                )
+            )
+    return written
+
+
+def _label(scenario: Scenario) -> str:
+    return {
+        Scenario.NO_FENCE: "no fence",
+        Scenario.FENCE_CLOSED: "fence closed (as built)",
+        Scenario.FENCE_MITIGATED: "fence with openings",
+    }[scenario]
+
+
+def _masked(landscape: Landscape, values: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(landscape.resistance), values, np.nan)
+
+
+def _no_fences(landscape: Landscape) -> Landscape:
+    import dataclasses
+
+    return dataclasses.replace(landscape, fences=(), openings=())
+
+
+def load_config(path: str | Path) -> ConnectivityConfig:
+    """Read and check a TOML job; relative paths are resolved against the TOML file's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "no such file", "Give the path of a connectivity TOML job")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InputFileError(path, f"not valid TOML ({exc})", "Fix the TOML syntax") from None
+    config = from_mapping(ConnectivityConfig, data, source=str(path))
+    return _resolve_paths(config, path.parent)
+
+
+def _resolve_paths(config: ConnectivityConfig, base: Path) -> ConnectivityConfig:
+    import dataclasses
+
+    def resolve(p):
+        return None if p is None else (p if Path(p).is_absolute() else base / p)
+
+    land = config.landscape
+    land = dataclasses.replace(
+        land,
+        resistance=resolve(land.resistance),
+        fences=resolve(land.fences),
+        openings=resolve(land.openings),
+    )
+    focal = dataclasses.replace(config.focal, path=resolve(config.focal.path))
+    return dataclasses.replace(config, landscape=land, focal=focal)
+
+
+def run_config(config_path: str | Path, out_dir: str | Path, *, maps: bool = True) -> list[str]:
+    """Run a TOML job into ``out_dir``; return summary lines."""
+    config = load_config(config_path)
+    land_files = config.landscape
+    landscape = load_landscape(
+        land_files.resistance,
+        land_files.fences,
+        fences_layer=land_files.fences_layer,
+        openings_path=land_files.openings,
+        openings_layer=land_files.openings_layer,
+        crs=land_files.crs,
+    )
+    areas = read_vector(config.focal.path, layer=config.focal.layer, target_crs=landscape.grid.crs)
+    focal, names = focal_areas(
+        landscape, areas, id_column=config.focal.id_column, name_column=config.focal.name_column
+    )
+    log = RunLog(out_dir, command="crossings connectivity run", config=to_mapping(config))
+    log.add_inputs(
+        [
+            p
+            for p in (
+                land_files.resistance,
+                land_files.fences,
+                land_files.openings,
+                config.focal.path,
+            )
+            if p is not None
+        ]
+    )
+    options = SolverOptions(solver=config.solver, tol=config.tolerance)
+    results = run_scenarios(
+        landscape,
+        focal,
+        names,
+        config.scenarios,
+        connect_four=config.connect_four,
+        averaging=config.averaging,
+        options=options,
+    )
+    log.add_outputs(write_outputs(landscape, results, Path(out_dir), maps=maps))
+    log.add_figures(**_solve_figures(results))
+    log.finish()
+    return summary_lines(results)
+
+
+def _solve_figures(results: Sequence[ScenarioResult]) -> dict:
+    figures = {}
+    for item in results:
+        infos = item.result.solve_info
+        figures[item.scenario.value] = {
+            "pairs_solved": item.result.n_solves,
+            "max_residual": max((i.max_residual for i in infos), default=0.0),
+            "solver": sorted({i.solver for i in infos}),
+            "seconds": round(sum(i.seconds for i in infos), 3),
+        }
+    return figures
+
+
+def summary_lines(results: Sequence[ScenarioResult]) -> list[str]:
+    """Terminal lines: mean conductance kept per scenario relative to no fence."""
+    table = pair_table(results)
+    lines = []
+    for item in results:
+        column = f"conductance_kept_pct_{item.scenario.value}"
+        if column in table:
+            cut = int((table[f"resistance_{item.scenario.value}"] < 0).sum())
+            lines.append(
+                f"{_label(item.scenario)}: {table[column].mean():.1f}% of the no-fence "
+                f"conductance kept on average over {len(table)} pairs of focal areas"
+                + (f" ({cut} pairs cut off completely)" if cut else "")
+            )
+    return lines
+
+
+def demo_step(landscape: Landscape, out_dir: Path) -> list[str]:
+    """Demo: seasonal ranges and protected areas, fence closed vs mitigated vs no fence."""
+    areas = pd.concat([landscape.ranges, landscape.protected_areas], ignore_index=True)
+    focal, names = focal_areas(landscape, areas, name_column="name")
+    scenarios = [Scenario.NO_FENCE, Scenario.FENCE_CLOSED]
+    if landscape.openings:
+        scenarios.append(Scenario.FENCE_MITIGATED)
+    results = run_scenarios(landscape, focal, names, scenarios)
+    sub = Path(out_dir) / "connectivity"
+    write_outputs(landscape, results, sub)
+    names_line = ", ".join(names)
+    return [
+        f"connectivity between {names_line}:",
+        *summary_lines(results),
+        f"maps and pairs.csv in {sub}",
+    ]
