@@ -4,14 +4,13 @@ Run: ``python bench/camera.py [--images 100000] [--jpegs 5000] [--keep DIR]``.
 Prints a table of sizes, seconds, peak memory and the ratio against the targets of issue 6
 (100,000 images to events and use tables in under 5 s; EXIF of 5,000 JPEGs at >= 500 images/s).
 
-``generate_survey`` is also handy for trying the CLI and plots on a realistic synthetic survey.
+The survey is made by ``crossings.io.camera.write_synthetic_survey`` (also used by the demo).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import resource
 import tempfile
@@ -20,109 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-SPECIES = ("Saiga tatarica", "Gazella subgutturosa", "Equus hemionus", "Canis lupus")
-SPECIES_WEIGHT = (0.45, 0.3, 0.15, 0.1)
-START = dt.datetime(2023, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=5)))
-DAYS = 365
-OPENING_DATE = "2023-06-01T00:00:00+05:00"
 
+def generate_survey(n_images: int, out_dir: Path):
+    from crossings.io.camera import write_synthetic_survey
 
-def _passage_times(rng, n: int) -> np.ndarray:
-    """Seconds from START: saiga-like seasonality (spring/autumn peaks), crepuscular hours."""
-    day = rng.choice(DAYS, n, p=_season_weights())
-    hour = rng.choice(24, n, p=_diel_weights())
-    return day * 86400 + hour * 3600 + rng.integers(0, 3600, n)
-
-
-def _season_weights() -> np.ndarray:
-    day = np.arange(DAYS)
-    w = 0.3 + np.exp(-(((day - 100) / 25) ** 2)) + 0.8 * np.exp(-(((day - 290) / 30) ** 2))
-    return w / w.sum()
-
-
-def _diel_weights() -> np.ndarray:
-    hour = np.arange(24)
-    w = 0.2 + np.exp(-(((hour - 6) / 2) ** 2)) + np.exp(-(((hour - 19) / 2) ** 2))
-    return w / w.sum()
-
-
-def generate_survey(n_images: int, out_dir: Path, *, n_cameras: int = 20, seed: int = 0):
-    """Write ``md.json`` (format 1.4 with per-image ``datetime`` and species classifications)
-    and ``deployments.csv`` for ``n_images`` images of a synthetic fence-opening survey."""
-    rng = np.random.default_rng(seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    images: list[dict] = []
-    per_camera = n_images // n_cameras
-    for cam in range(n_cameras):
-        images += _camera_images(rng, f"C{cam:02d}", per_camera)
-    md = {
-        "info": {"format_version": "1.4", "detector": "synthetic"},
-        "detection_categories": {"1": "animal", "2": "person", "3": "vehicle"},
-        "classification_categories": {str(i): s for i, s in enumerate(SPECIES)},
-        "images": images,
-    }
-    (out_dir / "md.json").write_text(json.dumps(md))
-    header = (
-        "deployment_id,camera_id,fence_id,opening_id,start,end,utc_offset,opening_date,"
-        "latitude,longitude,line_x1,line_y1,line_x2,line_y2,side_a,side_b"
-    )
-    rows = [header]
-    for cam in range(n_cameras):
-        opening = f"O{cam // 2 + 1}"
-        line = "0,0.62,1,0.58" if cam % 2 == 0 else ",,,"
-        date = OPENING_DATE if cam // 2 % 2 == 0 else ""
-        rows.append(
-            f"d{cam:02d},C{cam:02d},KZ-UZ-{1 + cam // 8:02d},{opening},2023-01-01T00:00:00+05:00,"
-            f"2024-01-01T00:00:00+05:00,+05:00,{date},{44.0 + 0.01 * cam:.4f},"
-            f"{56.0 + 0.03 * cam:.4f},{line},KAZ,UZB"
-        )
-    (out_dir / "deployments.csv").write_text("\n".join(rows) + "\n")
-    return out_dir / "md.json", out_dir / "deployments.csv"
-
-
-def _camera_images(rng, camera: str, n: int) -> list[dict]:
-    images = []
-    n_passages = max(1, n // 4)
-    starts = np.sort(_passage_times(rng, n_passages))
-    counter = 0
-    for t0 in starts:
-        burst = int(rng.integers(1, 8))
-        kind = rng.choice(3, p=(0.9, 0.07, 0.03))  # animal, person (patrol), vehicle
-        species = int(rng.choice(len(SPECIES), p=SPECIES_WEIGHT))
-        y0, y1 = (0.3, 0.85) if rng.random() < 0.5 else (0.85, 0.3)
-        if rng.random() < 0.3:
-            y1 = y0  # lingers on one side
-        for k in range(burst):
-            if counter >= n:
-                return images
-            t = int(t0 + k * rng.integers(2, 20))
-            stamp = (START + dt.timedelta(seconds=t)).replace(tzinfo=None).isoformat()
-            foot = y0 + (y1 - y0) * k / max(burst - 1, 1)
-            images.append({
-                "file": f"{camera}/{counter:06d}.jpg",
-                "datetime": stamp,
-                "detections": _detections(rng, int(kind), species, foot),
-            })  # fmt: skip
-            counter += 1
-    while counter < n:  # blanks from wind and heat (no detections)
-        stamp = (START + dt.timedelta(seconds=int(rng.integers(0, DAYS * 86400)))).replace(
-            tzinfo=None
-        )
-        images.append({"file": f"{camera}/{counter:06d}.jpg", "datetime": stamp.isoformat(),
-                       "detections": []})  # fmt: skip
-        counter += 1
-    return images
-
-
-def _detections(rng, kind: int, species: int, foot: float) -> list[dict]:
-    h = float(rng.uniform(0.1, 0.25))
-    y = min(max(foot - h, 0.0), 1 - h)
-    x = float(rng.uniform(0.05, 0.7))
-    det = {"category": str(kind + 1), "conf": round(float(rng.uniform(0.15, 0.99)), 3),
-           "bbox": [round(x, 4), round(y, 4), 0.2, round(h, 4)]}  # fmt: skip
-    if kind == 0:
-        det["classifications"] = [[str(species), round(float(rng.uniform(0.6, 0.99)), 3)]]
-    return [det]
+    return write_synthetic_survey(out_dir, n_images)
 
 
 def bench_events(n_images: int, work: Path) -> dict:

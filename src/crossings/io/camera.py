@@ -40,6 +40,8 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "write_jpeg_with_exif",
     "write_table",
+    "write_synthetic_survey",
+    "default_synthetic_cameras",
     "private_boxes",
     "blur_boxes",
     "warn_outside",
@@ -861,3 +863,132 @@ def write_table(table, path: str | os.PathLike, *, time_columns: Sequence[str] =
     with atomic_path(path) as tmp:
         tmp.write_text(buffer.getvalue(), encoding="utf-8")
     return Path(path)
+
+
+# --- synthetic survey (demo and benchmark; every output says it is synthetic) ------------------
+
+SYNTHETIC_SPECIES = ("Saiga tatarica", "Gazella subgutturosa", "Equus hemionus", "Canis lupus")
+_SPECIES_WEIGHT = (0.45, 0.3, 0.15, 0.1)
+_SURVEY_START = dt.datetime(2023, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=5)))
+_SURVEY_DAYS = 365
+DEPLOYMENT_HEADER = ",".join(_DEPLOYMENT_COLUMNS)
+
+
+def default_synthetic_cameras(n_cameras: int = 20) -> list[dict[str, str]]:
+    """Deployment rows of a synthetic survey: two cameras per opening, every other one with a
+    fence line, openings made on 2023-06-01 at every other opening."""
+    rows = []
+    for cam in range(n_cameras):
+        line = ("0", "0.62", "1", "0.58") if cam % 2 == 0 else ("", "", "", "")
+        rows.append({
+            "deployment_id": f"d{cam:02d}", "camera_id": f"C{cam:02d}",
+            "fence_id": f"KZ-UZ-{1 + cam // 8:02d}", "opening_id": f"O{cam // 2 + 1}",
+            "opening_date": "2023-06-01T00:00:00+05:00" if cam // 2 % 2 == 0 else "",
+            "latitude": f"{44.0 + 0.01 * cam:.4f}", "longitude": f"{56.0 + 0.03 * cam:.4f}",
+            "line_x1": line[0], "line_y1": line[1], "line_x2": line[2], "line_y2": line[3],
+            "side_a": "KAZ", "side_b": "UZB",
+        })  # fmt: skip
+    return rows
+
+
+def write_synthetic_survey(
+    out_dir: str | os.PathLike,
+    n_images: int,
+    *,
+    cameras: Sequence[dict[str, str]] | None = None,
+    seed: int = 0,
+) -> tuple[Path, Path]:
+    """Write ``md.json`` and ``deployments.csv`` of a SYNTHETIC fence-opening survey.
+
+    One year (2023, UTC+05:00) per camera; animal passages with spring/autumn peaks and
+    crepuscular hours, bursts of 1-7 images whose boxes move across the image (half of them
+    from the far to the near side), 7 % border patrols (person), 3 % vehicles and blank images.
+    The detections file says ``"detector": "SYNTHETIC"``.
+    """
+    rng = np.random.default_rng(seed)
+    out_dir = Path(out_dir)
+    cameras = list(cameras) if cameras is not None else default_synthetic_cameras()
+    images: list[dict] = []
+    for camera in cameras:
+        images += _camera_images(rng, camera["camera_id"], n_images // len(cameras))
+    md = {
+        "info": {"format_version": "1.4", "detector": "SYNTHETIC"},
+        "detection_categories": {"1": "animal", "2": "person", "3": "vehicle"},
+        "classification_categories": {str(i): s for i, s in enumerate(SYNTHETIC_SPECIES)},
+        "images": images,
+    }
+    defaults = {"start": "2023-01-01T00:00:00+05:00", "end": "2024-01-01T00:00:00+05:00",
+                "utc_offset": "+05:00"}  # fmt: skip
+    lines = [DEPLOYMENT_HEADER] + [
+        ",".join(str({**defaults, **c}.get(k, "")) for k in _DEPLOYMENT_COLUMNS) for c in cameras
+    ]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / "md.json") as tmp:
+        tmp.write_text(json.dumps(md), encoding="utf-8")
+    with atomic_path(out_dir / "deployments.csv") as tmp:
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out_dir / "md.json", out_dir / "deployments.csv"
+
+
+def _passage_times(rng, n: int) -> np.ndarray:
+    """Seconds from START: saiga-like seasonality (spring/autumn peaks), crepuscular hours."""
+    day = rng.choice(_SURVEY_DAYS, n, p=_season_weights())
+    hour = rng.choice(24, n, p=_diel_weights())
+    return day * 86400 + hour * 3600 + rng.integers(0, 3600, n)
+
+
+def _season_weights() -> np.ndarray:
+    day = np.arange(_SURVEY_DAYS)
+    w = 0.3 + np.exp(-(((day - 100) / 25) ** 2)) + 0.8 * np.exp(-(((day - 290) / 30) ** 2))
+    return w / w.sum()
+
+
+def _diel_weights() -> np.ndarray:
+    hour = np.arange(24)
+    w = 0.2 + np.exp(-(((hour - 6) / 2) ** 2)) + np.exp(-(((hour - 19) / 2) ** 2))
+    return w / w.sum()
+
+
+def _camera_images(rng, camera: str, n: int) -> list[dict]:
+    images = []
+    n_passages = max(1, n // 4)
+    starts = np.sort(_passage_times(rng, n_passages))
+    counter = 0
+    for t0 in starts:
+        burst = int(rng.integers(1, 8))
+        kind = rng.choice(3, p=(0.9, 0.07, 0.03))  # animal, person (patrol), vehicle
+        species = int(rng.choice(len(SYNTHETIC_SPECIES), p=_SPECIES_WEIGHT))
+        y0, y1 = (0.3, 0.85) if rng.random() < 0.5 else (0.85, 0.3)
+        if rng.random() < 0.3:
+            y1 = y0  # lingers on one side
+        for k in range(burst):
+            if counter >= n:
+                return images
+            t = int(t0 + k * rng.integers(2, 20))
+            stamp = (_SURVEY_START + dt.timedelta(seconds=t)).replace(tzinfo=None).isoformat()
+            foot = y0 + (y1 - y0) * k / max(burst - 1, 1)
+            images.append({
+                "file": f"{camera}/{counter:06d}.jpg",
+                "datetime": stamp,
+                "detections": _detections(rng, int(kind), species, foot),
+            })  # fmt: skip
+            counter += 1
+    while counter < n:  # blanks from wind and heat (no detections)
+        stamp = (
+            _SURVEY_START + dt.timedelta(seconds=int(rng.integers(0, _SURVEY_DAYS * 86400)))
+        ).replace(tzinfo=None)
+        images.append({"file": f"{camera}/{counter:06d}.jpg", "datetime": stamp.isoformat(),
+                       "detections": []})  # fmt: skip
+        counter += 1
+    return images
+
+
+def _detections(rng, kind: int, species: int, foot: float) -> list[dict]:
+    h = float(rng.uniform(0.1, 0.25))
+    y = min(max(foot - h, 0.0), 1 - h)
+    x = float(rng.uniform(0.05, 0.7))
+    det = {"category": str(kind + 1), "conf": round(float(rng.uniform(0.15, 0.99)), 3),
+           "bbox": [round(x, 4), round(y, 4), 0.2, round(h, 4)]}  # fmt: skip
+    if kind == 0:
+        det["classifications"] = [[str(species), round(float(rng.uniform(0.6, 0.99)), 3)]]
+    return [det]
