@@ -563,3 +563,34 @@ def test_fence_and_opening_reject_non_finite_coordinates():
         Fence("inf", [(0.0, 0.0), (np.inf, 1.0)])
     with pytest.raises(ConfigError, match="opening gate x, y.*finite"):
         Opening("f", 1.0, np.nan, 10.0, opening_id="gate")
+
+
+def _fraction_orientation(ax, ay, bx, by, cx, cy):
+    from fractions import Fraction
+
+    ax, ay, bx, by, cx, cy = (Fraction(float(v)) for v in (ax, ay, bx, by, cx, cy))
+    det = (ax - cx) * (by - cy) - (ay - cy) * (bx - cx)
+    return (det > 0) - (det < 0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_orientation_sign_is_exact_for_nearly_collinear_points(seed):
+    from crossings.core.barriers import _orient_sign
+
+    rng = np.random.default_rng(seed)
+    n = 3000
+    c = rng.integers(-500, 500, size=(n, 2)).astype(float)  # lattice points (cell centres)
+    a = c + rng.uniform(-50, 50, size=(n, 2))
+    a[: n // 3] = np.round(a[: n // 3] * 4) / 4  # some on a quarter-cell lattice: exact ties
+    b = c + (a - c) * rng.choice([-3.0, 0.5, 2.0, 7.0], size=(n, 1))
+    nudge = rng.integers(-2, 3, size=(n, 2))
+    b = np.where(nudge == 0, b, np.nextafter(b, np.where(nudge > 0, np.inf, -np.inf)))
+    got = _orient_sign(a[:, 0], a[:, 1], b[:, 0], b[:, 1], c[:, 0], c[:, 1])
+    expected = np.array([_fraction_orientation(*a[i], *b[i], *c[i]) for i in range(n)])
+    np.testing.assert_array_equal(got, expected)
+    assert {-1, 0, 1} <= set(got.tolist())
+    # The cases are hard: plain floating point gets some of them wrong.
+    naive = np.sign(
+        (a[:, 0] - c[:, 0]) * (b[:, 1] - c[:, 1]) - (a[:, 1] - c[:, 1]) * (b[:, 0] - c[:, 0])
+    )
+    assert (naive != expected).sum() > 10

@@ -29,7 +29,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 import shapely
@@ -114,20 +113,64 @@ _CUT_FIELDS = ("direction", "row", "col", "fence_index", "position", "x", "y")
 
 # --------------------------------------------------------------------------- exact predicates
 def _exact_orient(ax, ay, bx, by, cx, cy) -> int:
-    fa = [Fraction(float(v)) for v in (ax, ay, bx, by, cx, cy)]
-    det = (fa[0] - fa[4]) * (fa[3] - fa[5]) - (fa[1] - fa[5]) * (fa[2] - fa[4])
+    """Sign of the orientation in exact integer arithmetic (floats are dyadic rationals)."""
+    ratios = [float(v).as_integer_ratio() for v in (ax, ay, bx, by, cx, cy)]
+    denominator = max(d for _, d in ratios)  # powers of two: the largest is a common multiple
+    a_x, a_y, b_x, b_y, c_x, c_y = (n * (denominator // d) for n, d in ratios)
+    det = (a_x - c_x) * (b_y - c_y) - (a_y - c_y) * (b_x - c_x)
     return (det > 0) - (det < 0)
 
 
+def _diff_error(a, b, difference):
+    """Rounding error of ``difference = a - b`` (Knuth's TwoSum; 0 when it is exact)."""
+    virtual = difference - a
+    return (a - (difference - virtual)) + (-b - virtual)
+
+
+def _product_error(a, b, product):
+    """Rounding error of ``product = a * b`` (Dekker's TwoProduct; 0 when it is exact)."""
+    a_hi, a_lo = _split(a)
+    b_hi, b_lo = _split(b)
+    return a_lo * b_lo - (((product - a_hi * b_hi) - a_lo * b_hi) - a_hi * b_lo)
+
+
+def _split(a):
+    scaled = 134217729.0 * a  # 2**27 + 1
+    high = scaled - (scaled - a)
+    return high, a - high
+
+
+def _computed_exactly(ax, ay, bx, by, cx, cy) -> np.ndarray:
+    """True where every operation of the floating-point orientation test was exact."""
+    d = [(ax, cx), (by, cy), (ay, cy), (bx, cx)]
+    diffs = [u - v for u, v in d]
+    exact = np.ones(np.shape(diffs[0]), dtype=bool)
+    for (u, v), diff in zip(d, diffs, strict=True):
+        exact &= _diff_error(u, v, diff) == 0
+    left, right = diffs[0] * diffs[1], diffs[2] * diffs[3]
+    exact &= _product_error(diffs[0], diffs[1], left) == 0
+    exact &= _product_error(diffs[2], diffs[3], right) == 0
+    return exact & (_diff_error(left, right, left - right) == 0)
+
+
 def _orient_sign(ax, ay, bx, by, cx, cy) -> np.ndarray:
-    """Exact sign of ``(a - c) x (b - c)`` for arrays of points (-1, 0 or 1)."""
+    """Exact sign of ``(a - c) x (b - c)`` for arrays of points (-1, 0 or 1).
+
+    Floating point decides when the result is farther from zero than its error bound, or when
+    every operation was exact (fences along rows or diagonals of cell centres); the rest is
+    recomputed in integer arithmetic.
+    """
     left = (ax - cx) * (by - cy)
     right = (ay - cy) * (bx - cx)
     det = left - right
     sign = np.sign(det).astype(np.int8)
     unsure = np.flatnonzero(np.abs(det) <= _ORIENT_ERROR_BOUND * (np.abs(left) + np.abs(right)))
+    if not len(unsure):
+        return sign
+    arrays = [a[unsure] for a in np.broadcast_arrays(ax, ay, bx, by, cx, cy)]
+    inexact = unsure[~_computed_exactly(*arrays)]
     arrays = np.broadcast_arrays(ax, ay, bx, by, cx, cy)
-    for i in unsure:
+    for i in inexact:
         sign[i] = _exact_orient(*(a[i] for a in arrays))
     return sign
 
