@@ -183,3 +183,24 @@ def test_images_without_exif_time_exit_code_1(scene):
     Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(scene["images"] / "C1" / "0005.jpg")
     result = run(*events_args(scene, root / "out"))
     assert result.exit_code == 1 and "no usable EXIF DateTimeOriginal" in result.output
+
+
+def test_demo_step_at_landscape_openings(tmp_path):
+    from types import SimpleNamespace
+
+    from crossings.cli.camera import demo_step
+    from crossings.core.fences import Fence, Opening
+    from crossings.io.camtrap_dp import read_camtrapdp
+
+    aea = "+proj=aea +lat_1=38 +lat_2=50 +lat_0=44 +lon_0=68 +datum=WGS84 +units=m"
+    openings = tuple(Opening("KAZ-UZB-01", -955785.0, 69915.0 + 1000 * i, 4.0,
+                             opening_id=f"OPEN-{i:04d}") for i in range(5))  # fmt: skip
+    fence = Fence("KAZ-UZB-01", [(-956000, 60000), (-955000, 90000)], country_pair="KAZ-UZB")
+    landscape = SimpleNamespace(openings=openings, fences=(fence,), grid=SimpleNamespace(crs=aea))
+    lines = demo_step(landscape, tmp_path)
+    assert "SYNTHETIC" in lines[0] and "KAZ->UZB" in lines[0]
+    use = read_csv(tmp_path / "camera" / "use_by_opening.csv")
+    assert {r["opening_id"] for r in use} == {"OPEN-0000", "OPEN-0002", "OPEN-0004"}
+    package = read_camtrapdp(tmp_path / "camera" / "camtrapdp")
+    assert all(o["observationType"] == "animal" for o in package.observations)
+    assert "SYNTHETIC" in (tmp_path / "camera" / "README.txt").read_text()
