@@ -90,6 +90,20 @@ def main() -> None:
             f"{seconds / reference:>6.2f}"
         )
 
+    print("\ndegenerate fences (exact ties resolved by the tie-break) in the largest grid")
+    size = sizes[-1]
+    grid = GridSpec.from_origin(0.0, size * CELL, CELL, (size, size), DEFAULT_CRS)
+    mid = (size // 2 + 0.5) * CELL
+    cases = {
+        "along a row of cell centres": Fence("row", [(-CELL, mid), ((size + 1) * CELL, mid)]),
+        "diagonal through cell centres": Fence(
+            "diag", [(CELL / 2, (size - 0.5) * CELL), ((size - 0.5) * CELL, CELL / 2)]
+        ),
+    }
+    for name, fence in cases.items():
+        seconds, cuts = best_time(lambda f=fence: fence_edge_cuts(grid, [f]), args.repeats)
+        print(f"{name:<30} {fence.length / 1000:>6.0f} km {len(cuts):>7} edges {seconds:>7.3f} s")
+
     print("\napply_fences (precomputed cuts; copies the 4 edge-weight arrays of the grid)")
     print(f"{'grid':>11} {'cells':>10} {'walk+apply s':>12} {'apply only s':>12} {'peak MB':>8}")
     for size in sizes:

@@ -9,7 +9,7 @@ segment intersection.
 Degenerate cases (a fence through a cell centre, along a row of cells, or with a vertex exactly on
 an edge) are resolved by symbolic perturbation: the whole lattice of cell centres is shifted by an
 infinitesimal ``(eps, eps**2)`` (in grid units) before testing, and orientation signs are computed
-exactly (floating point with an error bound, exact rationals when the bound is not met). The
+exactly (floating point with an error bound and an exactness check, integers otherwise). The
 shifted configuration is in general position, so every decision is the exact answer for one
 consistent geometry: a closed fence (a ring, or a line that leaves the grid on both sides)
 separates the graph exactly at any angle, and an edge through a polyline vertex is cut once.
