@@ -319,3 +319,9 @@ def test_classifications_give_species_above_threshold(tmp_path):
     (tmp_path / "md.json").write_text(json.dumps(data))
     with pytest.raises(InputFileError, match=r"detections\[1\]: unknown classification id '9'"):
         read_megadetector(tmp_path / "md.json")
+
+
+def test_unreadable_image_is_listed_among_images_without_time(tmp_path):
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    with pytest.raises(InputFileError, match=r"1 of 1 images .*broken\.jpg"):
+        read_exif([tmp_path / "broken.jpg"])

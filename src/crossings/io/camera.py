@@ -322,9 +322,10 @@ def _exif_one(path: Path) -> ExifRecord:
     try:
         with Image.open(path) as image:
             exif = image.getexif()
-    except (OSError, UnidentifiedImageError):
+            sub = exif.get_ifd(_EXIF_IFD)
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+        # unreadable file or corrupt EXIF block: reported as "no usable timestamp" with the rest
         return ExifRecord(str(path), None, None, "", "", "")
-    sub = exif.get_ifd(_EXIF_IFD)
     stamp = sub.get(_DATETIME_ORIGINAL) or exif.get(_DATETIME)
     offset = sub.get(_OFFSET_ORIGINAL) or sub.get(_OFFSET)
     return ExifRecord(
@@ -766,8 +767,10 @@ def write_blurred_copies(
             if _GPS_IFD in exif:
                 del exif[_GPS_IFD]
             copy = blur_boxes(image.convert("RGB"), boxes.get(file, np.zeros((0, 4))))
+            jpeg = target.suffix.lower() in (".jpg", ".jpeg")
+            options = {"format": "JPEG", "quality": 92} if jpeg else {}
             with atomic_path(target) as tmp:
-                copy.save(tmp, format="JPEG", quality=92, exif=exif.tobytes())
+                copy.save(tmp, exif=exif.tobytes(), **options)
         written.append(target)
     return written
 
