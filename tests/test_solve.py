@@ -154,7 +154,8 @@ def test_auto_choice_and_estimates():
     assert choose_solver(1_000_000, 1) is Solver.CG_AMG
     assert choose_solver(10_000_000, 10_000) is Solver.CG_AMG  # factor would not fit
     if direct is Solver.CHOLMOD:
-        assert choose_solver(1_000_000, 500) is Solver.CHOLMOD  # factor reused enough times
+        assert choose_solver(1_000_000, 19) is Solver.CHOLMOD  # factor reused enough times
+        assert choose_solver(1_000_000, 2) is Solver.CG_AMG
     small = estimate_memory(10_000, 90_000, Solver.CHOLMOD)
     large = estimate_memory(1_000_000, 9_000_000, Solver.CHOLMOD)
     assert 0 < small < large

@@ -42,12 +42,15 @@ __all__ = [
     "plan_solves",
 ]
 
-#: Below this many unknowns a direct factorisation is always fastest (and exact).
-DIRECT_MAX_UNKNOWNS = 200_000
-#: Above DIRECT_MAX_UNKNOWNS, a factorisation pays off once there are this many right-hand sides
-#: per million unknowns (factor time ~ n log n grows faster than an AMG-CG solve ~ n).
-DIRECT_RHS_PER_MILLION = 40
-#: Above this many unknowns CHOLMOD's fill-in makes it use more memory than the targets allow.
+#: Up to this many unknowns a direct factorisation is used (under a second, then milliseconds
+#: per solve; measured 90k unknowns: CHOLMOD 1.1 s + 0.01 s/solve, AMG-CG 0.6 s + 0.27 s/solve).
+DIRECT_MAX_UNKNOWNS = 100_000
+#: Above that, CHOLMOD pays off from ``DIRECT_RHS_BASE + DIRECT_RHS_PER_MILLION * millions``
+#: right-hand sides: measured break-even 4.5 solves at 250k unknowns (2.7 s + 0.035 s/solve vs
+#: 0.5 s + 0.52 s/solve) and 7 at 1M (11.5 s + 0.29 s/solve vs 1.2 s + 1.8 s/solve).
+DIRECT_RHS_BASE = 4.0
+DIRECT_RHS_PER_MILLION = 3.0
+#: Above this many unknowns always AMG-CG: CHOLMOD took 190 s and 5.2 GB at 4M cells.
 DIRECT_HARD_MAX_UNKNOWNS = 3_000_000
 #: CG stops at this fraction of the requested tolerance; if the independently recomputed true
 #: residual (which can drift from CG's recursive one) still misses ``tol``, CG continues.
@@ -129,7 +132,8 @@ def choose_solver(n_unknowns: int, n_rhs: int) -> Solver:
         return direct
     if n_unknowns > DIRECT_HARD_MAX_UNKNOWNS:
         return Solver.CG_AMG
-    if direct is Solver.CHOLMOD and n_rhs >= DIRECT_RHS_PER_MILLION * n_unknowns / 1e6:
+    break_even = DIRECT_RHS_BASE + DIRECT_RHS_PER_MILLION * n_unknowns / 1e6
+    if direct is Solver.CHOLMOD and n_rhs >= break_even:
         return direct
     return Solver.CG_AMG
 
@@ -166,10 +170,11 @@ def estimate_seconds(n_unknowns: int, n_rhs: int, solver: Solver) -> float:
     if solver is Solver.AUTO:
         solver = choose_solver(n, n_rhs)
     millions = n / 1e6
-    if solver is Solver.CG_AMG:
-        return millions * (1.2 + 0.6 * n_rhs)
-    factor = 2.0 if solver is Solver.SPLU else 1.0
-    return factor * (millions * math.log2(n) / 20 * 4.0 + 0.15 * millions * n_rhs)
+    if solver is Solver.CG_AMG:  # setup + one preconditioned CG per right-hand side
+        return millions * (1.2 + 1.8 * n_rhs)
+    # factorisation ~ n log n, then two triangular solves per right-hand side
+    factor_s, solve_s = (24.0, 0.5) if solver is Solver.SPLU else (11.0, 0.3)
+    return millions * (factor_s * math.log2(n) / 20 + solve_s * n_rhs)
 
 
 @dataclass(frozen=True, slots=True)
