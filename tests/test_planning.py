@@ -285,6 +285,9 @@ def test_greedy_steps_are_exact_rescored_gains():
     for step in plan.steps:
         expected = reference(tuple(chosen) + (step.candidate,)) - reference(tuple(chosen))
         assert step.gain == pytest.approx(expected, rel=1e-9)
+        # The growing-Woodbury first-order estimate equals the one from the base factorisation.
+        direct = evaluator.first_order(tuple(chosen), [step.candidate])[0]
+        assert step.first_order == pytest.approx(direct, rel=1e-9)
         chosen.append(step.candidate)
     assert plan.value == pytest.approx(reference(tuple(chosen)), rel=1e-9)
 

@@ -48,6 +48,7 @@ __all__ = [
     "GroupEdgeModel",
     "FenceEdgeModel",
     "PlanEvaluator",
+    "WoodburyState",
     "PlanStep",
     "PlanResult",
     "opening_types_from_mapping",
@@ -730,6 +731,24 @@ class PlanEvaluator:
             )
         return out
 
+    def _edge_gram(self, free_pos, cols, signs, m) -> np.ndarray:
+        """``M = U_F^T K^-1 U_F`` from one solve per free node the candidate edges touch.
+
+        ``U_F = E B`` with ``E`` the unit columns of the touched nodes, so ``M = B^T Q B`` with
+        ``Q = E^T K^-1 E`` (fewer solves than one per edge: neighbouring edges share nodes).
+        """
+        touched, position = np.unique(free_pos, return_inverse=True)
+        b = sp.csr_matrix((signs, (position, cols)), shape=(len(touched), m))
+        n_free = self._solver.info.n_unknowns
+        q = np.empty((len(touched), len(touched)))
+        for start in range(0, len(touched), SOLVE_BLOCK):
+            block = touched[start : start + SOLVE_BLOCK]
+            rhs = np.zeros((n_free, len(block)))
+            rhs[block, np.arange(len(block))] = 1.0
+            q[:, start : start + len(block)] = self._solver.solve(rhs)[touched]
+        q = 0.5 * (q + q.T)
+        return np.asarray((b.T @ (b.T @ q).T).T)
+
     def _prepare_edges(self, model) -> None:
         edges = np.zeros((0, 2), np.int64) if model is None else model.edges
         m = len(edges)
@@ -757,14 +776,7 @@ class PlanEvaluator:
         self._u_t = (term * signs[:, None]).reshape(m, 2, -1).sum(axis=1).T if m else term.T
         self._u_t[:, dropped] = 0.0
         if m and n_free:
-            y = self._solve_blocks(self._u_f.toarray()) if m <= SOLVE_BLOCK else None
-            if y is None:
-                self._m = np.empty((m, m))
-                for start in range(0, m, SOLVE_BLOCK):
-                    block = self._solver.solve(self._u_f[:, start : start + SOLVE_BLOCK].toarray())
-                    self._m[:, start : start + SOLVE_BLOCK] = self._u_f.T @ block
-            else:
-                self._m = np.asarray(self._u_f.T @ y)
+            self._m = self._edge_gram(free_pos[on_free], cols[on_free], signs[on_free], m)
             self._m = 0.5 * (self._m + self._m.T)
             self._h = np.asarray((self._u_f.T @ self._x).T)
         else:
@@ -875,6 +887,80 @@ class PlanEvaluator:
     @property
     def solve_info(self):
         return None if self._solver is None else self._solver.info
+
+
+class WoodburyState:
+    """The evaluator's projected system with a set of candidates open (a growing Woodbury).
+
+    Holds ``M_S = U_F^T K_S^-1 U_F``, ``H_S``, ``G_S`` and ``L_TT(S)`` for the current set ``S``,
+    so that the exact gain of any further candidate costs a few small dense operations, and
+    adding a candidate updates them exactly (no re-factorisation).
+    """
+
+    def __init__(self, evaluator: PlanEvaluator):
+        self.evaluator = evaluator
+        self.selection: tuple[int, ...] = ()
+        self._m = evaluator._m.copy()
+        self._h = evaluator._h.copy()
+        self._g = evaluator._g.copy()
+        self._l_tt = evaluator._l_tt.copy()
+        self._delta: dict[int, float] = {}
+        self.matrix = 0.5 * ((self._l_tt - self._g) + (self._l_tt - self._g).T)
+        self.value = evaluator.value_of_matrix(self.matrix)
+
+    def increments(self, candidate: int) -> tuple[np.ndarray, np.ndarray]:
+        """Edges whose conductance ``candidate`` raises beyond the current state, and how much."""
+        index, total = self.evaluator._deltas(self.selection + (candidate,))
+        extra = total - np.array([self._delta.get(int(e), 0.0) for e in index])
+        keep = extra != 0.0
+        return index[keep], extra[keep]
+
+    def _update(self, index, d):
+        u_t = self.evaluator._u_t[:, index]
+        h = self._h[:, index]
+        m = self._m[np.ix_(index, index)]
+        ud = u_t * d
+        pkp = self._g + h @ ud.T + ud @ h.T + ud @ m @ ud.T
+        py = h + ud @ m
+        a = np.eye(len(d)) + m * d
+        return ud, u_t, py, pkp, a
+
+    def matrix_after(self, candidate: int) -> np.ndarray:
+        index, d = self.increments(candidate)
+        if len(index) == 0:
+            return self.matrix
+        ud, u_t, py, pkp, a = self._update(index, d)
+        s = self._l_tt + ud @ u_t.T - pkp + (py * d) @ np.linalg.solve(a, py.T)
+        return 0.5 * (s + s.T)
+
+    def gain(self, candidate: int) -> float:
+        """Exact gain of opening ``candidate`` on top of the current set."""
+        return self.evaluator.value_of_matrix(self.matrix_after(candidate)) - self.value
+
+    def first_order(self, candidate: int) -> float:
+        """First-order estimate of the same gain: sum of dV/dw_e * dw_e over its edges."""
+        index, d = self.increments(candidate)
+        if len(index) == 0:
+            return 0.0
+        r = self.evaluator._u_t[:, index] - self._h[:, index]
+        return self.evaluator._directional(self.matrix, (r * d) @ r.T)
+
+    def add(self, candidate: int) -> None:
+        """Open ``candidate``: update the projected system exactly."""
+        index, d = self.increments(candidate)
+        if len(index):
+            ud, u_t, py, pkp, a = self._update(index, d)
+            m_rows = self._m[index, :]
+            self._h = self._h + ud @ m_rows - (py * d) @ np.linalg.solve(a, m_rows)
+            self._m = self._m - (self._m[:, index] * d) @ np.linalg.solve(a, m_rows)
+            self._g = pkp - (py * d) @ np.linalg.solve(a, py.T)
+            self._l_tt = self._l_tt + ud @ u_t.T
+            for e, extra in zip(index.tolist(), d.tolist(), strict=True):
+                self._delta[e] = self._delta.get(e, 0.0) + extra
+        self.selection = self.selection + (candidate,)
+        s = self._l_tt - self._g
+        self.matrix = 0.5 * (s + s.T)
+        self.value = self.evaluator.value_of_matrix(self.matrix)
 
 
 def _pairwise_value(s: np.ndarray, info) -> float:
@@ -1155,7 +1241,8 @@ def greedy_plan(
             "greedy", before, rejected, _infeasible_message(len(candidates), rejected), started
         )
     chosen: list[int] = []
-    steps, value, evaluations = [], before, 0
+    steps, evaluations = [], 0
+    state = WoodburyState(evaluator)
     while len(chosen) < constraints.max_openings:
         picked = [candidates[c] for c in chosen]
         open_ = [
@@ -1165,21 +1252,25 @@ def greedy_plan(
         ]
         if not open_:
             break
-        gains = evaluator.gains(chosen, open_)
+        gains = np.array([state.gain(c) for c in open_])
         evaluations += len(open_)
-        score = (
-            gains / np.array([max(candidates[c].security_cost, 1e-12) for c in open_])
-            if rank_by_cost
-            else gains
-        )
+        costs = np.array([max(candidates[c].security_cost, 1e-12) for c in open_])
+        score = gains / costs if rank_by_cost else gains
         best = int(np.argmax(score))
         if not gains[best] > 0:
             break
-        first = float(evaluator.first_order(chosen, [open_[best]])[0])
-        value += gains[best]
+        first = state.first_order(open_[best])
+        state.add(open_[best])
         chosen.append(open_[best])
         steps.append(
-            PlanStep(len(chosen), open_[best], float(gains[best]), value - before, value, first)
+            PlanStep(
+                len(chosen),
+                open_[best],
+                float(gains[best]),
+                state.value - before,
+                state.value,
+                first,
+            )
         )
         if progress:
             progress(len(chosen), constraints.max_openings)
