@@ -5,8 +5,10 @@ with a cumulative current map on the 1M-cell landscape. Resistances are log-unif
 [1, 100] (seed fixed). "End to end" = conductance graph build + solve + current map, through
 ``crossings.core.circuit.pairwise`` (the same code path as ``crossings circuitscape run``).
 
-Every case runs in its own process so that the peak resident memory (``ru_maxrss``) is the
-case's own. Run ``python bench/circuit.py`` (all cases) or ``--cases 1m-1 --solvers cg_amg``.
+"solve s" is the solver's own time (setup + solves), "other s" the rest of the engine
+(network build, current maps). Every case runs in its own process so that the peak resident
+memory (``ru_maxrss``) is the case's own. Run ``python bench/circuit.py`` (all cases) or
+``--cases 1m-1 --solvers cg_amg``.
 References (2-core machine, from the issue): Python Circuitscape 4.0.5 15.6 s at 1M one pair;
 GFlow ~3 s at 1M and 16 s / 1.1 GB at 4M; targets 3 s, 16 s / 1.5 GB and 30 s (190 pairs).
 """
@@ -74,7 +76,7 @@ def run_case(name: str, solver_name: str, tol: float) -> dict:
         "cells": side * side,
         "pairs": pairs,
         "solver": info.solver,
-        "seconds": finished - started,
+        "seconds": finished - started,  # graph + network build + solves + current map
         "graph_seconds": built - started,
         "solve_seconds": info.seconds,
         "iterations": info.iterations,
@@ -87,7 +89,7 @@ def run_case(name: str, solver_name: str, tol: float) -> dict:
 def _table(rows: list[dict]) -> str:
     header = (
         f"{'case':<8} {'cells':>10} {'pairs':>6} {'solver':<8} {'seconds':>8} {'graph s':>8} "
-        f"{'solve s':>8} {'iters':>6} {'peak MB':>8} {'target s':>8} {'vs ref':>16}"
+        f"{'solve s':>8} {'other s':>8} {'iters':>6} {'peak MB':>8} {'target s':>8} {'vs ref':>16}"
     )
     lines = [header, "-" * len(header)]
     for row in rows:
@@ -96,6 +98,7 @@ def _table(rows: list[dict]) -> str:
         lines.append(
             f"{row['case']:<8} {row['cells']:>10,} {row['pairs']:>6} {row['solver']:<8} "
             f"{row['seconds']:>8.2f} {row['graph_seconds']:>8.2f} {row['solve_seconds']:>8.2f} "
+            f"{row['seconds'] - row['graph_seconds'] - row['solve_seconds']:>8.2f} "
             f"{str(row['iterations'] or '-'):>6} {row['peak_mb']:>8.0f} {target:>8.1f} "
             f"{ratio:>16}"
         )
@@ -105,7 +108,7 @@ def _table(rows: list[dict]) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
-    parser.add_argument("--solvers", nargs="*", default=["cg_amg", "cholmod"])
+    parser.add_argument("--solvers", nargs="*", default=["auto", "cg_amg", "cholmod"])
     parser.add_argument("--tol", type=float, default=1e-6, help="relative residual (CS: 1e-6)")
     parser.add_argument("--one", nargs=2, metavar=("CASE", "SOLVER"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
