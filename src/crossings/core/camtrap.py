@@ -468,72 +468,86 @@ def build_events(
     order = np.lexsort((rec["time"], rec["label"], rec["deployment"]))
     rec = {k: v[order] for k, v in rec.items()}
     rec["sequence"] = sequence_ids(rec["deployment"], rec["time"], config.sequence_gap_s)
-    group = np.unique(
-        np.stack(
-            [rec["deployment"], np.unique(rec["label"], return_inverse=True)[1].ravel()], axis=1
-        ),
-        axis=0,
-        return_inverse=True,
-    )[1].ravel()
+    label_code = np.unique(rec["label"], return_inverse=True)[1].ravel()
+    group = np.flatnonzero(_run_starts(rec["deployment"], label_code)).searchsorted(
+        np.arange(len(label_code)), side="right"
+    )  # one code per (deployment, species) run of the sorted records
     event = split_runs(group, rec["time"], config.independence_s)
     n = int(event.max()) + 1 if len(event) else 0
-    starts = np.flatnonzero(np.r_[True, event[1:] != event[:-1]]) if n else np.zeros(0, int)
-    side = _sides(rec, deployments)
-    first, last = _first_last_side(event, side, n)
-    direction = np.full(n, DIRECTIONS[2], dtype=object)
-    direction[(first == 1) & (last == 2)] = DIRECTIONS[0]
-    direction[(first == 2) & (last == 1)] = DIRECTIONS[1]
+    starts = np.flatnonzero(_run_starts(event))
     dep = rec["deployment"][starts]
+    direction = _directions(rec, event, n, deployments)
+    columns = {
+        "event_id": np.array([f"e{i + 1}" for i in range(n)], dtype=object),
+        "deployment_id": _attr(deployments, dep, "deployment_id"),
+        "camera_id": _attr(deployments, dep, "camera_id"),
+        "fence_id": _attr(deployments, dep, "fence_id"),
+        "opening_id": _attr(deployments, dep, "opening_id"),
+        "species": rec["label"][starts].astype(object),
+        "start": rec["time"][starts],
+        **_event_sizes(rec, event, n),
+        "direction": direction,
+        **_sides_crossed(direction, dep, deployments),
+        **_calendar(rec["time"][starts], dep, deployments),
+    }
+    return Table(columns)
+
+
+def _run_starts(*codes: np.ndarray) -> np.ndarray:
+    """True where any of the (sorted) code arrays changes value, and at the first row."""
+    n = len(codes[0])
+    change = np.zeros(max(n - 1, 0), dtype=bool)
+    for code in codes:
+        change |= code[1:] != code[:-1]
+    return np.r_[np.ones(min(n, 1), dtype=bool), change]
+
+
+def _event_sizes(rec: dict[str, np.ndarray], event: np.ndarray, n: int) -> dict:
     end = np.full(n, np.iinfo(np.int64).min)
     np.maximum.at(end, event, rec["time"])
     max_count = np.zeros(n, dtype=np.int64)
     np.maximum.at(max_count, event, rec["count"])
     max_conf = np.full(n, -np.inf)
     np.maximum.at(max_conf, event, rec["confidence"])
-    n_seq = np.bincount(
-        event,
-        np.r_[True, (rec["sequence"][1:] != rec["sequence"][:-1]) | (event[1:] != event[:-1])]
-        if n
-        else None,
-        n,
-    )
-    offsets = np.array([deployments[i].utc_offset_s for i in dep], dtype=np.int64)
-    start_time = rec["time"][starts]
-    month, hour = _month_and_hour(start_time + offsets)
-    period = np.array(
-        [_period(deployments[d].opening_date, t) for d, t in zip(dep, start_time, strict=True)],
-        dtype=object,
-    )
+    new_sequence = _run_starts(event, rec["sequence"]).astype(float)
+    return {
+        "end": end,
+        "n_images": np.bincount(event, minlength=n).astype(np.int64),
+        "n_sequences": np.bincount(event, new_sequence, n).astype(np.int64),
+        "max_count": max_count,
+        "max_confidence": max_conf,
+    }
+
+
+def _directions(rec, event: np.ndarray, n: int, deployments) -> np.ndarray:
+    first, last = _first_last_side(event, _sides(rec, deployments), n)
+    direction = np.full(n, DIRECTIONS[2], dtype=object)
+    direction[(first == 1) & (last == 2)] = DIRECTIONS[0]
+    direction[(first == 2) & (last == 1)] = DIRECTIONS[1]
+    return direction
+
+
+def _sides_crossed(direction: np.ndarray, dep: np.ndarray, deployments) -> dict:
+    """Names of the side an event came from and went to ("" when the direction is unknown)."""
     side_a = np.array([deployments[i].side_names[0] for i in dep], dtype=object)
     side_b = np.array([deployments[i].side_names[1] for i in dep], dtype=object)
-    from_side = np.where(
-        direction == DIRECTIONS[0], side_a, np.where(direction == DIRECTIONS[1], side_b, "")
-    )
-    to_side = np.where(
-        direction == DIRECTIONS[0], side_b, np.where(direction == DIRECTIONS[1], side_a, "")
-    )
-    return Table(
-        {
-            "event_id": np.array([f"e{i + 1}" for i in range(n)], dtype=object),
-            "deployment_id": _attr(deployments, dep, "deployment_id"),
-            "camera_id": _attr(deployments, dep, "camera_id"),
-            "fence_id": _attr(deployments, dep, "fence_id"),
-            "opening_id": _attr(deployments, dep, "opening_id"),
-            "species": rec["label"][starts].astype(object),
-            "start": start_time,
-            "end": end,
-            "n_images": np.bincount(event, minlength=n).astype(np.int64),
-            "n_sequences": n_seq.astype(np.int64),
-            "max_count": max_count,
-            "max_confidence": max_conf,
-            "direction": direction,
-            "from_side": from_side.astype(object),
-            "to_side": to_side.astype(object),
-            "local_month": month.astype(object),
-            "local_hour": hour,
-            "period": period,
-        }
-    )
+    forth, back = direction == DIRECTIONS[0], direction == DIRECTIONS[1]
+    return {
+        "from_side": np.where(forth, side_a, np.where(back, side_b, "")).astype(object),
+        "to_side": np.where(forth, side_b, np.where(back, side_a, "")).astype(object),
+    }
+
+
+def _calendar(start: np.ndarray, dep: np.ndarray, deployments) -> dict:
+    """Local month and hour of each event start, and whether it is before/after the opening."""
+    offsets = np.array([deployments[i].utc_offset_s for i in dep], dtype=np.int64)
+    month, hour = _month_and_hour(start + offsets)
+    period = [_period(deployments[d].opening_date, t) for d, t in zip(dep, start, strict=True)]
+    return {
+        "local_month": month.astype(object),
+        "local_hour": hour,
+        "period": np.array(period, dtype=object),
+    }
 
 
 def _attr(deployments: Sequence[Deployment], index: np.ndarray, name: str) -> np.ndarray:
