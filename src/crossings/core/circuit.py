@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.csgraph as csgraph
 
-from crossings.core.graph import ConductanceGraph
+from crossings.core.graph import DIRECTIONS, ConductanceGraph
 from crossings.core.solve import SolveInfo, Solver, SPDSolver
 from crossings.errors import ConfigError
 
@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 #: Bytes of dense pair voltages handled at once when building current maps.
-_MAP_CHUNK_BYTES = 64 * 2**20
+_MAP_CHUNK_BYTES = 128 * 2**20
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +115,7 @@ class CircuitNetwork:
     laplacian: sp.csr_matrix
     component: np.ndarray
     n_components: int
+    grid_graph: ConductanceGraph | None = field(default=None, repr=False, compare=False)
     _incidence: dict = field(default_factory=dict, repr=False, compare=False)
 
     def component_nodes(self, label: int) -> np.ndarray:
@@ -142,48 +143,70 @@ def build_network(graph: ConductanceGraph, regions: np.ndarray | None = None) ->
     >>> net.n_nodes, net.laplacian.toarray().tolist()
     (2, [[1.0, -1.0], [-1.0, 1.0]])
     """
-    cell_index = graph.node_index
+    i, j, w = graph.edges()
+    if regions is None:
+        # Node = cell number; ConductanceGraph edges are already unique with i < j.
+        cell_node = graph.node_index.astype(np.int64)
+        n = graph.n_nodes
+        edge_i, edge_j, edge_w = i.astype(np.int64), j.astype(np.int64), w
+    else:
+        cell_node, n, node_of_cell = _merged_cell_nodes(graph, regions)
+        edge_i, edge_j, edge_w = _merged_edges(node_of_cell[i], node_of_cell[j], w, n)
+    laplacian = _laplacian(edge_i, edge_j, edge_w, n)
+    count, labels = csgraph.connected_components(laplacian, directed=False)
+    labels = labels.astype(np.int64)
+    grid_graph = graph if regions is None else None  # nodes are cells: currents by slicing
+    return CircuitNetwork(
+        cell_node, n, edge_i, edge_j, edge_w, laplacian, labels, int(count), grid_graph
+    )
+
+
+def _merged_cell_nodes(graph: ConductanceGraph, regions):
+    """Node of every cell when the cells of each region id (> 0) are merged."""
     valid = graph.valid
-    key = cell_index.astype(np.int64).copy()
-    if regions is not None:
-        regions = np.asarray(regions)
-        if regions.shape != valid.shape:
-            raise ConfigError(
-                f"region grid has shape {regions.shape}, the habitat grid {valid.shape}.",
-                field="regions",
-            )
-        in_region = valid & (np.nan_to_num(regions, nan=0) > 0)
-        key[in_region] = graph.n_nodes + np.nan_to_num(regions[in_region]).astype(np.int64)
+    regions = np.asarray(regions)
+    if regions.shape != valid.shape:
+        raise ConfigError(
+            f"region grid has shape {regions.shape}, the habitat grid {valid.shape}.",
+            field="regions",
+        )
+    key = graph.node_index.astype(np.int64).copy()
+    ids = np.nan_to_num(np.asarray(regions, dtype=float), nan=0.0).astype(np.int64)
+    in_region = valid & (ids > 0)
+    key[in_region] = graph.n_nodes + ids[in_region]
     uniq, inverse = np.unique(key[valid], return_inverse=True)
     cell_node = np.full(valid.shape, -1, dtype=np.int64)
     cell_node[valid] = inverse.ravel()
-    n = int(uniq.size)
-    if regions is not None:
-        _attach_nodata_region_cells(cell_node, regions, valid, key, uniq)
-    # ConductanceGraph.edges() numbers cells row-major among valid cells: map them to nodes.
-    node_of_cell = inverse.ravel()
-    i, j, w = graph.edges()
-    ni, nj = node_of_cell[i], node_of_cell[j]
+    _attach_nodata_region_cells(cell_node, ids, valid, key, uniq)
+    return cell_node, int(uniq.size), inverse.ravel()
+
+
+def _merged_edges(ni, nj, w, n):
+    """Unique undirected edges (i < j) with conductances of parallel edges summed."""
     keep = ni != nj
-    lo, hi, w = np.minimum(ni[keep], nj[keep]), np.maximum(ni[keep], nj[keep]), w[keep]
-    upper = sp.coo_matrix((w, (lo, hi)), shape=(n, n)).tocsr()
+    lo, hi = np.minimum(ni[keep], nj[keep]), np.maximum(ni[keep], nj[keep])
+    upper = sp.csr_matrix((w[keep], (lo, hi)), shape=(n, n))
     upper.sum_duplicates()
     upper.eliminate_zeros()
     coo = upper.tocoo()
-    edge_i, edge_j, edge_w = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data
-    adjacency = upper + upper.T
-    degree = np.asarray(adjacency.sum(axis=1)).ravel()
-    laplacian = (sp.diags(degree) - adjacency).tocsr()
-    count, labels = csgraph.connected_components(adjacency, directed=False)
-    return CircuitNetwork(
-        cell_node, n, edge_i, edge_j, edge_w, laplacian, labels.astype(np.int64), int(count)
+    return coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data
+
+
+def _laplacian(edge_i, edge_j, edge_w, n) -> sp.csr_matrix:
+    degree = np.bincount(edge_i, weights=edge_w, minlength=n) + np.bincount(
+        edge_j, weights=edge_w, minlength=n
     )
+    diagonal = np.arange(n)
+    rows = np.concatenate([edge_i, edge_j, diagonal])
+    cols = np.concatenate([edge_j, edge_i, diagonal])
+    values = np.concatenate([-edge_w, -edge_w, degree])
+    return sp.csr_matrix((values, (rows, cols)), shape=(n, n))
 
 
 def _attach_nodata_region_cells(cell_node, regions, valid, key, uniq) -> None:
     """NoData cells inside a region share the region's node (no edges), as in Circuitscape,
     so maps show the region's current and voltage on all of its cells."""
-    ids = np.nan_to_num(np.asarray(regions, dtype=float), nan=0.0).astype(np.int64)
+    ids = regions
     loose = ~valid & (ids > 0)
     if not loose.any():
         return
@@ -399,13 +422,57 @@ def _incidence(network: CircuitNetwork):
     return cache["signed"], cache["unsigned_t"]
 
 
+def _grid_flows(graph: ConductanceGraph, voltages: np.ndarray, want_net: bool = True):
+    """Per node: sum of |edge flows| and net outflow, by array slicing over the grid's edge
+    directions (several times faster than sparse products on large grids)."""
+    single = voltages.ndim == 1
+    columns = voltages[:, None] if single else voltages
+    rows, cols = graph.valid.shape
+    k = columns.shape[1]
+    everywhere = bool(graph.valid.all())
+    if everywhere:
+        grid = np.ascontiguousarray(columns).reshape(rows, cols, k)
+    else:
+        grid = np.zeros((rows, cols, k))
+        grid[graph.valid] = columns
+    total = np.zeros_like(grid)
+    net = np.zeros_like(grid) if want_net else None
+    for (dr, dc), weight in zip(DIRECTIONS, graph.edge_weights, strict=True):
+        if not weight.any():
+            continue
+        here = (slice(0, rows - dr), slice(max(0, -dc), cols - max(0, dc)))
+        there = (slice(dr, rows), slice(max(0, dc), cols + min(0, dc)))
+        flow = grid[here] - grid[there]
+        flow *= weight[here][..., None]
+        if want_net:
+            net[here] += flow
+            net[there] -= flow
+        np.abs(flow, out=flow)
+        total[here] += flow
+        total[there] += flow
+    if everywhere:
+        total = total.reshape(-1, k)
+        net = net.reshape(-1, k) if want_net else None
+    else:
+        total = total[graph.valid]
+        net = net[graph.valid] if want_net else None
+    if single:
+        return total[:, 0], (net[:, 0] if want_net else None)
+    return total, net
+
+
 def node_currents(
-    network: CircuitNetwork, voltages: np.ndarray, ground_conductance: np.ndarray | None = None
+    network: CircuitNetwork,
+    voltages: np.ndarray,
+    ground_conductance: np.ndarray | None = None,
+    net_outflow: np.ndarray | None = None,
 ) -> np.ndarray:
     """Circuitscape's node current: the larger of total inflow and total outflow.
 
     Flows through edges and into finite grounds count; injected source currents do not.
-    ``voltages`` is (n,) or (n, k) (one column per solve).
+    ``voltages`` is (n,) or (n, k) (one column per solve). ``net_outflow`` (same shape), when
+    known, is the net edge outflow of every node (``L v``, e.g. +1/-1 at a pair's two nodes);
+    it saves computing it.
 
     Examples
     --------
@@ -416,11 +483,15 @@ def node_currents(
     >>> node_currents(build_network(g), np.array([0.0, 1.0, 2.0])).tolist()
     [1.0, 1.0, 1.0]
     """
-    signed, unsigned_t = _incidence(network)
-    flows = signed @ voltages
-    flows *= network.edge_w if flows.ndim == 1 else network.edge_w[:, None]
-    total = unsigned_t @ np.abs(flows)
-    net_out = signed.T @ flows
+    if network.grid_graph is not None:
+        total, net_out = _grid_flows(network.grid_graph, voltages, net_outflow is None)
+        net_out = net_out if net_outflow is None else net_outflow
+    else:
+        signed, unsigned_t = _incidence(network)
+        flows = signed @ voltages
+        flows *= network.edge_w if flows.ndim == 1 else network.edge_w[:, None]
+        total = unsigned_t @ np.abs(flows)
+        net_out = signed.T @ flows
     out_flow = 0.5 * (total + net_out)
     in_flow = 0.5 * (total - net_out)
     if ground_conductance is not None:
@@ -459,29 +530,47 @@ def _make_solver(matrix, options: SolverOptions, component: int, n_rhs: int) -> 
     )
 
 
+def _component_matrix(network: CircuitNetwork, comp_nodes: np.ndarray) -> sp.csr_matrix:
+    """The Laplacian block of one component (no copy when it spans the whole graph)."""
+    if comp_nodes.size == network.n_nodes:
+        return network.laplacian
+    return network.laplacian[comp_nodes][:, comp_nodes].tocsr()
+
+
+def _grounded(lap: sp.csr_matrix, grounded) -> sp.csr_matrix:
+    """``lap`` with the ``grounded`` node(s) tied to 0 V: their rows and columns replaced by
+    the identity.
+
+    Same size as ``lap`` (no re-indexing of a large matrix); the system stays SPD and grounded
+    potentials come out exactly 0 for right-hand sides that are 0 there.
+    """
+    is_ground = np.zeros(lap.shape[0], dtype=bool)
+    is_ground[grounded] = True
+    matrix = lap.copy()
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    touches = is_ground[rows] | is_ground[matrix.indices]
+    matrix.data[touches] = 0.0
+    matrix.eliminate_zeros()
+    return (matrix + sp.diags(is_ground.astype(float))).tocsr()
+
+
 def _grounded_potentials(network, comp_nodes, focal_local, options, label, rows_wanted):
     """Potentials of unit injections at ``focal_local[1:]`` with ``focal_local[0]`` grounded.
 
     Returns (potentials, solve_info) where potentials has one column per focal node (the ground
     column is zero) and rows ``rows_wanted`` (local indices) -- all rows when None.
     """
-    lap = network.laplacian[comp_nodes][:, comp_nodes]
-    ground = focal_local[0]
-    keep = np.ones(comp_nodes.size, dtype=bool)
-    keep[ground] = False
-    reduced = lap[keep][:, keep].tocsr()
-    position = np.cumsum(keep) - 1  # local index -> reduced index
+    lap = _component_matrix(network, comp_nodes)
+    reduced = _grounded(lap, focal_local[0])
     solver = _make_solver(reduced, options, label, focal_local.size - 1)
     n_rows = comp_nodes.size if rows_wanted is None else rows_wanted.size
-    potentials = np.zeros((n_rows, focal_local.size))
+    potentials = np.zeros((n_rows, focal_local.size), order="F")  # columns read per pair
     batch = max(1, int(_MAP_CHUNK_BYTES // max(8 * comp_nodes.size, 1)))
     for start in range(1, focal_local.size, batch):
         cols = np.arange(start, min(start + batch, focal_local.size))
         rhs = np.zeros((reduced.shape[0], cols.size))
-        rhs[position[focal_local[cols]], np.arange(cols.size)] = 1.0
-        solution = solver.solve(rhs)
-        full = np.zeros((comp_nodes.size, cols.size))
-        full[keep] = solution
+        rhs[focal_local[cols], np.arange(cols.size)] = 1.0
+        full = solver.solve(rhs)
         potentials[:, cols] = full if rows_wanted is None else full[rows_wanted]
     return potentials, solver.info
 
@@ -520,7 +609,8 @@ def _focal_nodes(network: CircuitNetwork, focal: FocalPoints, nodata: str = "err
 
 @dataclass
 class _Accumulator:
-    """Cumulative and max current maps over pairs."""
+    """Cumulative and max current over solves: per node within one network, per cell across
+    networks (focal-region pairs rebuild the network)."""
 
     shape: tuple[int, int]
     want_cumulative: bool
@@ -539,6 +629,16 @@ class _Accumulator:
             self.cumulative += current_grid
         if self.maximum is not None:
             np.maximum(self.maximum, current_grid, out=self.maximum)
+
+    def add_nodes(self, network: CircuitNetwork, currents: np.ndarray) -> None:
+        """Add node currents of a batch of solves, shape (n_nodes, k), 0 outside their
+        component (currents are >= 0, so zeros never raise the maximum)."""
+        has_node = network.cell_node >= 0
+        cells = network.cell_node[has_node]
+        if self.cumulative is not None:
+            self.cumulative[has_node] += currents.sum(axis=1)[cells]
+        if self.maximum is not None:
+            self.maximum[has_node] = np.maximum(self.maximum[has_node], currents.max(axis=1)[cells])
 
 
 def pairwise(
@@ -683,9 +783,10 @@ def _pairs_in_component(focal, nodes, in_comp, selection):
 
 
 def _pair_maps(network, comp_nodes, potentials, column, pairs, focal, nodes, accumulator, wants):
+    """Current (and voltage) maps of each pair, batched: one sparse product per batch."""
     pair_currents, pair_voltages, on_pair = wants[:3]
+    per_pair = on_pair is not None and (pair_currents or pair_voltages)
     chunk = max(1, int(_MAP_CHUNK_BYTES // max(8 * (network.edge_i.size + 1), 1)))
-    comp_full = np.zeros((network.n_nodes, 0))
     for start in range(0, len(pairs), chunk):
         batch = pairs[start : start + chunk]
         ca = np.array([column[nodes[a]] for a, _ in batch])
@@ -693,26 +794,29 @@ def _pair_maps(network, comp_nodes, potentials, column, pairs, focal, nodes, acc
         local = potentials[:, cb] - potentials[:, ca]
         first_rows = np.searchsorted(comp_nodes, np.array([nodes[a] for a, _ in batch]))
         local -= local[first_rows, np.arange(len(batch))]
-        comp_full = np.zeros((network.n_nodes, len(batch)))
-        comp_full[comp_nodes] = local
-        currents = node_currents(network, comp_full)
+        if comp_nodes.size == network.n_nodes:
+            voltages = local
+        else:
+            voltages = np.zeros((network.n_nodes, len(batch)))
+            voltages[comp_nodes] = local
+        # 1 A enters at b and leaves at a: the net outflow is known exactly.
+        injected = np.zeros_like(voltages)
+        columns = np.arange(len(batch))
+        injected[np.array([nodes[b] for _, b in batch]), columns] = 1.0
+        injected[np.array([nodes[a] for a, _ in batch]), columns] = -1.0
+        currents = node_currents(network, voltages, net_outflow=injected)
+        accumulator.add_nodes(network, currents)
+        if not per_pair:
+            continue
         for k, (a, b) in enumerate(batch):
-            current_grid = _to_grid(network, currents[:, k], comp_nodes)
-            accumulator.add(current_grid)
-            if on_pair is not None and (pair_currents or pair_voltages):
-                voltage_grid = (
-                    _to_grid(network, comp_full[:, k], comp_nodes) if pair_voltages else None
+            current_grid = _to_grid(network, currents[:, k], comp_nodes) if pair_currents else None
+            voltage_grid = _to_grid(network, voltages[:, k], comp_nodes) if pair_voltages else None
+            resistance = float(voltages[nodes[b], k] - voltages[nodes[a], k])
+            on_pair(
+                PairMaps(
+                    int(focal.ids[a]), int(focal.ids[b]), resistance, current_grid, voltage_grid
                 )
-                resistance = float(comp_full[nodes[b], k] - comp_full[nodes[a], k])
-                on_pair(
-                    PairMaps(
-                        int(focal.ids[a]),
-                        int(focal.ids[b]),
-                        resistance,
-                        current_grid if pair_currents else None,
-                        voltage_grid,
-                    )
-                )
+            )
 
 
 def _regions_for_pair(regions, focal: FocalPoints, id_a: int, id_b: int, shape) -> np.ndarray:
@@ -873,14 +977,13 @@ def _solve_advanced(network, sources, grounds, options, only_component=None):
         comp_nodes = network.component_nodes(label)
         if sources[comp_nodes].sum() == 0 or grounds[comp_nodes].sum() == 0:
             continue
-        matrix = network.laplacian[comp_nodes][:, comp_nodes] + sp.diags(finite[comp_nodes])
-        free = ~np.isinf(grounds[comp_nodes])
-        reduced = matrix.tocsr()[free][:, free]
-        if reduced.shape[0] == 0:
+        direct = np.isinf(grounds[comp_nodes])
+        if direct.all():
             continue
-        solver = _make_solver(reduced, options, int(label), 1)
-        values = np.zeros(comp_nodes.size)
-        values[free] = solver.solve(sources[comp_nodes][free])
+        matrix = _component_matrix(network, comp_nodes) + sp.diags(finite[comp_nodes])
+        matrix = _grounded(matrix.tocsr(), np.flatnonzero(direct))
+        solver = _make_solver(matrix, options, int(label), 1)
+        values = solver.solve(np.where(direct, 0.0, sources[comp_nodes]))
         voltages[comp_nodes] = values
         infos.append(solver.info)
         solved_nodes.append(comp_nodes)
