@@ -5,6 +5,8 @@ with a cumulative current map on the 1M-cell landscape. Resistances are log-unif
 [1, 100] (seed fixed). "End to end" = conductance graph build + solve + current map, through
 ``crossings.core.circuit.pairwise`` (the same code path as ``crossings circuitscape run``).
 
+"cpu s" is the CPU time of the same span (user + system): on a shared, loaded machine it is
+closer than wall time to what an idle machine would take.
 "solve s" is the solver's own time (setup + solves), "other s" the rest of the engine
 (network build, current maps). Every case runs in its own process so that the peak resident
 memory (``ru_maxrss``) is the case's own. Run ``python bench/circuit.py`` (all cases) or
@@ -59,6 +61,8 @@ def run_case(name: str, solver_name: str, tol: float) -> dict:
     resistance = _landscape(side)
     rows, cols = _focal(side, n_focal)
     grid = GridSpec.from_origin(0.0, side * 100.0, 100.0, (side, side), "EPSG:3857")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = usage.ru_utime + usage.ru_stime
     started = time.perf_counter()
     graph = build_graph(grid, 1.0 / resistance)
     built = time.perf_counter()
@@ -69,6 +73,7 @@ def run_case(name: str, solver_name: str, tol: float) -> dict:
         cumulative=True,
     )
     finished = time.perf_counter()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     info = result.solve_info[0]
     pairs = int(np.sum(np.triu(result.resistances, 1) > 0))
     return {
@@ -77,6 +82,7 @@ def run_case(name: str, solver_name: str, tol: float) -> dict:
         "pairs": pairs,
         "solver": info.solver,
         "seconds": finished - started,  # graph + network build + solves + current map
+        "cpu_seconds": usage.ru_utime + usage.ru_stime - cpu_before,
         "graph_seconds": built - started,
         "solve_seconds": info.seconds,
         "iterations": info.iterations,
@@ -88,7 +94,8 @@ def run_case(name: str, solver_name: str, tol: float) -> dict:
 
 def _table(rows: list[dict]) -> str:
     header = (
-        f"{'case':<8} {'cells':>10} {'pairs':>6} {'solver':<8} {'seconds':>8} {'graph s':>8} "
+        f"{'case':<8} {'cells':>10} {'pairs':>6} {'solver':<8} {'seconds':>8} {'cpu s':>7} "
+        f"{'graph s':>8} "
         f"{'solve s':>8} {'other s':>8} {'iters':>6} {'peak MB':>8} {'target s':>8} {'vs ref':>16}"
     )
     lines = [header, "-" * len(header)]
@@ -97,7 +104,8 @@ def _table(rows: list[dict]) -> str:
         ratio = f"{row['seconds'] / ref_s:.2f}x {ref_label}"
         lines.append(
             f"{row['case']:<8} {row['cells']:>10,} {row['pairs']:>6} {row['solver']:<8} "
-            f"{row['seconds']:>8.2f} {row['graph_seconds']:>8.2f} {row['solve_seconds']:>8.2f} "
+            f"{row['seconds']:>8.2f} {row.get('cpu_seconds', float('nan')):>7.2f} "
+            f"{row['graph_seconds']:>8.2f} {row['solve_seconds']:>8.2f} "
             f"{row['seconds'] - row['graph_seconds'] - row['solve_seconds']:>8.2f} "
             f"{str(row['iterations'] or '-'):>6} {row['peak_mb']:>8.0f} {target:>8.1f} "
             f"{ratio:>16}"
