@@ -18,6 +18,7 @@ from crossings.core import planning as P
 from crossings.core.fences import Fence, Opening
 from crossings.core.graph import DIRECTIONS, AveragingRule, build_graph
 from crossings.core.grid import GridSpec
+from crossings.core.solve import Solver
 from crossings.errors import ConfigError
 
 CELL = 100.0
@@ -220,7 +221,7 @@ def test_first_order_estimate_is_the_derivative(kind):
 # --------------------------------------------------------------------------------------------
 # Real fences through crossings.core.barriers
 # --------------------------------------------------------------------------------------------
-def fence_problem(seed, *, n=14, angle_fence=True, connect_four=False):
+def fence_problem(seed, *, n=14, angle_fence=True, connect_four=False, solver=Solver.AUTO):
     from crossings.core import barriers
 
     rng = np.random.default_rng(seed)
@@ -241,12 +242,15 @@ def fence_problem(seed, *, n=14, angle_fence=True, connect_four=False):
         return dense_conductance(barriers.apply_fences(free, [fence], openings, cuts=cuts), a, b)
 
     objective = P.Objective(P.ObjectiveKind.CONDUCTANCE, a, b)
-    return P.PlanEvaluator(base, objective, model), candidates, reference
+    return P.PlanEvaluator(base, objective, model, solver=solver), candidates, reference
 
 
-@pytest.mark.parametrize("connect_four", [False, True])
-def test_fence_model_matches_apply_fences_and_dense_solve(connect_four):
-    evaluator, candidates, reference = fence_problem(11, connect_four=connect_four)
+@pytest.mark.parametrize(
+    ("connect_four", "solver"),
+    [(False, Solver.AUTO), (True, Solver.AUTO), (False, Solver.SPLU), (False, Solver.CG_AMG)],
+)
+def test_fence_model_matches_apply_fences_and_dense_solve(connect_four, solver):
+    evaluator, candidates, reference = fence_problem(11, connect_four=connect_four, solver=solver)
     assert len(candidates) == 12
     rng = np.random.default_rng(3)
     selections = [(), (0,), (0, 1), (4, 5, 6)] + [

@@ -34,7 +34,7 @@ import shapely
 from crossings.core.fences import Fence, Opening
 from crossings.core.graph import DIRECTIONS, ConductanceGraph
 from crossings.core.solve import Solver, SPDSolver, connected_components
-from crossings.errors import ConfigError, CrossingsWarning
+from crossings.errors import ConfigError, CrossingsWarning, SolverConvergenceError
 
 __all__ = [
     "ObjectiveKind",
@@ -703,9 +703,8 @@ class PlanEvaluator:
         l_tt = (assign.T @ laplacian @ assign).toarray()
         l_tf = (assign.T @ laplacian[:, free]).tocsr()
         if len(free):
-            self._solver = SPDSolver(
-                laplacian[free][:, free], solver=solver, tol=tol, n_rhs_hint=n_terminals + 64
-            )
+            self._k = laplacian[free][:, free]
+            self._solver = SPDSolver(self._k, solver=solver, tol=tol, n_rhs_hint=n_terminals + 64)
             x = self._solve_blocks(l_tf.T.toarray())
         else:
             self._solver, x = None, np.zeros((0, n_terminals))
@@ -731,6 +730,43 @@ class PlanEvaluator:
             )
         return out
 
+    def _dense_gram(self, touched: np.ndarray) -> np.ndarray:
+        """``Q = E^T K^-1 E`` by residual-checked solves, SOLVE_BLOCK columns at a time."""
+        n_free = self._solver.info.n_unknowns
+        q = np.empty((len(touched), len(touched)))
+        for start in range(0, len(touched), SOLVE_BLOCK):
+            block = touched[start : start + SOLVE_BLOCK]
+            rhs = np.zeros((n_free, len(block)))
+            rhs[block, np.arange(len(block))] = 1.0
+            q[:, start : start + len(block)] = self._solver.solve(rhs)[touched]
+        return q
+
+    def _sparse_gram(self, touched: np.ndarray) -> np.ndarray | None:
+        """``Q`` from a sparse forward solve ``W = L^-1 P E`` (CHOLMOD): ``Q = W^T D^-1 W``.
+
+        Unit right-hand sides stay sparse through the forward solve, so this is several times
+        faster than full solves. Used when the solver is CHOLMOD; one column is checked against
+        a residual-checked full solve. Returns None when CHOLMOD is not in use.
+        """
+        if self._solver.method is not Solver.CHOLMOD:
+            return None
+        try:
+            from sksparse.cholmod import cholesky  # optional: only with the cholmod extra
+        except ImportError:
+            return None
+        factor = cholesky(self._k.tocsc())
+        unit = sp.csc_matrix(
+            (np.ones(len(touched)), (touched, np.arange(len(touched)))),
+            shape=(self._k.shape[0], len(touched)),
+        )
+        w = factor.solve_L(factor.apply_P(unit), use_LDLt_decomposition=True)
+        q = (w.T @ sp.diags(1.0 / factor.D()) @ w).toarray()
+        check = self._solver.solve(unit[:, [0]].toarray())[touched, 0]
+        error = np.abs(q[:, 0] - check).max() / max(np.abs(check).max(), 1e-300)
+        if not error <= 1e-8:
+            raise SolverConvergenceError(residual=float(error), tol=1e-8, solver="cholmod")
+        return q
+
     def _edge_gram(self, free_pos, cols, signs, m) -> np.ndarray:
         """``M = U_F^T K^-1 U_F`` from one solve per free node the candidate edges touch.
 
@@ -739,13 +775,9 @@ class PlanEvaluator:
         """
         touched, position = np.unique(free_pos, return_inverse=True)
         b = sp.csr_matrix((signs, (position, cols)), shape=(len(touched), m))
-        n_free = self._solver.info.n_unknowns
-        q = np.empty((len(touched), len(touched)))
-        for start in range(0, len(touched), SOLVE_BLOCK):
-            block = touched[start : start + SOLVE_BLOCK]
-            rhs = np.zeros((n_free, len(block)))
-            rhs[block, np.arange(len(block))] = 1.0
-            q[:, start : start + len(block)] = self._solver.solve(rhs)[touched]
+        q = self._sparse_gram(touched)
+        if q is None:
+            q = self._dense_gram(touched)
         q = 0.5 * (q + q.T)
         return np.asarray((b.T @ (b.T @ q).T).T)
 
