@@ -224,3 +224,17 @@ def test_grid_readers_agree_on_ascii_gzip_and_geotiff():
     plain, _ = cs.read_grid(data / "advanced" / "3" / "regions_grid.asc")
     zipped, _ = cs.read_grid(data / "advanced" / "3" / "regions_grid.tif.gz")
     np.testing.assert_array_equal(np.nan_to_num(plain), np.nan_to_num(zipped))
+
+
+def test_write_as_tif_writes_geotiff_maps_matching_the_ascii_ones(tmp_path):
+    import rasterio
+
+    ini = _job(tmp_path, np.ones((4, 5)), _corners((4, 5)))
+    assert _run(ini).exit_code == 0
+    ascii_map = np.loadtxt(tmp_path / "out" / "job_cum_curmap.asc", skiprows=6)
+    ini.write_text(ini.read_text() + "write_as_tif = True\n")
+    result = _run(ini, "--out-dir", tmp_path / "tif")
+    assert result.exit_code == 0, result.output
+    with rasterio.open(tmp_path / "tif" / "job_cum_curmap.tif") as dataset:
+        np.testing.assert_allclose(dataset.read(1), ascii_map, atol=1e-8)
+        assert dataset.transform.c == 0 and dataset.transform.f == 4

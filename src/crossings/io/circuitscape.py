@@ -676,7 +676,7 @@ def write_grid(
 
 def _write_tif(path: Path, data: np.ndarray, meta: AsciiMeta, nodata: float) -> Path:
     import rasterio
-    from rasterio.transform import from_origin
+    from affine import Affine
 
     top = meta.yllcorner + meta.nrows * meta.cellsize
     profile = {
@@ -686,7 +686,7 @@ def _write_tif(path: Path, data: np.ndarray, meta: AsciiMeta, nodata: float) -> 
         "count": 1,
         "dtype": "float64",
         "nodata": nodata,
-        "transform": from_origin(meta.xllcorner, top, meta.cellsize, meta.cellsize),
+        "transform": Affine(meta.cellsize, 0.0, meta.xllcorner, 0.0, -meta.cellsize, top),
         "crs": meta.crs or None,
     }
     with atomic_path(path) as tmp:
