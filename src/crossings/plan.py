@@ -26,7 +26,6 @@ import shapely
 
 from crossings.config import from_mapping, to_mapping
 from crossings.core import planning as core
-from crossings.core.fences import Opening
 from crossings.core.solve import Solver, SPDSolver
 from crossings.errors import ConfigError, InputFileError
 from crossings.io.atomic import atomic_path, write_text_atomic
@@ -425,6 +424,7 @@ def plan_landscape(
     figures = {
         "candidates": len(candidates),
         "allowed": len(allowed),
+        "connect_four": connect_four,
         "edges_touched": int(len(model.edges)),
         "setup_seconds": round(setup, 3),
         "seconds": round(time.perf_counter() - started, 3),
@@ -699,7 +699,7 @@ def current_map(graph, objective: core.Objective, *, solver: Solver = Solver.AUT
 def _write_current_maps(report: PlanReport, landscape, objective, out_dir: Path) -> list[Path]:
     from crossings.core.barriers import apply_fences
 
-    free = landscape.graph()
+    free = landscape.graph(connect_four=bool(report.figures.get("connect_four", False)))
     before = apply_fences(free, landscape.fences, landscape.openings)
     plan = report.plans[0]
     chosen = tuple(report.candidates[c].opening() for c in plan.chosen)
@@ -708,18 +708,14 @@ def _write_current_maps(report: PlanReport, landscape, objective, out_dir: Path)
     vmax = max(np.nanmax(m) for m in maps.values())
     written = []
     for name, values in maps.items():
-        title = (
-            f"current {name} the plan ({len(chosen)} openings)"
-            if name == "after"
-            else "current before the plan"
-        )
-        written.append(
-            _map_png(out_dir / f"current_{name}.png", landscape, values, vmax, chosen, title)
-        )
+        shown = chosen if name == "after" else ()
+        title = f"current {name} the plan" + (f" ({len(chosen)} openings)" if shown else "")
+        path = out_dir / f"current_{name}.png"
+        written.append(_map_png(path, landscape, objective, values, vmax, shown, title))
     return written
 
 
-def _map_png(path: Path, landscape, values, vmax, openings: Sequence[Opening], title: str) -> Path:
+def _map_png(path: Path, landscape, objective, values, vmax, openings, title: str) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -737,6 +733,19 @@ def _map_png(path: Path, landscape, values, vmax, openings: Sequence[Opening], t
         norm=colors.LogNorm(vmin=max(low, vmax * 1e-9), vmax=vmax),
     )
     fig.colorbar(image, ax=ax, shrink=0.7, label="current (A, 1 V between the focal sides)")
+    for mask, colour in (
+        (objective.regions_a > 0, "deepskyblue"),
+        (objective.regions_b > 0, "white"),
+    ):
+        # Focal areas are short-circuited (no current inside): outline them instead.
+        ax.contour(
+            mask.astype(float),
+            levels=[0.5],
+            colors=colour,
+            linewidths=1.2,
+            origin="upper",
+            extent=(west, east, south, north),
+        )
     for fence in landscape.fences:
         ax.plot(*fence.coords.T, color="cyan", lw=1)
     if openings:

@@ -46,6 +46,7 @@ def _print_summary(report, out: Path, n_files: int) -> None:
         if plan.message:
             common.err_console.print(f"{plan.method}: {plan.message}", style="yellow")
     common.console.print(
-        f"{len(report.candidates)} candidates, {len(report.rejected)} rejected (rejected.csv); "
+        f"{len(report.candidates)} candidates, {len(report.rejected)} excluded by a rule "
+        "(rule and reason per candidate in rejected.csv); "
         f"{n_files} files written."
     )
