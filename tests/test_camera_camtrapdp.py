@@ -148,3 +148,22 @@ def test_validation_needs_no_network(monkeypatch):
 
 def test_tags():
     assert parse_tags("area:HS | season:spring") == {"area": "HS", "season": "spring"}
+
+
+def test_example_as_input_to_events_keeps_people_out():
+    from crossings.core.camtrap import analyse
+    from crossings.io.camtrap_dp import to_camera_inputs
+
+    table, deployments = to_camera_inputs(read_camtrapdp(EXAMPLE))
+    media_level = [r for r in csv_rows(EXAMPLE / "observations.csv")
+                   if r["observationLevel"] == "media"]  # fmt: skip
+    typed = [r for r in media_level if r["observationType"] in ("animal", "human", "vehicle")]
+    assert len(table) == len(typed)
+    result = analyse(table, deployments)
+    private = sum(r["observationType"] in ("human", "vehicle") for r in typed)
+    assert result.withheld == private > 0
+    assert "Homo sapiens" not in set(result.events["species"])
+    locations = {r["locationID"] for r in csv_rows(EXAMPLE / "deployments.csv")}
+    assert {d.opening_id for d in deployments} == locations
+    # every media of the example lies within its deployment (both ends included)
+    assert result.outside_deployments == 0

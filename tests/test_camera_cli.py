@@ -204,3 +204,18 @@ def test_demo_step_at_landscape_openings(tmp_path):
     package = read_camtrapdp(tmp_path / "camera" / "camtrapdp")
     assert all(o["observationType"] == "animal" for o in package.observations)
     assert "SYNTHETIC" in (tmp_path / "camera" / "README.txt").read_text()
+
+
+def test_exported_package_gives_the_same_events(scene):
+    root = scene["root"]
+    assert run(*events_args(scene, root / "direct")).exit_code == 0
+    export = run("export-camtrapdp", "--detections", root / "md.json", "--deployments",
+                 root / "deployments.csv", "--images", scene["images"], "--labels",
+                 root / "labels.csv", "--out", root / "dp")  # fmt: skip
+    assert export.exit_code == 0, export.output
+    again = run("events", "--package", root / "dp" / "datapackage.json", "--out", root / "again")
+    assert again.exit_code == 0, again.output
+    keys = ("species", "start", "direction", "from_side", "period", "n_images")
+    direct = [tuple(e[k] for k in keys) for e in read_csv(root / "direct" / "events.csv")]
+    via_package = [tuple(e[k] for k in keys) for e in read_csv(root / "again" / "events.csv")]
+    assert via_package == direct

@@ -15,12 +15,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-Detections = Annotated[
-    Path, typer.Option("--detections", help="MegaDetector batch output JSON (format 1.x).")
-]
-Deployments = Annotated[
-    Path, typer.Option("--deployments", help="Deployments table CSV (see docs/camera.md).")
-]
 Images = Annotated[
     Path | None, typer.Option("--images", help="Folder the detector ran on (EXIF times).")
 ]
@@ -76,11 +70,18 @@ def _show_warnings(caught: list[warnings.WarningMessage]) -> None:
 
 @app.command()
 def events(
-    detections: Detections,
-    deployments: Deployments,
     out: Out,
+    detections: Annotated[
+        Path | None, typer.Option(help="MegaDetector batch output JSON (format 1.x).")
+    ] = None,
+    deployments: Annotated[
+        Path | None, typer.Option(help="Deployments table CSV (see docs/camera.md).")
+    ] = None,
     images: Images = None,
     labels: Labels = None,
+    package: Annotated[
+        Path | None, typer.Option(help="Analyse a Camtrap DP 1.0 package instead.")
+    ] = None,
     sequence_gap: Annotated[float, typer.Option(help="Sequence gap, seconds.")] = 60.0,
     independence: Annotated[float, typer.Option(help="Independence between events, s.")] = 1800.0,
     animal_threshold: Annotated[float, typer.Option(help="Min. animal confidence.")] = 0.2,
@@ -95,39 +96,62 @@ def events(
     with handle_errors(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         from crossings.config import to_mapping
-        from crossings.io.camera import write_table
         from crossings.io.runlog import RunLog
-        from crossings.report.camera_plots import write_camera_plots
 
         config = _config(sequence_gap, independence, animal_threshold, person_threshold,
                          vehicle_threshold, include_private)  # fmt: skip
+        inputs = {"detections": detections, "deployments": deployments, "images": images,
+                  "labels": labels, "package": package}  # fmt: skip
         log = RunLog(out, command="crossings camera events", config={
-            **to_mapping(config), "detections": str(detections), "deployments": str(deployments),
-            "images": str(images or ""), "labels": str(labels or "")})  # fmt: skip
-        log.add_inputs([p for p in (detections, deployments, labels) if p])
+            **to_mapping(config), **{k: str(v or "") for k, v in inputs.items()}})  # fmt: skip
+        log.add_inputs([p for p in (detections, deployments, labels, package) if p])
         with progress() as bar:
             task = bar.add_task("reading and analysing", total=None)
-            md, deps, inputs, result = _analyse(detections, deployments, images, labels, config,
-                                                workers)  # fmt: skip
+            n_images, deps, result = _events_from(inputs, config, workers)
             bar.update(task, completed=1, total=1)
-        written = [
-            write_table(result.events, out / "events.csv", time_columns=("start", "end")),
-            write_table(result.use, out / "use_by_opening.csv"),
-            write_table(result.monthly, out / "monthly.csv"),
-            write_table(result.diel, out / "diel.csv"),
-            *write_camera_plots(result, out),
-        ]
-        log.add_outputs(written)
-        log.add_figures(images=len(md.files), events=len(result.events),
+        log.add_outputs(_write_results(result, out))
+        log.add_figures(images=n_images, events=len(result.events),
                         withheld_private=result.withheld, below_threshold=result.below_threshold,
                         outside_deployments=result.outside_deployments)  # fmt: skip
         log.finish()
         _show_warnings(caught)
         console.print(
-            f"{len(md.files)} images, {len(result.events)} events at "
+            f"{n_images} images, {len(result.events)} events at "
             f"{len({(d.fence_id, d.opening_id) for d in deps})} openings; "
             f"{result.withheld} person/vehicle detections withheld; outputs in {out}"
         )
+
+
+def _events_from(inputs: dict, config, workers: int):
+    """(number of images, deployments, CameraResult) from detections or a Camtrap DP package."""
+    from crossings.core.camtrap import analyse
+    from crossings.errors import ConfigError
+    from crossings.io.camera import warn_outside
+    from crossings.io.camtrap_dp import read_camtrapdp, to_camera_inputs
+
+    if inputs["package"] is not None:
+        table, deps = to_camera_inputs(read_camtrapdp(inputs["package"]))
+        result = analyse(table, deps, config)
+        warn_outside(result.outside_deployments, str(inputs["package"]))
+        return len(set(table.file)), deps, result
+    if inputs["detections"] is None or inputs["deployments"] is None:
+        raise ConfigError("give --detections and --deployments, or --package", field="--detections")
+    md, deps, _, result = _analyse(inputs["detections"], inputs["deployments"], inputs["images"],
+                                   inputs["labels"], config, workers)  # fmt: skip
+    return len(md.files), deps, result
+
+
+def _write_results(result, out: Path) -> list[Path]:
+    from crossings.io.camera import write_table
+    from crossings.report.camera_plots import write_camera_plots
+
+    return [
+        write_table(result.events, out / "events.csv", time_columns=("start", "end")),
+        write_table(result.use, out / "use_by_opening.csv"),
+        write_table(result.monthly, out / "monthly.csv"),
+        write_table(result.diel, out / "diel.csv"),
+        *write_camera_plots(result, out),
+    ]
 
 
 @app.command("export-camtrapdp")

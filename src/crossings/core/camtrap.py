@@ -102,7 +102,7 @@ class Deployment:
     fence_id, opening_id : str
         Keys into the shared fence model; ``opening_id`` may be empty for a camera on a fence.
     start, end : int
-        Active period, seconds since 1970-01-01 UTC (end exclusive).
+        Active period, seconds since 1970-01-01 UTC (both ends included).
     utc_offset_s : int
         The camera clock's offset from UTC in seconds (local time = UTC + offset).
     opening_date : int or None
@@ -317,7 +317,7 @@ def assign_deployments(
         ends = np.array([deployments[i].end for i in candidates], dtype=np.int64)
         slot = np.searchsorted(starts, time[rows], side="right") - 1
         valid = slot >= 0
-        valid[valid] &= time[rows][valid] < ends[slot[valid]]
+        valid[valid] &= time[rows][valid] <= ends[slot[valid]]  # the last image at 'end' counts
         result[rows[valid]] = np.asarray(candidates)[slot[valid]]
     return result
 

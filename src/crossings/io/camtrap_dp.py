@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossings.core.camtrap import CameraResult, Deployment, EventConfig
+from crossings.core.camtrap import CameraResult, Deployment, Detections, EventConfig
 from crossings.errors import ConfigError, InputFileError
 from crossings.io.atomic import write_text_atomic
 
@@ -51,6 +51,7 @@ __all__ = [
     "parse_tags",
     "build_export",
     "with_generalised",
+    "to_camera_inputs",
 ]
 
 VERSION = "1.0.2"
@@ -463,7 +464,7 @@ def package_from_camera(
             "add the columns (use --coordinate-grid-km to generalise them for public exports)",
             field="latitude",
         )
-    dep_rows = [_deployment_row(d, media) for d in deployments]
+    dep_rows = [_deployment_row(i, d, media) for i, d in enumerate(deployments)]
     media_rows = [_media_row(m, deployments, media_prefix) for m in media]
     obs_rows = _box_observations(media, deployments, boxes, detector)
     obs_rows += _event_observations(result, deployments, detector)
@@ -483,8 +484,9 @@ def _complete(rows: list[dict[str, str]], table: str) -> list[dict[str, str]]:
     return [{name: row.get(name, "") for name in fields} for row in rows]
 
 
-def _deployment_row(dep: Deployment, media: Sequence[ExportMedia]) -> dict[str, str]:
-    model = next((m.camera_model for m in media if m.camera_model), "")
+def _deployment_row(index: int, dep: Deployment, media: Sequence[ExportMedia]) -> dict[str, str]:
+    model = next((m.camera_model for m in media if m.deployment_index == index
+                  and m.camera_model), "")  # fmt: skip
     tags = {
         "featureType": "fenceOpening" if dep.opening_id else "fence",
         "fenceID": dep.fence_id,
@@ -494,6 +496,8 @@ def _deployment_row(dep: Deployment, media: Sequence[ExportMedia]) -> dict[str, 
     }
     if dep.opening_date is not None:
         tags["openingDate"] = _iso(dep.opening_date, dep.utc_offset_s)
+    if dep.fence_line is not None:
+        tags["fenceLine"] = " ".join(f"{v:g}" for point in dep.fence_line for v in point)
     return {
         "deploymentID": dep.deployment_id,
         "locationID": dep.location_id,
@@ -697,3 +701,81 @@ def _camera_model(record) -> str:
     if record is None or not (record.make or record.model):
         return ""
     return f"{record.make}-{record.model}".strip("-")
+
+
+_CATEGORY_OF_TYPE = {"animal": "animal", "human": "person", "vehicle": "vehicle"}
+
+
+def to_camera_inputs(package: CamtrapPackage) -> tuple[Detections, list[Deployment]]:
+    """Detections and deployments of a Camtrap DP package, for ``analyse``.
+
+    Deployments take ``fenceID``, ``openingID`` (default: the ``locationID``), ``openingDate``,
+    ``fenceLine``, ``sideA`` and ``sideB`` from ``deploymentTags`` (as crossings writes them).
+    Media-level observations of animals, humans and vehicles become detections (one per row,
+    with its box, count and probability); a package with only event-level observations gives one
+    record per event at its start. Blank, unknown and unclassified observations are skipped.
+    """
+    deployments = [_deployment_from_row(row) for row in package.deployments]
+    index = {d.deployment_id: i for i, d in enumerate(deployments)}
+    media_time = {m["mediaID"]: m["timestamp"] for m in package.media}
+    level = (
+        "media"
+        if any(o["observationLevel"] == "media" for o in package.observations)
+        else ("event")
+    )
+    rows = [
+        o
+        for o in package.observations
+        if o["observationLevel"] == level
+        and o["observationType"] in _CATEGORY_OF_TYPE
+        and o["deploymentID"] in index
+    ]
+    stamps = [media_time.get(o["mediaID"]) or o["eventStart"] for o in rows]
+    detections = Detections(
+        file=np.array(
+            [o["mediaID"] or o["eventID"] or o["observationID"] for o in rows], dtype=object
+        ),  # fmt: skip
+        camera_id=np.array([o["deploymentID"] for o in rows], dtype=object),
+        time=np.array([int(_utc(t).timestamp()) for t in stamps], dtype=np.int64),
+        category=np.array([_CATEGORY_OF_TYPE[o["observationType"]] for o in rows], dtype=object),
+        species=np.array([o["scientificName"] for o in rows], dtype=object),
+        confidence=np.array([float(o["classificationProbability"] or 1.0) for o in rows]),
+        bbox=np.array([[float(o[k]) if o[k] else np.nan for k in _BBOX] for o in rows]),
+        count=np.array([int(o["count"] or 1) for o in rows], dtype=np.int64),
+    )
+    return detections, deployments
+
+
+_BBOX = ("bboxX", "bboxY", "bboxWidth", "bboxHeight")
+
+
+def _deployment_from_row(row: dict[str, str]) -> Deployment:
+    tags = parse_tags(row.get("deploymentTags", ""))
+    start = _utc(row["deploymentStart"])
+    line = None
+    if tags.get("fenceLine"):
+        try:
+            x1, y1, x2, y2 = (float(v) for v in tags["fenceLine"].split())
+        except ValueError:
+            raise ConfigError(
+                f"deployment {row['deploymentID']!r}: fenceLine tag must be four numbers "
+                f"'x1 y1 x2 y2'; got {tags['fenceLine']!r}",
+                field="deploymentTags",
+            ) from None
+        line = ((x1, y1), (x2, y2))
+    opening_date = tags.get("openingDate")
+    return Deployment(
+        deployment_id=row["deploymentID"],
+        camera_id=row["deploymentID"],  # media rows name their deployment, not their camera
+        fence_id=tags.get("fenceID", ""),
+        opening_id=tags.get("openingID") or row.get("locationID", ""),
+        start=int(start.timestamp()),
+        end=int(_utc(row["deploymentEnd"]).timestamp()),
+        utc_offset_s=int(start.utcoffset().total_seconds()),
+        opening_date=int(_utc(opening_date).timestamp()) if opening_date else None,
+        fence_line=line,
+        side_names=(tags.get("sideA", "A"), tags.get("sideB", "B")),
+        location_id=row.get("locationID", ""),
+        latitude=float(row["latitude"]),
+        longitude=float(row["longitude"]),
+    )
