@@ -187,3 +187,44 @@ def test_exact_and_greedy_both_reported(inputs):
         for m in ("greedy", "exact")
     }
     assert best["greedy"] <= best["exact"] * (1 + 1e-12)
+
+
+def test_bundled_example_config_parses():
+    from importlib import resources
+
+    from crossings.plan import load_config
+
+    path = resources.files("crossings") / "data" / "plan" / "example_plan.toml"
+    config = load_config(str(path))
+    assert config.landscape.demo and config.constraints.max_openings == 10
+
+
+def test_demo_step_compares_the_scheme_with_the_best_openings(tmp_path):
+    from crossings.core.fences import Fence, Opening
+    from crossings.landscape import Landscape
+    from crossings.plan import demo_step
+
+    n = 60  # 60 km: the demo's three illustrative posts (5 km buffers) leave room for openings
+    grid = GridSpec.from_origin(0.0, n * CELL, CELL, (n, n), ALBERS)
+    fence = Fence("F1", [(-500.0, 30_300.0), (n * CELL + 500.0, 29_700.0)], country_pair="KAZ-UZB")
+    scheme = tuple(
+        Opening("F1", x, 30_000.0, 4.0, 1.0, "lower_strands_removed", f"O{k}")
+        for k, x in enumerate(np.arange(500.0, n * CELL, 1000.0))
+    )
+    ranges = frame(
+        [shapely.box(0, 50_000, n * CELL, n * CELL), shapely.box(0, 0, n * CELL, 10_000)],
+        name=["summer (illustrative)", "winter (illustrative)"],
+        season=["summer", "winter"],
+        illustrative=[True, True],
+    )
+    rng = np.random.default_rng(3)
+    land = Landscape(grid, np.exp(rng.uniform(0, 1, (n, n))), (fence,), scheme, ranges=ranges)
+    lines = demo_step(land, tmp_path)
+    text = "\n".join(lines)
+    assert "1-km lower-strand scheme (60 openings)" in text and "best 5:" in text
+    assert (tmp_path / "plan" / "openings.csv").is_file()
+    assert (tmp_path / "plan" / "manifest.json").is_file()
+    plan = read_csv(tmp_path / "plan" / "openings.csv")
+    percents = [float(r["percent_of_no_fence"]) for r in plan]
+    assert len(plan) >= 5
+    assert percents == sorted(percents) and 0 < percents[0] and percents[-1] < 100

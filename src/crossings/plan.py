@@ -833,6 +833,7 @@ def demo_step(landscape, out_dir: Path) -> list[str]:
     log.add_outputs(written)
     log.add_figures(**report.figures, scheme_percent=scheme_value * percent)
     log.finish()
+    notes = [f"  {plan.message}"] if plan.message else []
     return [
         "Planner (saiga summer -> winter range, illustrative security setting):",
         (
@@ -843,6 +844,7 @@ def demo_step(landscape, out_dir: Path) -> list[str]:
             f"  best 5: {at(5)}, best 10: {at(10)}, best 20: {at(20)} "
             f"({len(candidates)} candidates, {report.figures['seconds']:.1f} s) -> {out}"
         ),
+        *notes,
     ]
 
 
