@@ -199,18 +199,22 @@ def plot_before_after(use: Table, path: Path) -> Path:
         return _empty(path, title + ": no camera-days before any opening date")
     plt = _plt()
     labels = [f"{_opening_label(r)}\n{r['species']}" for r in rows]
-    x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * len(rows) + 2), 3.8))
+    y = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(8.5, 1.2 + 0.6 * len(rows)))
     before = np.nan_to_num([r["rate_before"] for r in rows])
     after = np.nan_to_num([r["rate_after"] for r in rows])
-    ax.bar(x - 0.2, before, 0.4, color="#999999", label="before")
-    ax.bar(x + 0.2, after, 0.4, color="#1b9e77", label="after")
-    for xi, r in zip(x, rows, strict=True):
-        ax.text(xi - 0.2, before[xi], f"{r['events_before']}", ha="center", va="bottom", fontsize=8)
-        ax.text(xi + 0.2, after[xi], f"{r['events_after']}", ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(x, labels)
-    ax.set_ylabel("events per 100 camera-days")
-    ax.legend(frameon=False, title="numbers on bars: events", title_fontsize=8, fontsize=9)
+    ax.barh(y - 0.2, before, 0.4, color="#999999", label="before")
+    ax.barh(y + 0.2, after, 0.4, color="#1b9e77", label="after")
+    for yi, r in zip(y, rows, strict=True):
+        ax.text(before[yi], yi - 0.2, f" {r['events_before']} events / "
+                f"{r['camera_days_before']:.0f} days", va="center", fontsize=8)  # fmt: skip
+        ax.text(after[yi], yi + 0.2, f" {r['events_after']} events / "
+                f"{r['camera_days_after']:.0f} days", va="center", fontsize=8)  # fmt: skip
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(before.max(), after.max()) * 1.35 or 1)
+    ax.set_xlabel("events per 100 camera-days")
+    ax.legend(frameon=False, fontsize=9, loc="lower right")
     ax.set_title(title, fontweight="bold")
     fig.tight_layout()
     return _save(fig, path)
