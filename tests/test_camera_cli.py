@@ -136,6 +136,7 @@ def test_export_camtrapdp_public_with_blurred_media(scene):
     assert media["0007.jpg"]["filePublic"] == "false"
     assert media["0003.jpg"]["filePublic"] == "true"
     assert media["0003.jpg"]["timestamp"] == "2023-04-20T18:00:00+05:00"
+    assert all((out / m["filePath"]).is_file() for m in media.values())  # copies in the package
     (dep,) = read_csv(out / "deployments.csv")
     assert "fenceID:KZ-UZ-07" in dep["deploymentTags"] and "openingID:O3" in dep["deploymentTags"]
     assert dep["coordinateUncertainty"] == "7072" and dep["latitude"] != "44.2512"
@@ -213,6 +214,8 @@ def test_exported_package_gives_the_same_events(scene):
                  root / "deployments.csv", "--images", scene["images"], "--labels",
                  root / "labels.csv", "--out", root / "dp")  # fmt: skip
     assert export.exit_code == 0, export.output
+    paths = {m["filePath"] for m in read_csv(root / "dp" / "media.csv")}
+    assert "C1/0003.jpg" in paths  # no copies: the path of the detections file
     again = run("events", "--package", root / "dp" / "datapackage.json", "--out", root / "again")
     assert again.exit_code == 0, again.output
     keys = ("species", "start", "direction", "from_side", "period", "n_images")

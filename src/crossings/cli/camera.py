@@ -205,7 +205,8 @@ def export_camtrapdp(
                 )
             config = _config(60.0, independence, animal_threshold, 0.2, 0.2, False)
             md, deps, inputs, result = _analyse(detections, deployments, images, labels, config, 2)
-            pkg = build_export(inputs, md, deps, result, title=title, contributor=contributor)
+            pkg = build_export(inputs, md, deps, result, title=title, contributor=contributor,
+                               media_prefix="media/" if copy_media else "")  # fmt: skip
             log.add_inputs([p for p in (detections, deployments, labels) if p])
             if copy_media:
                 if images is None:

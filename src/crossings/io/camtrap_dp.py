@@ -653,11 +653,14 @@ def build_export(
     title: str,
     contributor: str,
     private_threshold: float = 0.1,
+    media_prefix: str = "",
 ) -> CamtrapPackage:
     """A Camtrap DP package from what ``crossings camera events`` read and computed.
 
     ``inputs`` is the :class:`crossings.io.camera.CameraInputs` of the run and ``md`` its
-    :class:`~crossings.io.camera.MegaDetectorOutput`. Person and vehicle boxes never become
+    :class:`~crossings.io.camera.MegaDetectorOutput`. ``media.filePath`` is the image path of the
+    detections file behind ``media_prefix`` (``"media/"`` when blurred copies are written into
+    the package). Person and vehicle boxes never become
     observations; their images are exported with ``filePublic: false``.
     """
     from crossings.core.camtrap import assign_deployments, filter_detections
@@ -687,7 +690,7 @@ def build_export(
     ]
     return package_from_camera(
         result, deployments, media, boxes, title=title, contributor=contributor,
-        detector=md.detector or "MegaDetector",
+        detector=md.detector or "MegaDetector", media_prefix=media_prefix,
     )  # fmt: skip
 
 
