@@ -228,3 +228,16 @@ def test_demo_step_compares_the_scheme_with_the_best_openings(tmp_path):
     percents = [float(r["percent_of_no_fence"]) for r in plan]
     assert len(plan) >= 5
     assert percents == sorted(percents) and 0 < percents[0] and percents[-1] < 100
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ("budget = -1.0", "constraints.budget"),
+        ('max_per_border = { "KAZ-UZB" = 1.5 }', "constraints.max_per_border"),
+    ],
+)
+def test_bad_constraint_values_exit_1_naming_the_field(inputs, extra, field):
+    result = run(write_config(inputs, extra=extra), inputs / "out")
+    assert result.exit_code == 1
+    assert field in result.output

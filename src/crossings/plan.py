@@ -344,12 +344,7 @@ def _read_constraints(landscape, section: ConstraintsSection, source: str) -> co
         frame = read_vector(section.patrol, layer=section.patrol_layer, target_crs=crs)
         patrol = shapely.union_all(frame.geometry.values)
     sectors = tuple(core.Sector(**dataclasses.asdict(s)) for s in section.sectors)
-    if section.max_openings < 0:
-        raise ConfigError(
-            f"must be >= 0; got {section.max_openings}",
-            source=source,
-            field="constraints.max_openings",
-        )
+    _check_limits(section, source)
     return core.Constraints(
         max_openings=section.max_openings,
         min_spacing=section.min_spacing,
@@ -360,6 +355,23 @@ def _read_constraints(landscape, section: ConstraintsSection, source: str) -> co
         patrol=patrol,
         patrol_distance=section.patrol_distance,
     )
+
+
+def _check_limits(section: ConstraintsSection, source: str) -> None:
+    """Counts, distances and the budget must be >= 0; border quotas whole numbers."""
+    for name in ("max_openings", "min_spacing", "budget", "veto_buffer", "patrol_distance"):
+        value = getattr(section, name)
+        if value is not None and not value >= 0:
+            raise ConfigError(
+                f"must be >= 0; got {value}", source=source, field=f"constraints.{name}"
+            )
+    for pair, limit in section.max_per_border.items():
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ConfigError(
+                f"the quota of border {pair!r} must be a whole number >= 0; got {limit!r}",
+                source=source,
+                field="constraints.max_per_border",
+            )
 
 
 # --------------------------------------------------------------------------------------------
