@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crossings.core.camtrap import (
     Deployment,
@@ -221,3 +223,18 @@ def test_empty_detections_give_empty_events_but_keep_effort():
     result = analyse(detections([]), [deployment()])
     assert len(result.events) == 0
     assert result.use.rows()[0]["camera_days"] == pytest.approx(10)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from([0.2, 0.35, 0.5, 0.65, 0.8]), min_size=1, max_size=8))
+def test_reversing_a_path_swaps_its_direction(feet_y):
+    dep = deployment(fence_line=HORIZONTAL)
+    forward = [animal(i, 10 * i, fy=y) for i, y in enumerate(feet_y)]
+    backward = [animal(i, 10 * i, fy=y) for i, y in enumerate(reversed(feet_y))]
+    there = analyse(detections(forward), [dep]).events["direction"][0]
+    back = analyse(detections(backward), [dep]).events["direction"][0]
+    swap = {"A to B": "B to A", "B to A": "A to B", "unknown": "unknown"}
+    assert back == swap[there]
+    # a path that never leaves one side can never be a crossing
+    if all(y <= 0.5 for y in feet_y) or all(y >= 0.5 for y in feet_y):
+        assert there == "unknown"
