@@ -241,3 +241,18 @@ def test_bad_constraint_values_exit_1_naming_the_field(inputs, extra, field):
     result = run(write_config(inputs, extra=extra), inputs / "out")
     assert result.exit_code == 1
     assert field in result.output
+
+
+@pytest.mark.parametrize("kind", ["pairwise", "fence_current"])
+def test_other_objectives_run_end_to_end(inputs, kind):
+    out = inputs / "out"
+    text = write_config(inputs).read_text().replace('kind = "conductance"', f'kind = "{kind}"')
+    if kind == "pairwise":  # two areas on the west side, one on the east
+        text = text.replace('side_a = ["summer"]', 'side_a = ["summer", "west2"]')
+    (inputs / "plan.toml").write_text(text)
+    result = run(inputs / "plan.toml", out)
+    assert result.exit_code == 0, result.output
+    plan = read_csv(out / "openings.csv")
+    assert len(plan) == 3
+    restored = [float(r["percent_of_loss_restored"]) for r in plan]
+    assert 0 < restored[0] < restored[1] < restored[2] < 100

@@ -511,6 +511,7 @@ def _plan_rows(report: PlanReport, plan: core.PlanResult, crs: str) -> list[dict
     from pyproj import Transformer
 
     to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    lost = report.value_no_fence - report.value_before  # what the fence took away
     rows = []
     for step in plan.steps:
         c = report.candidates[step.candidate]
@@ -531,6 +532,9 @@ def _plan_rows(report: PlanReport, plan: core.PlanResult, crs: str) -> list[dict
                 "cumulative_gain": step.cumulative,
                 "percent_of_no_fence": 100.0 * step.value / report.value_no_fence
                 if report.value_no_fence > 0
+                else float("nan"),
+                "percent_of_loss_restored": 100.0 * step.cumulative / lost
+                if lost > 0
                 else float("nan"),
                 "first_order_estimate": step.first_order,
                 "security_cost": c.security_cost,
@@ -566,6 +570,7 @@ PLAN_COLUMNS = (
     "gain",
     "cumulative_gain",
     "percent_of_no_fence",
+    "percent_of_loss_restored",
     "first_order_estimate",
     "security_cost",
     "sensitivity",
