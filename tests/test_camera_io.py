@@ -325,3 +325,19 @@ def test_unreadable_image_is_listed_among_images_without_time(tmp_path):
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
     with pytest.raises(InputFileError, match=r"1 of 1 images .*broken\.jpg"):
         read_exif([tmp_path / "broken.jpg"])
+
+
+def test_detections_datetime_fills_in_for_missing_exif(tmp_path):
+    (tmp_path / "C1").mkdir()
+    shutil.copy(IMAGES / NO_EXIF, tmp_path / "C1" / "a.jpg")
+    images = [{"file": "C1/a.jpg", "datetime": "2023-05-01T06:00:00", "detections": []}]
+    md = read_megadetector(write_md(tmp_path / "md.json", images))
+    deployments = tmp_path / "d.csv"
+    deployments.write_text(f"{DEPLOYMENT_HEADER}\nC1,F1,O1,2023-01-01Z,2024-01-01Z,+05:00\n")
+    inputs = load_detections(md, read_deployments(deployments), images_dir=tmp_path)
+    assert inputs.time.tolist() == [int(dt.datetime(2023, 5, 1, 1, tzinfo=dt.timezone.utc)
+                                        .timestamp())]  # fmt: skip
+    images[0].pop("datetime")
+    md = read_megadetector(write_md(tmp_path / "md.json", images))
+    with pytest.raises(InputFileError, match="1 of 1 images have no usable EXIF"):
+        load_detections(md, read_deployments(deployments), images_dir=tmp_path)

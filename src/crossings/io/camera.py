@@ -639,8 +639,9 @@ def load_detections(
     if images_dir is not None:
         check_paths_match_images(md, images_dir)
         root = Path(images_dir)
-        records = read_exif([root / f for f in md.files], workers=workers)
+        records = read_exif([root / f for f in md.files], workers=workers, require_time=False)
         exif = {f: r for f, r in zip(md.files, records, strict=True)}
+        _check_times(md, exif, root)
     serials = {f: r.serial for f, r in exif.items()}
     camera = [_camera_of(f, cameras, serials) for f in md.files]
     unknown = [f for f, c in zip(md.files, camera, strict=True) if not c]
@@ -659,12 +660,28 @@ def load_detections(
     )  # fmt: skip
 
 
+def _check_times(md: MegaDetectorOutput, exif: dict[str, ExifRecord], root: Path) -> None:
+    """Every image needs an EXIF time or a ``datetime`` in the detections file; list those
+    without either instead of dropping them."""
+    missing = [f for f, stamp in zip(md.files, md.datetimes, strict=True)
+               if exif[f].local_time is None and not stamp]  # fmt: skip
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise InputFileError(
+            root,
+            f"{len(missing)} of {len(md.files)} images have no usable EXIF DateTimeOriginal "
+            f"timestamp (and no 'datetime' in the detections file): {shown}",
+            "Set the time with exiftool (e.g. from the file name or the sequence), or give "
+            "the times in the detections file's per-image 'datetime' field",
+        )
+
+
 def _image_times(md, exif, camera, offsets) -> np.ndarray:
     times = np.zeros(len(md.files), dtype=np.int64)
     naive = []  # plain local times (no offset): converted in one vectorised step below
     for i, file in enumerate(md.files):
         stamp = md.datetimes[i]
-        if file in exif:
+        if file in exif and exif[file].local_time is not None:
             rec = exif[file]
             offset = rec.utc_offset_s if rec.utc_offset_s is not None else offsets[camera[i]]
             local = rec.local_time.replace(tzinfo=dt.timezone(dt.timedelta(seconds=offset)))
