@@ -367,9 +367,11 @@ def _smoothed_aggregation(matrix: sp.csr_matrix, max_coarse: int = 500, max_leve
     while a.shape[0] > max_coarse and len(operators) < max_levels:
         aggregates, _ = standard_aggregation(a)
         tentative, candidates = fit_candidates(aggregates, candidates)
+        del aggregates  # free before the memory peak of the prolongation
         if tentative.shape[1] >= a.shape[0]:  # no coarsening possible
             break
         prolongation = _smoothed_prolongation(a, tentative.tocsr())
+        del tentative
         a = _galerkin_product(a, prolongation)
         prolongations.append(prolongation)
         operators.append(a)
@@ -378,25 +380,35 @@ def _smoothed_aggregation(matrix: sp.csr_matrix, max_coarse: int = 500, max_leve
 
 
 def _smoothed_prolongation(a: sp.csr_matrix, tentative: sp.csr_matrix) -> sp.csr_matrix:
-    """``P = (I - omega / rho D^-1 A) T`` with omega = 4/3, scaling rows in place."""
+    """``P = (I - omega / rho D^-1 A) T`` with omega = 4/3, built over blocks of rows."""
     diagonal = a.diagonal()
-    d_inv = np.where(diagonal != 0, 1.0 / np.where(diagonal != 0, diagonal, 1), 0.0)
-    rho = _lanczos_max_eigenvalue(a, np.sqrt(d_inv))
-    smoothed = (a @ tentative).tocsr()
-    smoothed.data *= np.repeat((4.0 / 3.0 / rho) * d_inv, np.diff(smoothed.indptr))
-    return (tentative - smoothed).tocsr()
+    weights = np.where(diagonal != 0, 1.0 / np.where(diagonal != 0, diagonal, 1), 0.0)
+    del diagonal
+    weights *= 4.0 / 3.0 / _lanczos_max_eigenvalue(a, np.sqrt(weights))
+    blocks = []
+    for rows in _row_blocks(a):
+        smoothed = (a[rows] @ tentative).tocsr()
+        smoothed.data *= np.repeat(weights[rows], np.diff(smoothed.indptr))
+        blocks.append((tentative[rows] - smoothed).tocsr())
+    return blocks[0] if len(blocks) == 1 else sp.vstack(blocks, format="csr")
 
 
-def _galerkin_product(a: sp.csr_matrix, p: sp.csr_matrix, block_nnz: int = 1 << 24):
-    """``P.T A P``, summed over blocks of rows of A when A is large (the full ``A P`` is the
-    memory peak of the setup: about 1 GB at 4M cells)."""
+def _row_blocks(a: sp.csr_matrix, block_nnz: int = 1 << 22) -> list[slice]:
+    """Row ranges of about ``block_nnz`` non-zeros: sparse products allocate their upper
+    bound on the result's size, so products of large matrices are done block by block."""
     n_blocks = max(1, math.ceil(a.nnz / block_nnz))
-    if n_blocks == 1:
-        return sp.csr_matrix(p.T @ (a @ p))
     bounds = np.linspace(0, a.shape[0], n_blocks + 1).astype(int)
+    return [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _galerkin_product(a: sp.csr_matrix, p: sp.csr_matrix) -> sp.csr_matrix:
+    """``P.T A P``, summed over blocks of rows of A (the full ``A P`` is the memory peak)."""
+    blocks = _row_blocks(a)
+    if len(blocks) == 1:
+        return sp.csr_matrix(p.T @ (a @ p))
     coarse = None
-    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
-        part = p[start:stop].T @ (a[start:stop] @ p)
+    for rows in blocks:
+        part = p[rows].T @ (a[rows] @ p)
         coarse = part if coarse is None else coarse + part
     return sp.csr_matrix(coarse)
 
