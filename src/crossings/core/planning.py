@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import itertools
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -1420,23 +1419,6 @@ def _steps_in_greedy_order(evaluator, chosen_set, before) -> tuple[PlanStep, ...
         order.append(remaining.pop(k))
         steps.append(PlanStep(len(order), order[-1], float(gains[k]), value - before, value, first))
     return tuple(steps)
-
-
-def brute_force_plan(evaluator, candidates, constraints) -> tuple[float, tuple[int, ...]]:
-    """Best value and set over ALL subsets (for tests; exponential)."""
-    allowed, _ = screen_candidates(candidates, constraints)
-    best = (evaluator.value(()), ())
-    for size in range(1, min(len(allowed), constraints.max_openings) + 1):
-        for subset in itertools.combinations(allowed, size):
-            if _feasible([candidates[c] for c in subset], constraints):
-                value = evaluator.value(subset)
-                if value > best[0] * (1 + 1e-12):
-                    best = (value, subset)
-    return best
-
-
-def _feasible(chosen: Sequence[Candidate], constraints: Constraints) -> bool:
-    return all(violation(chosen[:k], chosen[k], constraints) is None for k in range(len(chosen)))
 
 
 def pareto_front(
