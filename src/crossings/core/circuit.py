@@ -22,6 +22,7 @@ current maps are built with sparse matrix products over all edges, batched over 
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import math
 from collections.abc import Callable
@@ -99,8 +100,9 @@ class CircuitNetwork:
     cell_node : ndarray of int64, grid shape
         Node of each cell, -1 for cells that are not nodes (NoData).
     n_nodes : int
-    edge_i, edge_j, edge_w : ndarray
-        Unique undirected edges (``edge_i < edge_j``) and their summed conductances.
+    edge_i, edge_j, edge_w : ndarray or None
+        Unique undirected edges (``edge_i < edge_j``) and their summed conductances, for merged
+        networks; None when nodes are grid cells (see :meth:`edges`).
     laplacian : scipy.sparse.csr_matrix
     component : ndarray of int
         Connected-component label of every node.
@@ -109,14 +111,27 @@ class CircuitNetwork:
 
     cell_node: np.ndarray
     n_nodes: int
-    edge_i: np.ndarray
-    edge_j: np.ndarray
-    edge_w: np.ndarray
+    edge_i: np.ndarray | None
+    edge_j: np.ndarray | None
+    edge_w: np.ndarray | None
     laplacian: sp.csr_matrix
     component: np.ndarray
     n_components: int
     grid_graph: ConductanceGraph | None = field(default=None, repr=False, compare=False)
     _incidence: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(i, j, w)`` of every edge, ``i < j`` (taken from the Laplacian when not stored)."""
+        if self.edge_i is not None:
+            return self.edge_i, self.edge_j, self.edge_w
+        upper = sp.triu(self.laplacian, k=1).tocoo()
+        return upper.row.astype(np.int64), upper.col.astype(np.int64), -upper.data
+
+    @property
+    def n_edges(self) -> int:
+        if self.edge_i is not None:
+            return int(self.edge_i.size)
+        return int((self.laplacian.nnz - self.n_nodes) // 2)
 
     def component_nodes(self, label: int) -> np.ndarray:
         """Node numbers of one component, ascending."""
@@ -143,17 +158,21 @@ def build_network(graph: ConductanceGraph, regions: np.ndarray | None = None) ->
     >>> net.n_nodes, net.laplacian.toarray().tolist()
     (2, [[1.0, -1.0], [-1.0, 1.0]])
     """
-    i, j, w = graph.edges()
     if regions is None:
-        # Node = cell number; ConductanceGraph edges are already unique with i < j.
+        # Node = cell number: the Laplacian is assembled straight from the grid's edge arrays.
         cell_node = graph.node_index.astype(np.int64)
         n = graph.n_nodes
-        edge_i, edge_j, edge_w = i.astype(np.int64), j.astype(np.int64), w
+        edge_i = edge_j = edge_w = None
+        laplacian = _grid_laplacian(graph)
     else:
+        i, j, w = graph.edges()
         cell_node, n, node_of_cell = _merged_cell_nodes(graph, regions)
         edge_i, edge_j, edge_w = _merged_edges(node_of_cell[i], node_of_cell[j], w, n)
-    laplacian = _laplacian(edge_i, edge_j, edge_w, n)
-    count, labels = csgraph.connected_components(laplacian, directed=False)
+        del i, j, w
+        laplacian = _laplacian(edge_i, edge_j, edge_w, n)
+    # The Laplacian is symmetric, so strong components are the connected components; this
+    # avoids the symmetrised copy the undirected algorithm makes.
+    count, labels = csgraph.connected_components(laplacian, directed=True, connection="strong")
     labels = labels.astype(np.int64)
     grid_graph = graph if regions is None else None  # nodes are cells: currents by slicing
     return CircuitNetwork(
@@ -190,6 +209,74 @@ def _merged_edges(ni, nj, w, n):
     upper.eliminate_zeros()
     coo = upper.tocoo()
     return coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data
+
+
+#: The 9 stencil slots of a cell (row, col offsets), in increasing node order.
+_STENCIL = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 0), (0, 1), (1, -1), (1, 0), (1, 1)]
+
+
+def _shift_block(array: np.ndarray, dr: int, dc: int, r0: int, r1: int, fill) -> np.ndarray:
+    """Rows ``r0:r1`` of ``out[r, c] = array[r + dr, c + dc]`` (``fill`` outside the grid)."""
+    rows, cols = array.shape
+    out = np.full((r1 - r0, cols), fill, dtype=array.dtype)
+    src0, src1 = max(r0 + dr, 0), min(r1 + dr, rows)
+    if src0 < src1:
+        lo, hi = max(0, -dc), cols - max(0, dc)
+        out[src0 - dr - r0 : src1 - dr - r0, lo:hi] = array[src0:src1, lo + dc : hi + dc]
+    return out
+
+
+def _stencil_block(graph: ConductanceGraph, node: np.ndarray, r0: int, r1: int):
+    """Weights and neighbour nodes of the 9 stencil slots for the valid cells of rows r0:r1,
+    shape (cells, 9), with the degree in the centre slot."""
+    forward = dict(zip(DIRECTIONS, graph.edge_weights, strict=True))
+    valid = graph.valid[r0:r1]
+    weights = np.zeros((int(valid.sum()), 9))
+    columns = np.zeros((int(valid.sum()), 9), dtype=np.int32)
+    for slot, (dr, dc) in enumerate(_STENCIL):
+        columns[:, slot] = _shift_block(node, dr, dc, r0, r1, -1)[valid]
+        if (dr, dc) == (0, 0):
+            continue
+        if (dr, dc) in forward:
+            weights[:, slot] = forward[(dr, dc)][r0:r1][valid]
+        else:  # the edge is stored at the neighbour, in the opposite direction
+            weights[:, slot] = _shift_block(forward[(-dr, -dc)], dr, dc, r0, r1, 0.0)[valid]
+    weights[:, 4] = -weights.sum(axis=1)
+    return weights, columns
+
+
+def _grid_laplacian(graph: ConductanceGraph, block_rows: int = 256) -> sp.csr_matrix:
+    """The Laplacian of a grid graph assembled directly in CSR order, a block of rows at a time.
+
+    Each cell has at most 9 entries (itself and 8 neighbours) whose node numbers increase in
+    stencil order, so rows come out sorted with no COO sort; peak memory stays near the size of
+    the finished matrix.
+    """
+    node = graph.node_index.astype(np.int32)
+    rows = graph.valid.shape[0]
+    counts = []
+    for r0 in range(0, rows, block_rows):
+        weights, _ = _stencil_block(graph, node, r0, min(r0 + block_rows, rows))
+        keep = weights != 0
+        keep[:, 4] = True
+        counts.append(keep.sum(axis=1))
+    counts = np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
+    total = int(counts.sum())
+    indptr = np.zeros(counts.size + 1, dtype=np.int32 if total < 2**31 else np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    data = np.empty(total)
+    indices = np.empty(int(indptr[-1]), dtype=np.int32)
+    filled = 0
+    for r0 in range(0, rows, block_rows):
+        weights, columns = _stencil_block(graph, node, r0, min(r0 + block_rows, rows))
+        keep = weights != 0
+        keep[:, 4] = True
+        size = int(keep.sum())
+        data[filled : filled + size] = -weights[keep]
+        indices[filled : filled + size] = columns[keep]
+        filled += size
+    n = counts.size
+    return sp.csr_matrix((data, indices, indptr), shape=(n, n))
 
 
 def _laplacian(edge_i, edge_j, edge_w, n) -> sp.csr_matrix:
@@ -412,9 +499,10 @@ def _incidence(network: CircuitNetwork):
     """Signed (E x n) and unsigned transposed (n x E) incidence matrices, cached."""
     cache = network._incidence
     if "signed" not in cache:
-        e = network.edge_i.size
+        edge_i, edge_j, edge_w = network.edges()
+        e = edge_i.size
         rows = np.concatenate([np.arange(e), np.arange(e)])
-        cols = np.concatenate([network.edge_i, network.edge_j])
+        cols = np.concatenate([edge_i, edge_j])
         signs = np.concatenate([np.ones(e), -np.ones(e)])
         shape = (e, network.n_nodes)
         cache["signed"] = sp.csr_matrix((signs, (rows, cols)), shape=shape)
@@ -489,7 +577,8 @@ def node_currents(
     else:
         signed, unsigned_t = _incidence(network)
         flows = signed @ voltages
-        flows *= network.edge_w if flows.ndim == 1 else network.edge_w[:, None]
+        edge_w = network.edges()[2]
+        flows *= edge_w if flows.ndim == 1 else edge_w[:, None]
         total = unsigned_t @ np.abs(flows)
         net_out = signed.T @ flows
     out_flow = 0.5 * (total + net_out)
@@ -554,25 +643,48 @@ def _grounded(lap: sp.csr_matrix, grounded) -> sp.csr_matrix:
     return (matrix + sp.diags(is_ground.astype(float))).tocsr()
 
 
+@contextlib.contextmanager
+def _grounded_in_place(lap: sp.csr_matrix, ground: int):
+    """Tie node ``ground`` to ground through a conductance equal to its degree, in place.
+
+    No copy of the (possibly very large) Laplacian is made; the diagonal entry is restored on
+    exit. Unit injections then give the exactly-grounded potentials plus a constant per column,
+    which the caller removes by subtracting the ground's potential.
+    """
+    start, end = lap.indptr[ground], lap.indptr[ground + 1]
+    position = start + int(np.flatnonzero(lap.indices[start:end] == ground)[0])
+    original = lap.data[position]
+    lap.data[position] = 2.0 * original if original > 0 else 1.0
+    try:
+        yield lap
+    finally:
+        lap.data[position] = original
+
+
 def _grounded_potentials(network, comp_nodes, focal_local, options, label, rows_wanted):
     """Potentials of unit injections at ``focal_local[1:]`` with ``focal_local[0]`` grounded.
 
     Returns (potentials, solve_info) where potentials has one column per focal node (the ground
-    column is zero) and rows ``rows_wanted`` (local indices) -- all rows when None.
+    column is zero; every column is 0 at the ground) and rows ``rows_wanted`` (local indices) --
+    all rows when None.
     """
     lap = _component_matrix(network, comp_nodes)
-    reduced = _grounded(lap, focal_local[0])
-    solver = _make_solver(reduced, options, label, focal_local.size - 1)
     n_rows = comp_nodes.size if rows_wanted is None else rows_wanted.size
     potentials = np.zeros((n_rows, focal_local.size), order="F")  # columns read per pair
     batch = max(1, int(_MAP_CHUNK_BYTES // max(8 * comp_nodes.size, 1)))
-    for start in range(1, focal_local.size, batch):
-        cols = np.arange(start, min(start + batch, focal_local.size))
-        rhs = np.zeros((reduced.shape[0], cols.size))
-        rhs[focal_local[cols], np.arange(cols.size)] = 1.0
-        full = solver.solve(rhs)
-        potentials[:, cols] = full if rows_wanted is None else full[rows_wanted]
-    return potentials, solver.info
+    with _grounded_in_place(lap, focal_local[0]) as grounded:
+        solver = _make_solver(grounded, options, label, focal_local.size - 1)
+        for start in range(1, focal_local.size, batch):
+            cols = np.arange(start, min(start + batch, focal_local.size))
+            rhs = np.zeros((grounded.shape[0], cols.size))
+            rhs[focal_local[cols], np.arange(cols.size)] = 1.0
+            full = solver.solve(rhs)
+            full -= full[focal_local[0]]
+            potentials[:, cols] = full if rows_wanted is None else full[rows_wanted]
+            del full, rhs
+        info = solver.info
+        del solver
+    return potentials, info
 
 
 def count_pair_solves(
@@ -786,7 +898,7 @@ def _pair_maps(network, comp_nodes, potentials, column, pairs, focal, nodes, acc
     """Current (and voltage) maps of each pair, batched: one sparse product per batch."""
     pair_currents, pair_voltages, on_pair = wants[:3]
     per_pair = on_pair is not None and (pair_currents or pair_voltages)
-    chunk = max(1, int(_MAP_CHUNK_BYTES // max(8 * (network.edge_i.size + 1), 1)))
+    chunk = max(1, int(_MAP_CHUNK_BYTES // max(8 * (network.n_edges + 1), 1)))
     for start in range(0, len(pairs), chunk):
         batch = pairs[start : start + chunk]
         ca = np.array([column[nodes[a]] for a, _ in batch])
