@@ -256,3 +256,36 @@ def test_other_objectives_run_end_to_end(inputs, kind):
     assert len(plan) == 3
     restored = [float(r["percent_of_loss_restored"]) for r in plan]
     assert 0 < restored[0] < restored[1] < restored[2] < 100
+
+
+def test_sectors_patrol_and_border_quota_from_the_config(inputs):
+    road = frame([shapely.LineString([(-10_000, -5_000), (10_000, -5_000)])], name=["road"])
+    write_gpkg(inputs / "patrol.gpkg", {"roads": road})
+    extra = """patrol = "patrol.gpkg"
+patrol_distance = 6500.0
+max_per_border = { "KAZ-UZB" = 2 }
+
+[[constraints.sectors]]
+name = "south"
+fence_id = "F1"
+start = 0.0
+end = 8000.0
+allowed_types = ["lower_strands_removed"]
+"""
+    out = inputs / "out"
+    result = run(write_config(inputs, extra=extra), out)
+    assert result.exit_code == 0, result.output
+    plan = read_csv(out / "openings.csv")
+    assert len(plan) == 2  # the border quota
+    rules = {}
+    for row in read_csv(out / "rejected.csv"):
+        rules.setdefault(row["rule"], set()).add(row["candidate_id"])
+    # Sites at 1, 3, 5, 7 km along the fence are in the sector: full gaps not allowed there.
+    assert rules["type_not_allowed"] == {f"F1@{s}:full_gap" for s in (1000, 3000, 5000, 7000)}
+    # The road is at y = -5 km, i.e. 7 km along the fence: sites beyond 13 km are too far.
+    assert {c.split(":")[0] for c in rules["patrol_distance"]} == {
+        f"F1@{s}" for s in range(15000, 24000, 2000)
+    }
+    chosen = {r["candidate_id"] for r in plan}
+    assert not chosen & set().union(*rules.values())
+    assert (out / "run.toml").read_text().count("[[constraints.sectors]]") == 1
