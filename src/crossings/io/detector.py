@@ -33,6 +33,7 @@ __all__ = [
 
 MD_CATEGORIES = {"1": "animal", "2": "person", "3": "vehicle"}
 PAD_VALUE = 114
+MAX_NMS_BOXES = 30_000  # as YOLOv5: only the most confident candidates enter NMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,25 +95,27 @@ def _iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
 
 
 def non_max_suppression(
-    xyxy: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou_threshold: float = 0.45
+    xyxy: np.ndarray,
+    scores: np.ndarray,
+    classes: np.ndarray,
+    iou_threshold: float = 0.45,
+    max_det: int = 300,
 ) -> np.ndarray:
-    """Indices of the boxes kept by greedy per-class NMS, best score first.
+    """Indices of the boxes kept by greedy per-class NMS, best score first (at most ``max_det``,
+    YOLOv5's default cap).
 
     >>> boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [0, 0, 10, 10]], float)
     >>> non_max_suppression(boxes, np.array([0.9, 0.8, 0.7]), np.array([0, 0, 1]))
     array([0, 2])
     """
-    order = np.argsort(-np.asarray(scores), kind="stable")
+    order = np.argsort(-np.asarray(scores), kind="stable")[:MAX_NMS_BOXES]
     keep = []
-    suppressed = np.zeros(len(order), dtype=bool)
-    for rank, i in enumerate(order):
-        if suppressed[rank]:
-            continue
-        keep.append(i)
-        rest = order[rank + 1 :]
-        same = classes[rest] == classes[i]
-        overlap = _iou(xyxy[i], xyxy[rest]) > iou_threshold
-        suppressed[rank + 1 :] |= same & overlap
+    while order.size and len(keep) < max_det:
+        best, rest = order[0], order[1:]
+        keep.append(best)
+        # each round only compares with the boxes still in play, so the work shrinks quickly
+        overlap = _iou(xyxy[best], xyxy[rest]) > iou_threshold
+        order = rest[~(overlap & (classes[rest] == classes[best]))]
     return np.asarray(keep, dtype=np.int64)
 
 
