@@ -111,3 +111,32 @@ def test_output_without_class_scores_is_rejected():
     _, box = letterbox(np.zeros((10, 10, 3), np.uint8), 16)
     with pytest.raises(ConfigError, match="YOLOv5"):
         decode_yolov5(np.zeros((3, 5)), box)
+
+
+def naive_nms(boxes, scores, classes, threshold):
+    """Greedy NMS written plainly: keep a box unless a kept box of its class overlaps it."""
+
+    def iou(a, b):
+        w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+        h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+        return w * h / union
+
+    kept = []
+    for i in sorted(range(len(scores)), key=lambda k: -scores[k]):
+        if all(classes[k] != classes[i] or iou(boxes[k], boxes[i]) <= threshold for k in kept):
+            kept.append(i)
+    return kept
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_nms_matches_plain_greedy_nms(seed):
+    from crossings.io.detector import non_max_suppression
+
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 100, (200, 2))
+    boxes = np.column_stack([xy, xy + rng.uniform(5, 30, (200, 2))])
+    scores = rng.uniform(0, 1, 200)
+    classes = rng.integers(0, 3, 200)
+    got = non_max_suppression(boxes, scores, classes, 0.45).tolist()
+    assert got == naive_nms(boxes, scores, classes, 0.45)
