@@ -282,9 +282,10 @@ allowed_types = ["lower_strands_removed"]
         rules.setdefault(row["rule"], set()).add(row["candidate_id"])
     # Sites at 1, 3, 5, 7 km along the fence are in the sector: full gaps not allowed there.
     assert rules["type_not_allowed"] == {f"F1@{s}:full_gap" for s in (1000, 3000, 5000, 7000)}
-    # The road is at y = -5 km, i.e. 7 km along the fence: sites beyond 13 km are too far.
+    # The road is at y = -5 km, 7 km along the fence: sites beyond 13.5 km are too far (those
+    # at 13 and 15 km are already vetoed, the first rule that applies is the one listed).
     assert {c.split(":")[0] for c in rules["patrol_distance"]} == {
-        f"F1@{s}" for s in range(15000, 24000, 2000)
+        f"F1@{s}" for s in range(17000, 24000, 2000)
     }
     chosen = {r["candidate_id"] for r in plan}
     assert not chosen & set().union(*rules.values())
