@@ -336,7 +336,8 @@ def _terminals(objective: Objective, valid: np.ndarray):
         if not (regions > 0).any():
             raise ConfigError(
                 "the focal areas of this side cover no valid (non-NoData) cell of the grid. "
-                "Check the layer, its CRS and the region names.",
+                "Check the layer, its CRS and the region names (for kind = 'fence_current': "
+                "lower objective.buffer).",
                 field=f"objective.{name}",
             )
     overlap = (a > 0) & (b > 0)
