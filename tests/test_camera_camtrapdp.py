@@ -167,3 +167,16 @@ def test_example_as_input_to_events_keeps_people_out():
     assert {d.opening_id for d in deployments} == locations
     # every media of the example lies within its deployment (both ends included)
     assert result.outside_deployments == 0
+
+
+def test_exif_time_of_a_local_media_file_matches_the_package():
+    import datetime as dt
+
+    from crossings.io.camera import read_exif
+
+    local = [m for m in csv_rows(EXAMPLE / "media.csv") if (EXAMPLE / m["filePath"]).is_file()]
+    assert len(local) == 1  # the one media file copied into the tests
+    (record,) = read_exif([EXAMPLE / local[0]["filePath"]])
+    stamp = dt.datetime.fromisoformat(local[0]["timestamp"])
+    assert record.local_time == stamp.replace(tzinfo=None)  # the camera clock, local time
+    assert record.make == "RECONYX"
