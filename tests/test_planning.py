@@ -366,3 +366,26 @@ def test_opening_types_table_rejects_bad_values():
         )
     with pytest.raises(ConfigError, match="unknown key"):
         P.opening_types_from_mapping({"gap": {"widht": 10, "permeability": 1, "security_cost": 1}})
+
+
+def test_crossing_fences_multiply_their_factors_like_apply_fences():
+    from crossings.core import barriers
+
+    n = 14
+    rng = np.random.default_rng(17)
+    grid = GridSpec.from_origin(0, n * CELL, CELL, (n, n), "EPSG:3857")
+    free = build_graph(grid, np.exp(rng.uniform(-1, 1, (n, n))))
+    fences = (
+        Fence("ns", [(640.0, -100.0), (760.0, n * CELL + 100.0)], permeability=0.1),
+        Fence("diag", [(200.0, 1500.0), (1200.0, 100.0)], permeability=0.3),  # crosses "ns"
+    )
+    types = [P.OpeningType("gap", 200.0, 1.0, 1.0)]
+    candidates = P.candidates_along_fences(fences, types, spacing=300.0)
+    model = P.FenceEdgeModel(free, fences, candidates)
+    base = barriers.apply_fences(free, fences)
+    a, b = sides(n)
+    evaluator = P.PlanEvaluator(base, P.Objective(P.ObjectiveKind.CONDUCTANCE, a, b), model)
+    for selection in [(), (2,), (len(candidates) - 3,), (1, 2, len(candidates) - 2)]:
+        openings = [candidates[c].opening() for c in selection]
+        expected = dense_conductance(barriers.apply_fences(free, fences, openings), a, b)
+        assert evaluator.value(selection) == pytest.approx(expected, rel=1e-9)
