@@ -38,7 +38,7 @@ def available_memory_bytes() -> int:
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
-def _run_network(config, ini: Path) -> list[Path]:
+def _run_network(config, ini: Path, max_iterations: int | None) -> list[Path]:
     name = "crossings.io.circuitscape_network"
     if importlib.util.find_spec(name) is None:
         raise ConfigError(
@@ -49,7 +49,12 @@ def _run_network(config, ini: Path) -> list[Path]:
         )
     module = importlib.import_module(name)
     out_dir = Path(config.output_prefix).parent
-    return list(module.run_network_job(config, ini, out_dir) or [])
+    with common.progress() as bar:
+        task = bar.add_task("solving", total=None)
+        written = module.run_network_job(
+            config, ini, out_dir, maxiter=max_iterations, on_step=lambda: bar.advance(task)
+        )
+    return list(written or [])
 
 
 def _check_plan(plan, max_memory_gb: float | None) -> None:
@@ -112,7 +117,7 @@ def run(
             config=config.to_mapping(),
         )
         if config.data_type is cs.DataType.NETWORK:
-            written = _run_network(config, ini)
+            written = _run_network(config, ini, max_iterations)
         else:
             written = _run_raster(cs, config, max_memory_gb, max_iterations, log)
         log.add_outputs(written)
