@@ -33,6 +33,7 @@ DEMO_STEPS: tuple[str | DemoStep, ...] = (
     "crossings.demo:landscape_step",
     "crossings.connectivity:demo_step",
     "crossings.report.tracks_plots:demo_step",
+    "crossings.cli.camera:demo_step",
 )
 
 MAP_FOOTNOTE = (

@@ -1,5 +1,1 @@
-"""Reports: static maps now, self-contained HTML reports later.
-
-Import the map function from :mod:`crossings.report.maps` (``plot_landscape``); importing this
-package alone does not load matplotlib.
-"""
+"""PNG maps and plots a person would rather look at than read (matplotlib, Agg backend)."""
