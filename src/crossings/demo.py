@@ -32,6 +32,7 @@ DemoStep = Callable[[Landscape, Path], list[str]]
 DEMO_STEPS: tuple[str | DemoStep, ...] = (
     "crossings.demo:landscape_step",
     "crossings.connectivity:demo_step",
+    "crossings.plan:demo_step",
     "crossings.report.tracks_plots:demo_step",
     "crossings.cli.camera:demo_step",
 )
