@@ -392,16 +392,26 @@ class PairSelection:
     mode: str
     point_ids: np.ndarray
     matrix: np.ndarray
+    _index: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if self.mode not in ("include", "exclude"):
             raise ConfigError(
                 f"mode must be one of 'include', 'exclude'; got {self.mode!r}.", field="mode"
             )
+        ids = np.asarray(self.point_ids).ravel()
+        matrix = np.asarray(self.matrix)
+        if matrix.shape != (ids.size, ids.size):
+            raise ConfigError(
+                f"the pair matrix is {matrix.shape} but there are {ids.size} point ids; it must "
+                "be square with one row and column per id.",
+                field="included_pairs_file",
+            )
+        object.__setattr__(self, "_index", {int(v): k for k, v in enumerate(ids)})
 
     def keeps(self, id_a: int, id_b: int) -> bool:
         """Whether the pair is solved (Circuitscape: excluded when both directions say so)."""
-        index = {int(v): k for k, v in enumerate(self.point_ids)}
+        index = self._index
         a, b = index.get(int(id_a)), index.get(int(id_b))
         if a is None or b is None:
             return False
