@@ -594,3 +594,27 @@ def test_orientation_sign_is_exact_for_nearly_collinear_points(seed):
         (a[:, 0] - c[:, 0]) * (b[:, 1] - c[:, 1]) - (a[:, 1] - c[:, 1]) * (b[:, 0] - c[:, 0])
     )
     assert (naive != expected).sum() > 10
+
+
+@given(
+    centre=st.floats(200.0, 800.0),
+    width=st.floats(20.0, 400.0),
+    second_shift=st.floats(-300.0, 300.0),
+    second_width=st.floats(20.0, 400.0),
+    second_permeability=st.floats(0.0, 1.0),
+)
+@settings(max_examples=60, deadline=None, derandomize=True)
+def test_adding_an_overlapping_opening_never_lowers_any_edge_factor(
+    centre, width, second_shift, second_width, second_permeability
+):
+    # Rayleigh monotonicity at the level of edges: a lower-permeability opening laid over a full
+    # gap must not take conductance away from the gap.
+    grid = GridSpec.from_origin(0.0, 1000.0, CELL, (10, 10), gallery.DEFAULT_CRS)
+    fence = Fence("f", [(-200.0, 500.0), (1200.0, 500.0)], permeability=0.1)
+    cuts = fence_edge_cuts(grid, [fence])
+    gap = Opening("f", centre, 500.0, width, 1.0)
+    other = Opening("f", centre + second_shift, 500.0, second_width, second_permeability)
+    alone = edge_factors(cuts, [fence], [gap], CELL)
+    both = edge_factors(cuts, [fence], [gap, other], CELL)
+    assert np.all(both >= alone - 1e-12)
+    assert np.all(both <= 1.0 + 1e-12)

@@ -44,6 +44,7 @@ __all__ = [
     "opening_restoration",
     "edge_factors",
     "apply_fences",
+    "combine_openings",
 ]
 
 #: Relative error bound of the floating-point orientation test (Shewchuk's ccwerrboundA is
@@ -663,8 +664,10 @@ def edge_factors(
     """Conductance factor for every row of ``cuts``.
 
     The factor is the fence's permeability ``p``, raised towards the opening's permeability by
-    the restored fraction ``f``: ``p + f * (p_open - p)``. Overlapping openings on one edge share
-    it in proportion to their overlaps (their fractions are scaled to sum at most 1).
+    the restored fraction ``f``: ``p + f * (p_open - p)``. Where openings overlap on one edge
+    (fractions summing to more than 1), the most permeable opening takes its share first and the
+    others fill what is left, and an opening less permeable than its fence changes nothing; so
+    adding an opening never lowers a factor (Rayleigh monotonicity).
 
     Parameters
     ----------
@@ -684,13 +687,45 @@ def edge_factors(
     rows, numbers, fraction = _opening_overlaps(cuts, fences, openings, cell_size)
     if not len(rows):
         return base.copy()
-    total = np.bincount(rows, weights=fraction, minlength=len(cuts))
-    scale = np.where(total > 1.0, 1.0 / np.maximum(total, 1e-300), 1.0)
     open_perm = np.array([o.permeability for o in openings], dtype=float)[numbers]
-    gain = np.bincount(
-        rows, weights=fraction * scale[rows] * (open_perm - base[rows]), minlength=len(cuts)
+    return combine_openings(base, rows, fraction, open_perm)
+
+
+def combine_openings(
+    base: np.ndarray, rows: np.ndarray, fraction: np.ndarray, permeability: np.ndarray
+) -> np.ndarray:
+    """Factors of edges with fence permeability ``base`` once openings restore them.
+
+    ``rows[k]`` is the edge (index into ``base``) that an opening with ``permeability[k]``
+    restores by ``fraction[k]``. The rule of :func:`edge_factors`: most permeable first, up to
+    the whole stretch; openings less permeable than the fence change nothing.
+
+    >>> combine_openings(np.array([0.0]), np.array([0, 0]), np.array([0.6, 0.6]),
+    ...                  np.array([0.5, 1.0])).tolist()
+    [0.8]
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if not len(rows):
+        return np.asarray(base, dtype=float).copy()
+    taken = _fill_best_first(rows, np.asarray(fraction, float), np.asarray(permeability, float))
+    # An "opening" less permeable than its fence is no opening: it never closes the fence further.
+    lift = np.maximum(permeability - base[rows], 0.0)
+    return base + np.bincount(rows, weights=taken * lift, minlength=len(base))
+
+
+def _fill_best_first(rows: np.ndarray, fraction: np.ndarray, permeability: np.ndarray):
+    """Share of each (edge, opening) overlap when openings fill their edge best first, up to 1."""
+    order = np.lexsort((-permeability, rows))
+    sorted_rows, sorted_fraction = rows[order], fraction[order]
+    cumulative = np.cumsum(sorted_fraction)
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_rows)) + 1]
+    group_offset = np.repeat(
+        cumulative[starts] - sorted_fraction[starts], np.diff(np.r_[starts, len(rows)])
     )
-    return base + gain
+    before = cumulative - sorted_fraction - group_offset
+    taken = np.empty_like(fraction)
+    taken[order] = np.clip(np.minimum(sorted_fraction, 1.0 - before), 0.0, None)
+    return taken
 
 
 def apply_fences(

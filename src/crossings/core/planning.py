@@ -552,26 +552,21 @@ class FenceEdgeModel:
         return np.asarray(rows, dtype=np.int64), np.asarray(fraction, dtype=float)
 
     def _row_factors(self, rows: np.ndarray, covers) -> np.ndarray:
-        """``edge_factors`` of ``rows`` with the given openings (same rule as barriers).
+        """``edge_factors`` of ``rows`` with the given openings (``barriers.combine_openings``).
 
-        Factor ``p + f * (p_open - p)``; overlapping openings share a row in proportion to their
-        overlaps (fractions scaled to sum at most 1). Computed here from each opening's
-        restoration so that scoring a candidate does not re-walk every opening.
+        Computed from each opening's restoration so that scoring a candidate does not re-walk
+        every opening.
         """
         base = self._permeability[np.asarray(self.cuts.fence_index)[rows]]
         position = {int(r): k for k, r in enumerate(rows)}
-        total = np.zeros(len(rows))
-        gain_parts = []
+        parts = [np.zeros(0, np.int64)], [np.zeros(0)], [np.zeros(0)]
         for cover_rows, fraction, perm in covers:
             idx = np.array([position.get(int(r), -1) for r in cover_rows], dtype=np.int64)
             hit = idx >= 0
-            np.add.at(total, idx[hit], fraction[hit])
-            gain_parts.append((idx[hit], fraction[hit], perm[hit]))
-        scale = np.where(total > 1.0, 1.0 / np.maximum(total, 1e-300), 1.0)
-        factors = base.copy()
-        for idx, fraction, perm in gain_parts:
-            np.add.at(factors, idx, fraction * scale[idx] * (perm - base[idx]))
-        return factors
+            for part, values in zip(parts, (idx[hit], fraction[hit], perm[hit]), strict=True):
+                part.append(values)
+        idx, fraction, perm = (np.concatenate(part) for part in parts)
+        return self._barriers.combine_openings(base, idx, fraction, perm)
 
     def _weights_with(self, chosen_covers, local_edges) -> np.ndarray:
         """Conductance of the local edges with the existing openings and ``chosen_covers``."""
