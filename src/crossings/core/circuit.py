@@ -522,26 +522,29 @@ def _incidence(network: CircuitNetwork):
 
 def _grid_flows(graph: ConductanceGraph, voltages: np.ndarray, want_net: bool = True):
     """Per node: sum of |edge flows| and net outflow, by array slicing over the grid's edge
-    directions (several times faster than sparse products on large grids)."""
+    directions (several times faster than sparse products on large grids).
+
+    Works on (solves, rows, cols) stacks so that every slice is contiguous along grid rows.
+    """
     single = voltages.ndim == 1
     columns = voltages[:, None] if single else voltages
     rows, cols = graph.valid.shape
     k = columns.shape[1]
     everywhere = bool(graph.valid.all())
     if everywhere:
-        grid = np.ascontiguousarray(columns).reshape(rows, cols, k)
+        grid = np.asfortranarray(columns).T.reshape(k, rows, cols)
     else:
-        grid = np.zeros((rows, cols, k))
-        grid[graph.valid] = columns
+        grid = np.zeros((k, rows, cols))
+        grid[:, graph.valid] = columns.T
     total = np.zeros_like(grid)
     net = np.zeros_like(grid) if want_net else None
     for (dr, dc), weight in zip(DIRECTIONS, graph.edge_weights, strict=True):
-        if not weight.any():
+        if dr + abs(dc) > 1 and graph.connect_four:
             continue
-        here = (slice(0, rows - dr), slice(max(0, -dc), cols - max(0, dc)))
-        there = (slice(dr, rows), slice(max(0, dc), cols + min(0, dc)))
+        here = (slice(None), slice(0, rows - dr), slice(max(0, -dc), cols - max(0, dc)))
+        there = (slice(None), slice(dr, rows), slice(max(0, dc), cols + min(0, dc)))
         flow = grid[here] - grid[there]
-        flow *= weight[here][..., None]
+        flow *= weight[here[1:]]
         if want_net:
             net[here] += flow
             net[there] -= flow
@@ -549,14 +552,34 @@ def _grid_flows(graph: ConductanceGraph, voltages: np.ndarray, want_net: bool = 
         total[here] += flow
         total[there] += flow
     if everywhere:
-        total = total.reshape(-1, k)
-        net = net.reshape(-1, k) if want_net else None
+        total = total.reshape(k, -1).T
+        net = net.reshape(k, -1).T if want_net else None
     else:
-        total = total[graph.valid]
-        net = net[graph.valid] if want_net else None
+        total = total[:, graph.valid].T
+        net = net[:, graph.valid].T if want_net else None
     if single:
         return total[:, 0], (net[:, 0] if want_net else None)
     return total, net
+
+
+def _pair_currents(network: CircuitNetwork, voltages: np.ndarray, first, second) -> np.ndarray:
+    """Node currents of pair solves (1 A in at ``second``, out at ``first``, per column).
+
+    Without grounds, max(inflow, outflow) = (sum of |edge flows| + |net injection|) / 2, and the
+    net injection is exactly +-1 A at the pair's two nodes.
+    """
+    if network.grid_graph is not None:
+        total, _ = _grid_flows(network.grid_graph, voltages, want_net=False)
+    else:
+        signed, unsigned_t = _incidence(network)
+        flows = signed @ voltages
+        flows *= network.edges()[2][:, None]
+        total = unsigned_t @ np.abs(flows)
+    currents = 0.5 * total
+    columns = np.arange(voltages.shape[1])
+    currents[first, columns] += 0.5
+    currents[second, columns] += 0.5
+    return currents
 
 
 def node_currents(
@@ -921,12 +944,9 @@ def _pair_maps(network, comp_nodes, potentials, column, pairs, focal, nodes, acc
         else:
             voltages = np.zeros((network.n_nodes, len(batch)))
             voltages[comp_nodes] = local
-        # 1 A enters at b and leaves at a: the net outflow is known exactly.
-        injected = np.zeros_like(voltages)
-        columns = np.arange(len(batch))
-        injected[np.array([nodes[b] for _, b in batch]), columns] = 1.0
-        injected[np.array([nodes[a] for a, _ in batch]), columns] = -1.0
-        currents = node_currents(network, voltages, net_outflow=injected)
+        first = np.array([nodes[a] for a, _ in batch])
+        second = np.array([nodes[b] for _, b in batch])
+        currents = _pair_currents(network, voltages, first, second)
         accumulator.add_nodes(network, currents)
         if not per_pair:
             continue
