@@ -105,6 +105,9 @@ def test_bad_matrix_and_rhs_are_refused():
     with pytest.raises(ConfigError, match="NaN"):
         solver.solve(np.array([1.0, np.nan, 0.0]))
     np.testing.assert_array_equal(solver.solve(np.zeros(3)), np.zeros(3))
+    with pytest.raises(ConfigError, match="Did you mean 'cholmod'"):
+        SPDSolver(sp.identity(3, format="csr"), solver="cholmd")
+    assert SPDSolver(sp.identity(3, format="csr"), solver="splu").method is Solver.SPLU
 
 
 def _components_by_union_find(laplacian) -> np.ndarray:

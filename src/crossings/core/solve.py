@@ -27,6 +27,7 @@ import scipy.sparse as sp
 import scipy.sparse.csgraph as csgraph
 import scipy.sparse.linalg as spla
 
+from crossings.config import parse_enum
 from crossings.errors import ConfigError, SolverConvergenceError
 
 __all__ = [
@@ -473,7 +474,7 @@ class SPDSolver:
         self._tol = float(tol)
         self._component = component
         self._maxiter = 1000 if maxiter is None else int(maxiter)
-        solver = Solver(solver) if not isinstance(solver, Solver) else solver
+        solver = parse_enum(Solver, solver, field="solver")
         if solver is Solver.AUTO:
             solver = choose_solver(self._matrix.shape[0], n_rhs_hint)
         if solver is Solver.CHOLMOD and _cholmod_module() is None:
