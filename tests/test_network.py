@@ -221,6 +221,8 @@ def test_job_with_missing_file_names_the_key(tmp_path):
     missing = dataclasses.replace(config, point_file=tmp_path / "nowhere.txt")
     with pytest.raises(InputFileError, match="point_file"):
         run_network_job(missing, None, tmp_path)
+    with pytest.raises(ConfigError, match="no point_file given"):
+        run_network_job(dataclasses.replace(config, point_file=None), None, tmp_path)
     bad = tmp_path / "graph.txt"
     bad.write_text("0 1 1\n1 two 1\n")
     with pytest.raises(InputFileError, match="line 2 is not numeric"):

@@ -98,7 +98,7 @@ def _read_rows(path: Path, field: str, min_columns: int) -> np.ndarray:
 
 def read_graph(path: str | os.PathLike, *, is_resistances: bool) -> NetworkGraph:
     """Read a Circuitscape graph file (``i j value`` rows) into a :class:`NetworkGraph`."""
-    rows = _read_rows(Path(path), "habitat_file", 3)
+    rows = _read_rows(path, "habitat_file", 3)
     return NetworkGraph.from_edge_list(
         rows[:, 0],
         rows[:, 1],
@@ -110,12 +110,12 @@ def read_graph(path: str | os.PathLike, *, is_resistances: bool) -> NetworkGraph
 
 def read_id_list(path: str | os.PathLike, *, field: str) -> np.ndarray:
     """The first column of a text file, as node ids (focal nodes)."""
-    return _read_rows(Path(path), field, 1)[:, 0]
+    return _read_rows(path, field, 1)[:, 0]
 
 
 def read_id_values(path: str | os.PathLike, *, field: str) -> tuple[np.ndarray, np.ndarray]:
     """``id value`` rows (sources, grounds)."""
-    rows = _read_rows(Path(path), field, 2)
+    rows = _read_rows(path, field, 2)
     return rows[:, 0], rows[:, 1]
 
 
