@@ -914,20 +914,29 @@ def plan_job(config: CircuitscapeConfig, inputs: JobInputs) -> JobPlan:
     from crossings.core.circuit import build_network, count_pair_solves
     from crossings.core.solve import plan_solves
 
-    network = build_network(inputs.graph, inputs.regions)
-    n_nodes, nnz = network.n_nodes, int(network.laplacian.nnz)
+    graph = inputs.graph
+    # Small jobs: count exactly on the network; large ones: estimate without building it twice.
+    network = build_network(graph, inputs.regions) if graph.n_nodes <= 250_000 else None
+    if network is not None:
+        n_nodes, nnz = network.n_nodes, int(network.laplacian.nnz)
+    else:
+        edges = sum(int(np.count_nonzero(w)) for w in graph.edge_weights)
+        n_nodes, nnz = graph.n_nodes, graph.n_nodes + 2 * edges
     n_focal = 0 if inputs.focal is None else int(inputs.focal.unique_ids.size)
     if config.scenario is Scenario.PAIRWISE:
         focal = inputs.focal
         if inputs.selection is not None:
             focal = focal.select(np.isin(focal.ids, inputs.selection.point_ids))
+        n_focal = int(focal.unique_ids.size)
         n_pairs = n_focal * (n_focal - 1) // 2
         if focal.has_regions:
             n_solves = n_pairs
-        else:
+        elif network is not None:
             n_solves = max(0, int(np.unique(network.cell_node[focal.rows, focal.cols]).size) - 1)
             if n_pairs <= 5000:
                 n_pairs = count_pair_solves(network, focal, inputs.selection)
+        else:
+            n_solves = max(0, n_focal - 1)
     elif config.scenario is Scenario.ADVANCED:
         n_pairs, n_solves = 0, 1
     else:
