@@ -95,10 +95,12 @@ class SolverConvergenceError(CrossingsError, RuntimeError):
 
     def __str__(self) -> str:
         comp = f" on component {self.component}" if self.component is not None else ""
+        other = "splu" if "cholmod" in self.solver.lower() else "cholmod"
         return (
             f"{self.solver or 'solver'} did not converge{comp}: relative residual "
-            f"{self.residual:.3e} > tolerance {self.tol:.1e}. Try solver = 'cholmod' or check the "
-            "resistance range (very large contrasts make the system ill-conditioned)."
+            f"{self.residual:.3e} > tolerance {self.tol:.1e}. Try solver = '{other}', raise the "
+            "iteration cap, or check the resistance range (very large contrasts make the system "
+            "ill-conditioned)."
         )
 
 
