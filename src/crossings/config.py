@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from crossings.errors import ConfigError, did_you_mean
 
-__all__ = ["from_mapping", "to_mapping", "parse_enum"]
+__all__ = ["from_mapping", "to_mapping", "parse_enum", "load_toml"]
 
 T = TypeVar("T")
 
@@ -125,3 +125,22 @@ def to_mapping(config: Any) -> dict[str, Any]:
 
     data = plain(config)
     return {k: v for k, v in data.items() if v is not None}
+
+
+def load_toml(cls: type[T], path: str | Path, *, what: str) -> T:
+    """Read the TOML file ``path`` into the config dataclass ``cls`` (strictly).
+
+    ``what`` names the kind of file in the error shown when it is missing, e.g. "a plan config".
+    """
+    import tomllib
+
+    from crossings.errors import InputFileError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "no such file", f"Give the path of {what} (TOML)")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputFileError(path, f"is not valid TOML ({exc})", "Fix the syntax") from None
+    return from_mapping(cls, data, source=str(path))

@@ -16,7 +16,6 @@ current. ``crossings connectivity run CONFIG.toml`` reads a TOML job (:class:`Co
 from __future__ import annotations
 
 import enum
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crossings.config import from_mapping, to_mapping
+from crossings.config import load_toml, to_mapping
 from crossings.core.barriers import apply_fences
 from crossings.core.circuit import FocalPoints, PairwiseResult, SolverOptions, pairwise
 from crossings.core.graph import AveragingRule, ConductanceGraph
 from crossings.core.solve import Solver
-from crossings.errors import ConfigError, InputFileError
+from crossings.errors import ConfigError
 from crossings.io.atomic import atomic_path
 from crossings.io.raster import write_geotiff
 from crossings.io.runlog import RunLog
@@ -283,13 +282,7 @@ def _no_fences(landscape: Landscape) -> Landscape:
 def load_config(path: str | Path) -> ConnectivityConfig:
     """Read and check a TOML job; relative paths are resolved against the TOML file's folder."""
     path = Path(path)
-    if not path.is_file():
-        raise InputFileError(path, "no such file", "Give the path of a connectivity TOML job")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise InputFileError(path, f"not valid TOML ({exc})", "Fix the TOML syntax") from None
-    config = from_mapping(ConnectivityConfig, data, source=str(path))
+    config = load_toml(ConnectivityConfig, path, what="a connectivity job")
     return _resolve_paths(config, path.parent)
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from crossings.config import from_mapping, to_mapping
+from crossings.config import load_toml, to_mapping
 from crossings.core import planning as core
 from crossings.core.solve import Solver, SPDSolver
 from crossings.errors import ConfigError, InputFileError
@@ -152,13 +152,7 @@ METHODS = ("greedy", "exact", "both")
 def load_config(path: str | Path) -> PlanConfig:
     """Parse a plan TOML into :class:`PlanConfig`; relative paths are resolved against it."""
     path = Path(path)
-    if not path.is_file():
-        raise InputFileError(path, "does not exist", "Give the path of a plan config (TOML)")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise InputFileError(path, f"is not valid TOML ({exc})", "Fix the syntax") from None
-    config = from_mapping(PlanConfig, data, source=str(path))
+    config = load_toml(PlanConfig, path, what="a plan config")
     if config.selection.method not in METHODS:
         raise ConfigError(
             f"must be one of {', '.join(METHODS)}; got {config.selection.method!r}",
