@@ -21,13 +21,13 @@ into focal node ``k`` and the component grounded at its first focal node ``g``, 
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
+from crossings.core.circuit import RemovePolicy
 from crossings.core.solve import SolveInfo, Solver, SPDSolver, connected_components
 from crossings.errors import ConfigError
 
@@ -39,15 +39,6 @@ __all__ = [
     "network_pairwise",
     "network_advanced",
 ]
-
-
-class RemovePolicy(enum.Enum):
-    """What to do at a node that holds both a source and a ground (Circuitscape's names)."""
-
-    KEEPALL = "keepall"
-    RMVSRC = "rmvsrc"
-    RMVGND = "rmvgnd"
-    RMVALL = "rmvall"
 
 
 @dataclass(frozen=True)
