@@ -102,6 +102,7 @@ def test_corpus_case_matches_circuitscape(kind, name, solver, tmp_path, monkeypa
     assert (tmp_path / "run.toml").exists() and (tmp_path / "manifest.json").exists()
 
 
+@pytest.mark.filterwarnings("ignore::crossings.errors.CrossingsWarning")  # NoData focal cells
 def test_relative_paths_fall_back_to_the_ini_folder(tmp_path, monkeypatch):
     """Run from an unrelated folder: paths resolve against the INI's own folder instead."""
     case = tmp_path / "job"
