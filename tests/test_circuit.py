@@ -405,3 +405,22 @@ def test_all_focal_points_in_one_cell_is_an_error():
         pairwise(graph, FocalPoints([1, 1, 1], [1, 1, 1], [1, 2, 3]))
     with pytest.raises(ConfigError, match="fewer than two focal ids"):
         pairwise(graph, FocalPoints([1, 2], [1, 2], [4, 4]))
+
+
+@pytest.mark.parametrize("seed", [21, 22, 23])
+def test_effective_resistance_is_a_metric_and_monotone(seed):
+    """Triangle inequality, and Rayleigh monotonicity: raising conductances lowers resistances."""
+    resistance = _landscape(seed, holes=0.1, wall=False)
+    rule = AveragingRule.AVG_RESISTANCE
+    focal = _random_focal(resistance, 5, seed)
+    base = pairwise(_graph(resistance, False, rule), focal).resistances
+    for a in range(5):
+        for b in range(5):
+            for c in range(5):
+                if min(base[a, b], base[b, c], base[a, c]) >= 0:
+                    assert base[a, c] <= base[a, b] + base[b, c] + 1e-12
+    rng = np.random.default_rng(seed)
+    improved = resistance / rng.uniform(1.0, 3.0, size=resistance.shape)
+    better = pairwise(_graph(improved, False, rule), focal).resistances
+    connected = base > 0
+    assert np.all(better[connected] <= base[connected] + 1e-12)

@@ -238,3 +238,27 @@ def test_write_as_tif_writes_geotiff_maps_matching_the_ascii_ones(tmp_path):
     with rasterio.open(tmp_path / "tif" / "job_cum_curmap.tif") as dataset:
         np.testing.assert_allclose(dataset.read(1), ascii_map, atol=1e-8)
         assert dataset.transform.c == 0 and dataset.transform.f == 4
+
+
+def test_log_transform_and_null_currents_apply_to_written_maps(tmp_path):
+    resistance = np.ones((4, 5))
+    resistance[1, 2] = np.nan
+    ini = _job(tmp_path, resistance, _corners((4, 5)))
+    assert _run(ini).exit_code == 0
+    plain = np.loadtxt(tmp_path / "out" / "job_cum_curmap.asc", skiprows=6)
+    extra = "log_transform_maps = True\nset_null_currents_to_nodata = True\n"
+    ini.write_text(ini.read_text() + extra)
+    assert _run(ini, "--out-dir", tmp_path / "log").exit_code == 0
+    logged = np.loadtxt(tmp_path / "log" / "job_cum_curmap.asc", skiprows=6)
+    assert logged[1, 2] == -9999
+    positive = plain > 0
+    np.testing.assert_allclose(logged[positive], np.log10(plain[positive]), atol=1e-7)
+
+
+def test_misaligned_mask_names_both_grids(tmp_path):
+    ini = _job(tmp_path, np.ones((3, 3)), _corners((3, 3)))
+    _asc(tmp_path / "mask.asc", np.ones((4, 3)))
+    ini.write_text(ini.read_text() + f"use_mask = True\nmask_file = {tmp_path / 'mask.asc'}\n")
+    result = _run(ini)
+    assert result.exit_code == 1 and "mask_file" in result.output
+    assert "4 x 3" in result.output and "3 x 3" in result.output
