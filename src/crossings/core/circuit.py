@@ -53,6 +53,7 @@ __all__ = [
     "all_to_one",
     "effective_resistance",
     "count_pair_solves",
+    "node_currents",
 ]
 
 #: Bytes of dense pair voltages handled at once when building current maps.
