@@ -262,3 +262,8 @@ def test_misaligned_mask_names_both_grids(tmp_path):
     result = _run(ini)
     assert result.exit_code == 1 and "mask_file" in result.output
     assert "4 x 3" in result.output and "3 x 3" in result.output
+
+
+def test_missing_scenario_is_an_error_listing_the_modes():
+    with pytest.raises(ConfigError, match="scenario.*'pairwise', 'advanced', 'one-to-all'"):
+        cs.parse_ini_text("habitat_file = a.asc\n")

@@ -257,10 +257,16 @@ def parse_ini_text(
     run_dir = Path(run_dir) if run_dir is not None else Path.cwd()
     fields = {f.name: f for f in dataclasses.fields(CircuitscapeConfig) if f.name != "source"}
     values: dict[str, object] = {"source": source}
-    for key, value in _raw_pairs(text, source).items():
+    pairs = _raw_pairs(text, source)
+    for key, value in pairs.items():
         if key not in fields:
             raise ConfigError(f"unknown key.{did_you_mean(key, fields)}", source=source, field=key)
         values[key] = _convert_value(key, value, fields[key], source, ini_dir, run_dir)
+    if "scenario" not in pairs:  # Circuitscape has no default mode either
+        allowed = ", ".join(repr(m.value) for m in Scenario)
+        raise ConfigError(
+            f"missing; set scenario = one of {allowed}.", source=source, field="scenario"
+        )
     return CircuitscapeConfig(**values)
 
 
