@@ -424,3 +424,30 @@ def test_effective_resistance_is_a_metric_and_monotone(seed):
     better = pairwise(_graph(improved, False, rule), focal).resistances
     connected = base > 0
     assert np.all(better[connected] <= base[connected] + 1e-12)
+
+
+def test_zero_focal_currents_clears_only_each_pairs_own_focal_cells():
+    resistance = _landscape(8, holes=0.0, wall=False)
+    graph = _graph(resistance, False, AveragingRule.AVG_RESISTANCE)
+    focal = _random_focal(resistance, 3, 4)
+    maps, zeroed = {}, {}
+    pairwise(
+        graph, focal, pair_currents=True, on_pair=lambda m: maps.__setitem__((m.id_a, m.id_b), m)
+    )
+    result = pairwise(
+        graph,
+        focal,
+        cumulative=True,
+        pair_currents=True,
+        zero_focal_currents=True,
+        on_pair=lambda m: zeroed.__setitem__((m.id_a, m.id_b), m),
+    )
+    cumulative = np.zeros(resistance.shape)
+    for (a, b), pair in maps.items():
+        expected = pair.current.copy()
+        for pid in (a, b):
+            expected[focal.rows[pid - 1], focal.cols[pid - 1]] = 0.0
+            assert pair.current[focal.rows[pid - 1], focal.cols[pid - 1]] >= 1.0 - 1e-9
+        np.testing.assert_allclose(zeroed[(a, b)].current, expected, atol=1e-12)
+        cumulative += expected
+    np.testing.assert_allclose(result.cumulative_current, cumulative, atol=1e-12)

@@ -800,6 +800,7 @@ def pairwise(
     pair_voltages: bool = False,
     on_pair: Callable[[PairMaps], None] | None = None,
     nodata_focal: str = "error",
+    zero_focal_currents: bool = False,
 ) -> PairwiseResult:
     """Effective resistance between every pair of focal ids, and current maps.
 
@@ -824,6 +825,9 @@ def pairwise(
     nodata_focal : {"error", "disconnect"}
         Focal points on NoData raise a ConfigError, or (Circuitscape's behaviour) are treated
         as disconnected from everything (resistance -1).
+    zero_focal_currents : bool
+        Set the current of each pair's two focal nodes to 0 in its maps (and so in the
+        cumulative map), as Circuitscape 4's ``set_focal_node_currents_to_zero``.
 
     Raises
     ------
@@ -852,7 +856,7 @@ def pairwise(
             field="point_file",
         )
     accumulator = _Accumulator(graph.valid.shape, cumulative, maximum)
-    wants = (pair_currents, pair_voltages, on_pair, nodata_focal)
+    wants = (pair_currents, pair_voltages, on_pair, nodata_focal, zero_focal_currents)
     if focal.has_regions:
         resistances, n_solves, infos = _pairwise_regions(
             graph, focal, regions, selection, options, accumulator, wants
@@ -948,6 +952,10 @@ def _pair_maps(network, comp_nodes, potentials, column, pairs, focal, nodes, acc
         first = np.array([nodes[a] for a, _ in batch])
         second = np.array([nodes[b] for _, b in batch])
         currents = _pair_currents(network, voltages, first, second)
+        if wants[4]:  # Circuitscape 4's set_focal_node_currents_to_zero
+            columns = np.arange(len(batch))
+            currents[first, columns] = 0.0
+            currents[second, columns] = 0.0
         accumulator.add_nodes(network, currents)
         if not per_pair:
             continue

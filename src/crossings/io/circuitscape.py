@@ -1083,6 +1083,7 @@ def _run_pairwise(config, inputs, options, writer, cur, on_step):
         pair_voltages=config.write_volt_maps,
         on_pair=on_pair,
         nodata_focal="disconnect",
+        zero_focal_currents=config.set_focal_node_currents_to_zero,
     )
     writer.written += write_resistances(writer.prefix, result.ids, result.resistances)
     _write_summaries(config, writer, result)
