@@ -451,3 +451,39 @@ def test_zero_focal_currents_clears_only_each_pairs_own_focal_cells():
         np.testing.assert_allclose(zeroed[(a, b)].current, expected, atol=1e-12)
         cumulative += expected
     np.testing.assert_allclose(result.cumulative_current, cumulative, atol=1e-12)
+
+
+@pytest.mark.parametrize("to_all", [True, False], ids=["one_to_all", "all_to_one"])
+def test_reduced_one_to_all_path_equals_one_solve_per_id(to_all):
+    """The one-factorisation path gives what one advanced solve per id gives (an all-keeping
+    pair selection forces the per-id path), with regions, strengths and two components."""
+    resistance = _landscape(13, shape=(10, 12), holes=0.1, wall=True)
+    graph = _graph(resistance, False, AveragingRule.AVG_CONDUCTANCE)
+    focal = _random_focal(resistance, 6, 5)
+    regions = np.zeros(resistance.shape, dtype=int)
+    regions[0:2, 0:2] = 4
+    strengths = {1: 0.5, 2: 2.0, 5: 1.5}
+    mode = one_to_all if to_all else all_to_one
+    keep_all = PairSelection("exclude", focal.unique_ids, np.zeros((6, 6), dtype=int))
+    runs = []
+    for selection in (None, keep_all):
+        maps = {}
+        result = mode(
+            graph,
+            focal,
+            regions=regions,
+            strengths=strengths,
+            cumulative=True,
+            maximum=True,
+            selection=selection,
+            on_id=lambda pid, cur, volt, maps=maps: maps.__setitem__(pid, (cur, volt)),
+        )
+        runs.append((result, maps))
+    (fast, fast_maps), (general, general_maps) = runs
+    np.testing.assert_allclose(fast.values, general.values, rtol=1e-9)
+    np.testing.assert_allclose(fast.cumulative_current, general.cumulative_current, atol=1e-9)
+    np.testing.assert_allclose(fast.max_current, general.max_current, atol=1e-9)
+    for pid, (current, voltage) in general_maps.items():
+        np.testing.assert_allclose(fast_maps[pid][0], current, atol=1e-9)
+        np.testing.assert_allclose(fast_maps[pid][1], voltage, atol=1e-9)
+    assert len(fast.solve_info) == 1 and len(general.solve_info) >= 5

@@ -1258,6 +1258,12 @@ def _one_or_all(graph, focal, regions, strengths, options, to_all, maps, on_id, 
             field="point_file",
         )
     accumulator = _Accumulator(graph.valid.shape, *maps)
+    id_nodes = _distinct_id_nodes(focal, ids, nodes)
+    if selection is None and id_nodes is not None:
+        values, infos = _one_or_all_reduced(
+            network, ids, id_nodes, strengths, options, to_all, accumulator, on_id
+        )
+        return OneToAllResult(ids, values, accumulator.cumulative, accumulator.maximum, infos)
     values = np.full(ids.size, -1.0)
     infos = []
     for k, pid in enumerate(ids):
@@ -1289,6 +1295,88 @@ def _one_or_all(graph, focal, regions, strengths, options, to_all, maps, on_id, 
         if on_id is not None:
             on_id(int(pid), current_grid, _to_grid(network, voltages, solved_nodes))
     return OneToAllResult(ids, values, accumulator.cumulative, accumulator.maximum, tuple(infos))
+
+
+def _distinct_id_nodes(focal: FocalPoints, ids: np.ndarray, nodes: np.ndarray):
+    """Node of each focal id when every id sits on its own node(s) with all cells on nodes;
+    else None (the general path then handles the special cases Circuitscape's way)."""
+    if (nodes < 0).any():
+        return None
+    first = np.searchsorted(focal.ids, ids)  # ids are sorted: first cell of each id
+    id_nodes = nodes[first]
+    if np.unique(id_nodes).size != ids.size:
+        return None
+    if not np.array_equal(nodes, id_nodes[np.searchsorted(ids, focal.ids)]):
+        return None
+    return id_nodes
+
+
+def _one_or_all_reduced(network, ids, id_nodes, strengths, options, to_all, accumulator, on_id):
+    """One-to-all / all-to-one with ONE factorisation for all focal ids.
+
+    With every focal node grounded, the interior block ``L_II`` is factorised once and
+    ``H = -L_II^-1 L_IF`` (one solve per focal node) gives the potential everywhere for any
+    focal potentials (``v_I = H v_F``); ``K = L_FF + L_FI H`` is the focal nodes' reduced
+    (Kron) Laplacian. One-to-all for id i is then ``v_i = s_i / K_ii`` with the other ids at
+    0 V; all-to-one solves the small system ``K v = s`` with id i at 0 V.
+    """
+    lap = network.laplacian
+    k = ids.size
+    comps = network.component[id_nodes]
+    relevant = np.isin(network.component, comps)
+    is_focal = np.zeros(network.n_nodes, dtype=bool)
+    is_focal[id_nodes] = True
+    interior = np.flatnonzero(relevant & ~is_focal)
+    l_if = lap[interior][:, id_nodes].tocsc()
+    reduced = np.asarray(lap[id_nodes][:, id_nodes].todense())
+    h = np.zeros((interior.size, k))
+    infos = []
+    if interior.size:
+        solver = _make_solver(lap[interior][:, interior].tocsr(), options, None, k)
+        batch = max(1, int(_MAP_CHUNK_BYTES // max(8 * interior.size, 1)))
+        for start in range(0, k, batch):
+            cols = slice(start, min(start + batch, k))
+            h[:, cols] = -solver.solve(l_if[:, cols].toarray())
+        infos.append(solver.info)
+        reduced = reduced + np.asarray(l_if.T @ h)
+    strength = np.array([float(strengths.get(int(p), 1.0)) if strengths else 1.0 for p in ids])
+    values = np.full(k, -1.0)
+    for i, pid in enumerate(ids):
+        focal_v = _reduced_focal_voltages(reduced, comps, i, strength, to_all)
+        comp_nodes = network.component_nodes(comps[i])
+        voltages = np.zeros(network.n_nodes)
+        if focal_v is not None:
+            voltages[id_nodes] = focal_v
+            voltages[interior] = h @ focal_v
+            if to_all:
+                value = focal_v[i] / strength[i]
+                values[i] = -1.0 if math.isclose(value, 0.0, abs_tol=1e-12) else value
+            else:
+                values[i] = 0.0
+            currents = node_currents(network, voltages)
+        else:
+            currents = np.zeros(network.n_nodes)
+            comp_nodes = np.zeros(0, dtype=np.int64)
+        current_grid = _to_grid(network, currents, comp_nodes)
+        accumulator.add(current_grid)
+        if on_id is not None:
+            on_id(int(pid), current_grid, _to_grid(network, voltages, comp_nodes))
+    return values, tuple(infos)
+
+
+def _reduced_focal_voltages(reduced, comps, i, strength, to_all):
+    """Focal-node voltages of id ``i``'s solve (None when its component has nothing to solve)."""
+    others = np.flatnonzero((comps == comps[i]) & (np.arange(comps.size) != i))
+    if others.size == 0:
+        return None
+    focal_v = np.zeros(comps.size)
+    if to_all:
+        focal_v[i] = strength[i] / reduced[i, i]
+        return focal_v
+    if strength[others].sum() == 0:
+        return None
+    focal_v[others] = np.linalg.solve(reduced[np.ix_(others, others)], strength[others])
+    return focal_v
 
 
 def _one_or_all_value(network, focal, pid, voltages, strengths, to_all) -> float:
