@@ -87,6 +87,7 @@ class ConnectivityConfig:
 
     Examples
     --------
+    >>> from crossings.config import from_mapping
     >>> cfg = from_mapping(ConnectivityConfig, {
     ...     "landscape": {"resistance": "r.tif"}, "focal": {"path": "areas.gpkg"},
     ...     "scenarios": ["no_fence", "fence_closed"], "solver": "cg_amg"})
