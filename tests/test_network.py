@@ -21,7 +21,7 @@ from crossings.errors import ConfigError, InputFileError
 from crossings.io import circuitscape as cs
 from crossings.io.circuitscape_network import run_network_job
 
-DATA = Path(__file__).parent / "data" / "circuitscape_network"
+DATA = Path(__file__).parent / "data" / "circuitscape"
 VERIFY = DATA / "output_verify"
 SOLVERS = [
     s.value for s in (Solver.CG_AMG, Solver.CHOLMOD, Solver.SPLU) if s in available_solvers()
