@@ -487,3 +487,54 @@ def test_reduced_one_to_all_path_equals_one_solve_per_id(to_all):
         np.testing.assert_allclose(fast_maps[pid][0], current, atol=1e-9)
         np.testing.assert_allclose(fast_maps[pid][1], voltage, atol=1e-9)
     assert len(fast.solve_info) == 1 and len(general.solve_info) >= 5
+
+
+def _dense_all_to_one(lap, nodes, ground, currents):
+    """Dense all-to-one solve: ``currents[k]`` A into ``nodes[k]``, node ``ground`` at 0 V."""
+    free = np.setdiff1d(np.arange(lap.shape[0]), [ground])
+    rhs = np.zeros(lap.shape[0])
+    np.add.at(rhs, nodes, currents)
+    v = np.zeros(lap.shape[0])
+    v[free] = np.linalg.solve(lap[np.ix_(free, free)], rhs[free])
+    return v
+
+
+@pytest.mark.parametrize("compat", [False, True], ids=["clean", "circuitscape_compat"])
+def test_all_to_one_with_included_pairs_clean_and_circuitscape_compat(compat):
+    """Clean: ids not paired with the grounded id are neither sources nor grounds.
+    Circuitscape compatibility: they stay sources at 1 A (their variable strength is ignored),
+    and an id paired with nobody is -1 with no map at all (allToOneVerify12)."""
+    resistance = _landscape(7, holes=0.0, wall=False)
+    rule = AveragingRule.AVG_RESISTANCE
+    lap, index, _ = _dense_laplacian(resistance, False, rule)
+    focal = _random_focal(resistance, 4, 3)
+    nodes = index[focal.rows, focal.cols]
+    strengths = {1: 2.0, 2: 0.5, 3: 3.0, 4: 1.5}
+    pairs = np.array([[0, 1, 1, 0], [1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]])
+    selection = PairSelection("include", np.array([1, 2, 3, 4]), pairs)
+    maps = {}
+    result = all_to_one(
+        _graph(resistance, False, rule),
+        focal,
+        strengths=strengths,
+        selection=selection,
+        cumulative=True,
+        circuitscape_compat=compat,
+        on_id=lambda pid, cur, volt: maps.__setitem__(pid, (cur, volt)),
+    )
+    assert result.values.tolist() == [0.0, 0.0, 0.0, -1.0]
+    assert (4 in maps) is not compat  # compat: no map for an id paired with nobody
+    if not compat:
+        assert not maps[4][0].any() and not maps[4][1].any()
+    partners = {1: [2, 3], 2: [1], 3: [1]}
+    for pid, paired in partners.items():
+        others = [o for o in (1, 2, 3, 4) if o != pid]
+        if compat:
+            currents = [strengths[o] if o in paired else 1.0 for o in others]
+        else:
+            currents = [strengths[o] if o in paired else 0.0 for o in others]
+        v = _dense_all_to_one(lap, nodes[np.array(others) - 1], nodes[pid - 1], currents)
+        voltage = maps[pid][1]
+        np.testing.assert_allclose(voltage[index >= 0], v[index[index >= 0]], rtol=1e-6, atol=1e-9)
+        grounded = maps[pid][0][focal.rows[pid - 1], focal.cols[pid - 1]]
+        assert grounded == pytest.approx(sum(currents), rel=1e-8)  # all current leaves there

@@ -24,11 +24,10 @@ CASES = (
     [("pairwise", f"sgVerify{i}") for i in range(1, 18)]
     + [("advanced", f"mgVerify{i}") for i in range(1, 8)]
     + [("one_to_all", f"oneToAllVerify{i}") for i in range(1, 14)]
-    + [("all_to_one", f"allToOneVerify{i}") for i in range(1, 12)]
+    + [("all_to_one", f"allToOneVerify{i}") for i in range(1, 13)]
 )
-# allToOneVerify12 (focal regions + polygons + mask + include matrix + variable strengths) is not
-# run: Circuitscape's result there depends on a node-numbering quirk that crossings does not
-# reproduce (see docs/connectivity.md, "Differences").
+# allToOneVerify12 (polygons + mask + include matrix + variable strengths) matches through the
+# INI runner's Circuitscape-compatibility path (see docs/connectivity.md, "Differences").
 
 
 def _ini(kind: str, name: str) -> Path:

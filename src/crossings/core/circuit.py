@@ -1240,7 +1240,7 @@ def _one_or_all_sources(focal, ids, pid, point_map, strengths, to_all, shape):
 
 
 def _one_or_all(graph, focal, regions, strengths, options, to_all, maps, on_id, extra):
-    selection, nodata = extra
+    selection, nodata, compat = extra
     focal.check_inside(graph.valid.shape)
     if selection is not None:
         focal = focal.select(np.isin(focal.ids, selection.point_ids))
@@ -1267,12 +1267,16 @@ def _one_or_all(graph, focal, regions, strengths, options, to_all, maps, on_id, 
     values = np.full(ids.size, -1.0)
     infos = []
     for k, pid in enumerate(ids):
-        own_map = point_map
+        own_map, own_strengths = point_map, strengths
         if selection is not None:
             dropped = [o for o in ids if o != pid and not selection.keeps(pid, o)]
             own_map = np.where(np.isin(point_map, dropped), 0, point_map)
+            if compat and len(dropped) == ids.size - 1:
+                continue  # Circuitscape: nothing left to pair with -> -1, no map at all
+            if compat and not to_all:
+                own_map, own_strengths = _compat_all_to_one(point_map, strengths, dropped)
         sources, grounds, policy = _one_or_all_sources(
-            focal, ids, pid, own_map, strengths, to_all, graph.valid.shape
+            focal, ids, pid, own_map, own_strengths, to_all, graph.valid.shape
         )
         node_sources, node_grounds = _resolve_conflicts(
             _node_sums(network, sources), _node_sums(network, grounds), policy
@@ -1295,6 +1299,15 @@ def _one_or_all(graph, focal, regions, strengths, options, to_all, maps, on_id, 
         if on_id is not None:
             on_id(int(pid), current_grid, _to_grid(network, voltages, solved_nodes))
     return OneToAllResult(ids, values, accumulator.cumulative, accumulator.maximum, tuple(infos))
+
+
+def _compat_all_to_one(point_map, strengths, dropped):
+    """Circuitscape compatibility for all-to-one with included pairs: ids not paired with the
+    grounded id stay sources, at 1 A instead of their variable strength (Circuitscape builds
+    its source map from every focal point and resets only the excluded ones' strengths to 1)."""
+    if not strengths:
+        return point_map, strengths
+    return point_map, {**strengths, **{int(o): 1.0 for o in dropped}}
 
 
 def _distinct_id_nodes(focal: FocalPoints, ids: np.ndarray, nodes: np.ndarray):
@@ -1401,6 +1414,7 @@ def one_to_all(
     on_id: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
     selection: PairSelection | None = None,
     nodata_focal: str = "error",
+    circuitscape_compat: bool = False,
 ) -> OneToAllResult:
     """For each focal id: inject its strength (1 A by default) at its first cell, ground all
     other focal ids directly; value = source voltage / strength.
@@ -1408,7 +1422,8 @@ def one_to_all(
     ``on_id(id, current_grid, voltage_grid)`` receives each id's maps (zeros when nothing was
     solved). With ``selection``, focal ids absent from it are dropped and, for each id, the ids
     it is not paired with are neither grounds nor sources. ``nodata_focal`` is as in
-    :func:`pairwise`.
+    :func:`pairwise`. ``circuitscape_compat`` (Circuitscape compatibility, set by the INI
+    runner): an id paired with nobody gets -1 and no ``on_id`` call, as in Circuitscape.
 
     Examples
     --------
@@ -1419,7 +1434,7 @@ def one_to_all(
     [1.0, 0.5, 1.0]
     """
     maps = (cumulative, maximum)
-    extra = (selection, nodata_focal)
+    extra = (selection, nodata_focal, circuitscape_compat)
     return _one_or_all(graph, focal, regions, strengths, options, True, maps, on_id, extra)
 
 
@@ -1435,9 +1450,17 @@ def all_to_one(
     on_id: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
     selection: PairSelection | None = None,
     nodata_focal: str = "error",
+    circuitscape_compat: bool = False,
 ) -> OneToAllResult:
-    """For each focal id: ground it directly and inject 1 A (or the variable strength) at every
-    cell of every other focal id; value is 0 when solved, -1 when nothing is connected."""
+    """For each focal id: ground it directly and inject 1 A (or the variable strength) at the
+    first cell of every other focal id; value is 0 when solved, -1 when nothing is connected.
+
+    With ``selection``, ids not paired with the grounded id are neither sources nor grounds.
+    ``circuitscape_compat`` (Circuitscape compatibility, set by the INI runner) reproduces
+    Circuitscape instead: those ids stay sources, at 1 A whatever their variable strength, and
+    an id paired with nobody gets -1 and no ``on_id`` call (docs/connectivity.md,
+    "Differences").
+    """
     maps = (cumulative, maximum)
-    extra = (selection, nodata_focal)
+    extra = (selection, nodata_focal, circuitscape_compat)
     return _one_or_all(graph, focal, regions, strengths, options, False, maps, on_id, extra)

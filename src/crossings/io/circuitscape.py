@@ -1122,6 +1122,7 @@ def _run_one_or_all(config, inputs, options, writer, cur, on_step):
         on_id=on_id,
         selection=inputs.selection,
         nodata_focal="disconnect",
+        circuitscape_compat=True,
     )
     writer.written.append(write_two_column(writer.prefix, result.ids, result.values))
     _write_summaries(config, writer, result)
