@@ -709,74 +709,31 @@ def current_map(graph, objective: core.Objective, *, solver: Solver = Solver.AUT
 
 def _write_current_maps(report: PlanReport, landscape, objective, out_dir: Path) -> list[Path]:
     from crossings.core.barriers import apply_fences
+    from crossings.report.maps import plot_landscape
 
     free = landscape.graph(connect_four=bool(report.figures.get("connect_four", False)))
     before = apply_fences(free, landscape.fences, landscape.openings)
     plan = report.plans[0]
     chosen = tuple(report.candidates[c].opening() for c in plan.chosen)
     after = apply_fences(free, landscape.fences, landscape.openings + chosen)
-    maps = {"before": current_map(before, objective), "after": current_map(after, objective)}
-    vmax = max(np.nanmax(m) for m in maps.values())
     written = []
-    for name, values in maps.items():
-        shown = chosen if name == "after" else ()
-        title = f"current {name} the plan" + (f" ({len(chosen)} openings)" if shown else "")
-        path = out_dir / f"current_{name}.png"
-        written.append(_map_png(path, landscape, objective, values, vmax, shown, title))
+    for name, graph, shown in (("before", before, ()), ("after", after, chosen)):
+        title = f"Current {name} the plan" + (f" ({len(chosen)} openings)" if shown else "")
+        written.append(
+            plot_landscape(
+                landscape,
+                out_dir / f"current_{name}.png",
+                raster=current_map(graph, objective),
+                cmap="magma",
+                log_scale=True,
+                raster_label="current (A, 1 V between the two focal sides; log scale)",
+                title=title + ("\nCONFIDENTIAL: exact opening locations" if shown else ""),
+                show_openings=False,
+                highlight=shown,
+                highlight_label=f"Chosen openings ({len(shown)}, confidential)",
+            )
+        )
     return written
-
-
-def _map_png(path: Path, landscape, objective, values, vmax, openings, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.colors as colors
-    import matplotlib.pyplot as plt
-
-    west, south, east, north = landscape.grid.bounds
-    fig, ax = plt.subplots(figsize=(7, 7), dpi=110)
-    positive = np.where(values > 0, values, np.nan)
-    low = np.nanpercentile(positive, 1) if np.isfinite(positive).any() else 1e-12
-    image = ax.imshow(
-        positive,
-        extent=(west, east, south, north),
-        cmap="magma",
-        norm=colors.LogNorm(vmin=max(low, vmax * 1e-9), vmax=vmax),
-    )
-    fig.colorbar(image, ax=ax, shrink=0.7, label="current (A, 1 V between the focal sides)")
-    for mask, colour in (
-        (objective.regions_a > 0, "deepskyblue"),
-        (objective.regions_b > 0, "white"),
-    ):
-        # Focal areas are short-circuited (no current inside): outline them instead.
-        ax.contour(
-            mask.astype(float),
-            levels=[0.5],
-            colors=colour,
-            linewidths=1.2,
-            origin="upper",
-            extent=(west, east, south, north),
-        )
-    for fence in landscape.fences:
-        ax.plot(*fence.coords.T, color="cyan", lw=1)
-    if openings:
-        ax.scatter(
-            [o.x for o in openings],
-            [o.y for o in openings],
-            s=25,
-            c="lime",
-            edgecolors="k",
-            zorder=3,
-            label="chosen openings",
-        )
-        ax.legend(loc="lower left")
-    ax.set_title(f"{title} [confidential: exact opening locations]", fontsize=9)
-    ax.set_xlabel("x (m)")
-    ax.set_ylabel("y (m)")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, bbox_inches="tight")
-    plt.close(fig)
-    return path
 
 
 # --------------------------------------------------------------------------------------------

@@ -61,6 +61,8 @@ def plot_landscape(
     log_scale: bool = False,
     show_openings: bool = True,
     footnote: str = "",
+    highlight=(),
+    highlight_label: str = "",
     dpi: int = 150,
 ) -> Path:
     """Write a PNG map of ``landscape`` to ``path`` (atomically) and return the path.
@@ -80,6 +82,9 @@ def plot_landscape(
         Draw the fence openings (hidden automatically when there are none).
     footnote : str
         Small text under the map (sources, caveats).
+    highlight : sequence of Opening
+        Openings to mark prominently (e.g. a plan's chosen openings), labelled
+        ``highlight_label`` in the legend.
     """
     # The legend and footnote get their own row so they never overlap the map.
     figure, (axes, legend_axes) = plt.subplots(
@@ -92,6 +97,8 @@ def plot_landscape(
         else:
             axes.set_facecolor("#f4f1ea")
         handles = _draw_vectors(axes, landscape, show_openings)
+        if len(highlight):
+            handles.append(_draw_highlight(axes, highlight, highlight_label))
         if raster is not None and np.isnan(np.asarray(raster, dtype=float)).any():
             handles.append(Patch(facecolor=NODATA_COLOUR, label="Open water / no data"))
         _graticule(axes, landscape.grid)
@@ -137,8 +144,17 @@ def _draw_raster(figure, axes, landscape, raster, cmap, label, log_scale):
     west, south, east, north = landscape.grid.bounds
     axes.set_facecolor(NODATA_COLOUR)  # NoData (mostly open water) shows as pale blue
     norm = None
-    if log_scale and values.count() and values.min() > 0:
-        norm = mcolors.LogNorm(vmin=float(values.min()), vmax=float(values.max()))
+    positive = values.compressed()[values.compressed() > 0]
+    if log_scale and positive.size:
+        # Currents span many orders of magnitude and are 0 in cut-off places: show the
+        # positive range from its 1st percentile, zeros at the bottom of the scale.
+        top = float(positive.max())
+        bottom = max(float(np.percentile(positive, 1)), top * 1e-8)
+        norm = mcolors.LogNorm(vmin=bottom, vmax=top, clip=True)
+        filled = values.filled(np.nan)
+        values = np.ma.masked_invalid(
+            np.where(filled > 0, filled, np.where(filled <= 0, bottom, np.nan))
+        )
     image = axes.imshow(
         values,
         extent=(west, east, south, north),
@@ -193,6 +209,28 @@ def _draw_vectors(axes, landscape, show_openings):
             )
         )
     return handles
+
+
+def _draw_highlight(axes, openings, label: str):
+    axes.scatter(
+        [o.x for o in openings],
+        [o.y for o in openings],
+        s=60,
+        color="#39ff14",
+        edgecolors="black",
+        linewidths=0.8,
+        zorder=8,
+    )
+    return Line2D(
+        [],
+        [],
+        marker="o",
+        linestyle="none",
+        markerfacecolor="#39ff14",
+        markeredgecolor="black",
+        markersize=8,
+        label=label or f"Chosen openings ({len(openings)})",
+    )
 
 
 def _draw_fences(axes, landscape):
