@@ -49,4 +49,5 @@ _register()
 
 def main() -> None:
     """Entry point of the ``crossings`` script."""
+    common.install_warning_printer()
     app()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 from collections.abc import Iterator
 
 import typer
@@ -28,6 +29,17 @@ _state = {"debug": False}
 
 def set_debug(debug: bool) -> None:
     _state["debug"] = debug
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print warnings as one line, without the source location (kept under ``--debug``)."""
+    where = f" ({filename}:{lineno})" if _state["debug"] else ""
+    err_console.print(f"warning: {message}{where}", style="yellow", highlight=False, soft_wrap=True)
+
+
+def install_warning_printer() -> None:
+    """Route Python warnings through :func:`show_warning` for the rest of the process."""
+    warnings.showwarning = show_warning
 
 
 def exit_code_for(error: BaseException) -> int:
