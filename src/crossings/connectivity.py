@@ -16,7 +16,7 @@ current. ``crossings connectivity run CONFIG.toml`` reads a TOML job (:class:`Co
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,12 +163,18 @@ def run_scenarios(
     connect_four: bool = False,
     averaging: AveragingRule = AveragingRule.AVG_RESISTANCE,
     options: SolverOptions | None = None,
+    on_scenario: Callable[[Scenario], None] | None = None,
 ) -> list[ScenarioResult]:
-    """Pairwise effective resistances and cumulative current for each scenario."""
+    """Pairwise effective resistances and cumulative current for each scenario.
+
+    ``on_scenario`` is called with each scenario before it is solved (progress display).
+    """
     options = options or SolverOptions()
     base = landscape.graph(connect_four=connect_four, rule=averaging)
     results = []
     for scenario in scenarios:
+        if on_scenario is not None:
+            on_scenario(scenario)
         graph = scenario_graph(landscape, scenario, base)
         result = pairwise(graph, focal, options=options, cumulative=True, nodata_focal="error")
         results.append(ScenarioResult(scenario, tuple(names), result))
@@ -304,7 +310,13 @@ def _resolve_paths(config: ConnectivityConfig, base: Path) -> ConnectivityConfig
     return dataclasses.replace(config, landscape=land, focal=focal)
 
 
-def run_config(config_path: str | Path, out_dir: str | Path, *, maps: bool = True) -> list[str]:
+def run_config(
+    config_path: str | Path,
+    out_dir: str | Path,
+    *,
+    maps: bool = True,
+    on_scenario: Callable[[Scenario], None] | None = None,
+) -> list[str]:
     """Run a TOML job into ``out_dir``; return summary lines."""
     config = load_config(config_path)
     land_files = config.landscape
@@ -342,6 +354,7 @@ def run_config(config_path: str | Path, out_dir: str | Path, *, maps: bool = Tru
         connect_four=config.connect_four,
         averaging=config.averaging,
         options=options,
+        on_scenario=on_scenario,
     )
     log.add_outputs(write_outputs(landscape, results, Path(out_dir), maps=maps))
     log.add_figures(**_solve_figures(results))

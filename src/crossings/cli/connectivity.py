@@ -26,8 +26,13 @@ def run(
     """Compare fence scenarios (no fence, closed, with openings) between focal areas."""
     from crossings.connectivity import run_config
 
-    with common.handle_errors():
-        lines = run_config(config, out, maps=maps)
+    with common.handle_errors(), common.progress() as bar:
+        task = bar.add_task("scenarios", total=None)
+
+        def show(scenario) -> None:
+            bar.update(task, description=f"solving {scenario.value}", advance=1)
+
+        lines = run_config(config, out, maps=maps, on_scenario=show)
     for line in lines:
         common.console.print(line, highlight=False)
     common.console.print(f"outputs in {out}", highlight=False)
