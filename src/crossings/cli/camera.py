@@ -278,7 +278,9 @@ def demo_step(landscape, out_dir: Path) -> list[str]:
     result = analyse(inputs.detections, deps)
     write_table(result.events, folder / "events.csv", time_columns=("start", "end"))
     write_table(result.use, folder / "use_by_opening.csv")
-    write_camera_plots(result, folder)
+    write_camera_plots(
+        result, folder, caption="SYNTHETIC detections (demo): not real camera-trap data"
+    )
     package = build_export(inputs, md, deps, result, title="Ustyurt fence openings (SYNTHETIC)",
                            contributor="crossings demo")  # fmt: skip
     write_camtrapdp(package, folder / "camtrapdp", coordinate_grid_m=10_000)

@@ -45,20 +45,22 @@ def _species_colours(rows: list[dict]) -> dict[str, str]:
     return {s: _COLOURS[i % len(_COLOURS)] for i, s in enumerate(names)}
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig, path: Path, caption: str = "") -> Path:
+    if caption:  # e.g. "SYNTHETIC detections": the label travels with the picture
+        fig.text(0.5, 1.04, caption, ha="center", va="bottom", color="#b00020", weight="bold")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=130, bbox_inches="tight")
     _plt().close(fig)
     return path
 
 
-def _empty(path: Path, title: str) -> Path:
+def _empty(path: Path, title: str, caption: str = "") -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 2.5))
     ax.set_axis_off()
     ax.text(0.5, 0.5, "No animal events in the analysed period", ha="center", va="center")
     ax.set_title(title)
-    return _save(fig, path)
+    return _save(fig, path, caption)
 
 
 def _grid(plt, n: int, width: float = 5.5, height: float = 3.0):
@@ -84,12 +86,12 @@ def _legend_below(fig, extra=()) -> None:
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False)
 
 
-def plot_monthly(monthly: Table, path: Path) -> Path:
+def plot_monthly(monthly: Table, path: Path, caption: str = "") -> Path:
     """Events per month and species, one panel per opening."""
     rows = _public_rows(monthly)
     title = "Independent events per month"
     if not rows:
-        return _empty(path, title)
+        return _empty(path, title, caption)
     plt = _plt()
     colours = _species_colours(rows)
     openings = sorted({_opening_label(r) for r in rows})
@@ -112,15 +114,15 @@ def plot_monthly(monthly: Table, path: Path) -> Path:
         ax.yaxis.get_major_locator().set_params(integer=True)
     fig.suptitle(title + " (local time)", fontweight="bold")
     _legend_below(fig)
-    return _save(fig, path)
+    return _save(fig, path, caption)
 
 
-def plot_diel(diel: Table, path: Path) -> Path:
+def plot_diel(diel: Table, path: Path, caption: str = "") -> Path:
     """Hour-of-day activity (local camera time) per species, one panel per opening."""
     rows = _public_rows(diel)
     title = "Diel activity: events by hour of day (local time)"
     if not rows or sum(r["events"] for r in rows) == 0:
-        return _empty(path, title)
+        return _empty(path, title, caption)
     plt = _plt()
     colours = _species_colours(rows)
     openings = sorted({_opening_label(r) for r in rows})
@@ -146,15 +148,15 @@ def plot_diel(diel: Table, path: Path) -> Path:
         ax.yaxis.get_major_locator().set_params(integer=True)
     fig.suptitle(title, fontweight="bold")
     _legend_below(fig, extra=[("#ccd", "night (20:00-06:00, approx.)")])
-    return _save(fig, path)
+    return _save(fig, path, caption)
 
 
-def plot_use(use: Table, path: Path) -> Path:
+def plot_use(use: Table, path: Path, caption: str = "") -> Path:
     """Per opening: detection rate per 100 camera-days and crossings by direction."""
     rows = _public_rows(use)
     title = "Use of openings"
     if not rows:
-        return _empty(path, title)
+        return _empty(path, title, caption)
     plt = _plt()
     labels = [f"{_opening_label(r)}\n{r['species']}" for r in rows]
     y = np.arange(len(rows))
@@ -188,15 +190,15 @@ def plot_use(use: Table, path: Path) -> Path:
     right.xaxis.get_major_locator().set_params(integer=True)
     fig.suptitle(title, fontweight="bold")
     fig.tight_layout()
-    return _save(fig, path)
+    return _save(fig, path, caption)
 
 
-def plot_before_after(use: Table, path: Path) -> Path:
+def plot_before_after(use: Table, path: Path, caption: str = "") -> Path:
     """Detection rate before and after each opening was made (where the date is known)."""
     rows = [r for r in _public_rows(use) if r["camera_days_before"] > 0]
     title = "Before and after the opening was made"
     if not rows:
-        return _empty(path, title + ": no camera-days before any opening date")
+        return _empty(path, title + ": no camera-days before any opening date", caption)
     plt = _plt()
     labels = [f"{_opening_label(r)}\n{r['species']}" for r in rows]
     y = np.arange(len(rows))
@@ -217,15 +219,20 @@ def plot_before_after(use: Table, path: Path) -> Path:
     ax.legend(frameon=False, fontsize=9, loc="lower right")
     ax.set_title(title, fontweight="bold")
     fig.tight_layout()
-    return _save(fig, path)
+    return _save(fig, path, caption)
 
 
-def write_camera_plots(result: CameraResult, out_dir: str | os.PathLike) -> list[Path]:
-    """Write the four PNG plots into ``out_dir``; returns their paths."""
+def write_camera_plots(
+    result: CameraResult, out_dir: str | os.PathLike, *, caption: str = ""
+) -> list[Path]:
+    """Write the four PNG plots into ``out_dir``; returns their paths.
+
+    ``caption`` is printed under every plot (e.g. to label synthetic data as such).
+    """
     out_dir = Path(out_dir)
     return [
-        plot_monthly(result.monthly, out_dir / PLOT_NAMES[0]),
-        plot_diel(result.diel, out_dir / PLOT_NAMES[1]),
-        plot_use(result.use, out_dir / PLOT_NAMES[2]),
-        plot_before_after(result.use, out_dir / PLOT_NAMES[3]),
+        plot_monthly(result.monthly, out_dir / PLOT_NAMES[0], caption),
+        plot_diel(result.diel, out_dir / PLOT_NAMES[1], caption),
+        plot_use(result.use, out_dir / PLOT_NAMES[2], caption),
+        plot_before_after(result.use, out_dir / PLOT_NAMES[3], caption),
     ]
