@@ -332,7 +332,13 @@ def run_config(
     focal, names = focal_areas(
         landscape, areas, id_column=config.focal.id_column, name_column=config.focal.name_column
     )
-    log = RunLog(out_dir, command="crossings connectivity run", config=to_mapping(config))
+    log = RunLog(
+        out_dir,
+        command="crossings connectivity run",
+        config=to_mapping(config),
+        sensitivity="restricted",
+        sensitivity_reason="maps show the fence alignment and where current crosses it",
+    )
     log.add_inputs(
         [
             p

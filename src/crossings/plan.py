@@ -478,7 +478,13 @@ def run_plan(
         pre_rejected=off_fence,
         progress=progress,
     )
-    log = RunLog(out_dir, command=f"crossings plan {config_path}", config=to_mapping(config))
+    log = RunLog(
+        out_dir,
+        command=f"crossings plan {config_path}",
+        config=to_mapping(config),
+        sensitivity="confidential",
+        sensitivity_reason="exact coordinates of proposed fence openings",
+    )
     inputs = [Path(config_path)] + [p for p in _input_paths(config) if p is not None]
     log.add_inputs(inputs)
     written = write_outputs(report, landscape, objective, Path(out_dir))

@@ -24,6 +24,8 @@ from crossings.io.gps import events_frame, read_barriers, read_tracks, to_projec
 from crossings.io.runlog import RunLog
 from crossings.io.vector import write_gpkg
 
+_SENSITIVE = "exact animal locations and fence crossing points"
+
 app = typer.Typer(
     help="GPS tracks against fences: encounters, crossings and barrier behaviour (BaBA).",
     no_args_is_help=True,
@@ -134,7 +136,13 @@ def classify_command(
         _check_out(out, ".csv")
         args = (distance, interval, b_time, p_time, window, tolerance, max_cross, sd_multiplier)
         config = _config(*args, exclude_buffer, round_fixes)
-        log = RunLog(out.parent, command="crossings tracks classify", config=to_mapping(config))
+        log = RunLog(
+            out.parent,
+            command="crossings tracks classify",
+            config=to_mapping(config),
+            sensitivity="confidential",
+            sensitivity_reason=_SENSITIVE,
+        )
         tracks, fences, crs_out = _load(
             tracks_path, fences_path, fmt, crs, layer, fence_id, distance
         )
@@ -190,7 +198,13 @@ def rank_command(
         args = (distance, interval, b_time, p_time, window, tolerance, max_cross, sd_multiplier)
         config = _config(*args, exclude_buffer, round_fixes)
         settings = {**to_mapping(config), "min_total_enc": min_total_enc}
-        log = RunLog(out.parent, command="crossings tracks rank", config=settings)
+        log = RunLog(
+            out.parent,
+            command="crossings tracks rank",
+            config=settings,
+            sensitivity="confidential",
+            sensitivity_reason=_SENSITIVE,
+        )
         tracks, fences, _ = _load(tracks_path, fences_path, fmt, crs, layer, fence_id, distance)
         log.add_inputs([tracks_path, fences_path])
         result = classify(tracks, fences, config)

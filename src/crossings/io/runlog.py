@@ -17,9 +17,13 @@ from typing import Any
 import tomli_w
 
 from crossings import __version__
+from crossings.errors import ConfigError
 from crossings.io.atomic import write_text_atomic
 
-__all__ = ["RunLog", "file_record"]
+__all__ = ["RunLog", "file_record", "SENSITIVITY_LEVELS"]
+
+#: Sensitivity levels of outputs, from least to most restricted.
+SENSITIVITY_LEVELS = ("public", "restricted", "confidential")
 
 
 def file_record(path: str | os.PathLike) -> dict[str, Any]:
@@ -46,7 +50,21 @@ class RunLog:
     ['manifest.json', 'run.toml']
     """
 
-    def __init__(self, out_dir: str | os.PathLike, *, command: str, config: Mapping[str, Any]):
+    def __init__(
+        self,
+        out_dir: str | os.PathLike,
+        *,
+        command: str,
+        config: Mapping[str, Any],
+        sensitivity: str = "public",
+        sensitivity_reason: str = "",
+    ):
+        if sensitivity not in SENSITIVITY_LEVELS:
+            raise ConfigError(
+                f"must be one of {', '.join(map(repr, SENSITIVITY_LEVELS))}; got {sensitivity!r}",
+                field="sensitivity",
+            )
+        self.sensitivity = {"level": sensitivity, "reason": sensitivity_reason}
         self.out_dir = Path(out_dir)
         self.command = command
         self.config = dict(config)
@@ -74,6 +92,9 @@ class RunLog:
         manifest = {
             "crossings_version": __version__,
             "command": self.command,
+            # Who may see these outputs (DESIGN.md): public, restricted (agencies of the countries
+            # concerned) or confidential (owner only).
+            "sensitivity": self.sensitivity,
             "started": self.started.isoformat(),
             "finished": dt.datetime.now(dt.timezone.utc).isoformat(),
             "inputs": [file_record(p) for p in self.inputs if p.is_file()],
