@@ -75,7 +75,7 @@ def test_closed_fence_disconnects_and_opening_restores_part_of_the_conductance()
     assert results[1].cumulative_current.sum() == 0.0
 
 
-def test_toml_job_through_the_cli_writes_maps_and_tables(tmp_path: Path):
+def _write_job(tmp_path: Path) -> Landscape:
     land = _landscape([Opening("f1", 800.0, 600.0, 300.0, 1.0)])
     write_geotiff(tmp_path / "resistance.tif", land.grid, land.resistance)
     write_gpkg(
@@ -93,6 +93,11 @@ def test_toml_job_through_the_cli_writes_maps_and_tables(tmp_path: Path):
         'fences_layer = "fences"\nopenings = "fences.gpkg"\nopenings_layer = "openings"\n'
         '[focal]\npath = "areas.gpkg"\n'
     )
+    return land
+
+
+def test_toml_job_through_the_cli_writes_maps_and_tables(tmp_path: Path):
+    land = _write_job(tmp_path)
     out = tmp_path / "out"
     result = CliRunner().invoke(
         app, ["connectivity", "run", str(tmp_path / "job.toml"), "--out", str(out), "--no-maps"]
@@ -116,3 +121,17 @@ def test_unknown_key_in_job_is_one_line_and_exit_1(tmp_path: Path):
     result = CliRunner().invoke(app, ["connectivity", "run", str(tmp_path / "job.toml")])
     assert result.exit_code == 1
     assert "resistence" in result.output and "resistance" in result.output
+
+
+def test_run_that_would_not_fit_in_memory_is_refused_before_solving(tmp_path: Path):
+    _write_job(tmp_path)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app,
+        ["connectivity", "run", str(tmp_path / "job.toml"), "--out", str(out),
+         "--max-memory-gb", "0.000001"],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "3 solves" in result.output  # the plan: 1 pair x 3 scenarios
+    assert "--max-memory-gb" in result.output
+    assert not (out / "pairs.csv").exists()

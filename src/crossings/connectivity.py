@@ -27,7 +27,7 @@ from crossings.config import load_toml, to_mapping
 from crossings.core.barriers import apply_fences
 from crossings.core.circuit import FocalPoints, PairwiseResult, SolverOptions, pairwise
 from crossings.core.graph import AveragingRule, ConductanceGraph
-from crossings.core.solve import Solver
+from crossings.core.solve import SolvePlan, Solver, plan_solves
 from crossings.errors import ConfigError
 from crossings.io.atomic import atomic_path
 from crossings.io.raster import write_geotiff
@@ -44,6 +44,8 @@ __all__ = [
     "run_config",
     "write_outputs",
     "demo_step",
+    "plan_run",
+    "RunPlan",
 ]
 
 
@@ -129,6 +131,57 @@ def scenario_graph(
         return base
     openings = landscape.openings if scenario is Scenario.FENCE_MITIGATED else ()
     return apply_fences(base, landscape.fences, openings)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a connectivity run will cost before it runs (order-of-magnitude estimates).
+
+    Every pair of focal regions is a separate solve on the landscape graph (regions are
+    short-circuited per pair, so the factorisation cannot be shared between pairs).
+    """
+
+    n_cells: int
+    n_areas: int
+    n_pairs: int
+    n_scenarios: int
+    solve: SolvePlan
+
+    @property
+    def n_solves(self) -> int:
+        return self.n_pairs * self.n_scenarios
+
+    @property
+    def memory_bytes(self) -> int:
+        return self.solve.memory_bytes
+
+    @property
+    def seconds(self) -> float:
+        return self.solve.seconds * self.n_solves
+
+    def __str__(self) -> str:
+        return (
+            f"{self.n_cells:,} cells, {self.n_areas} focal areas, {self.n_pairs} pairs x "
+            f"{self.n_scenarios} scenario(s) = {self.n_solves} solves with "
+            f"{self.solve.solver.value}: about {self.memory_bytes / 2**20:,.0f} MiB and "
+            f"{self.seconds:,.0f} s"
+        )
+
+
+def plan_run(
+    landscape: Landscape,
+    n_areas: int,
+    n_scenarios: int,
+    *,
+    connect_four: bool = False,
+    solver: Solver = Solver.AUTO,
+) -> RunPlan:
+    """Estimate solves, memory and time of a run before solving anything."""
+    n_cells = int(np.isfinite(landscape.resistance).sum())
+    neighbours = 4 if connect_four else 8
+    n_pairs = n_areas * (n_areas - 1) // 2
+    solve = plan_solves(n_cells, (neighbours + 1) * n_cells, 1, solver)
+    return RunPlan(n_cells, n_areas, n_pairs, n_scenarios, solve)
 
 
 def focal_areas(
@@ -316,8 +369,13 @@ def run_config(
     *,
     maps: bool = True,
     on_scenario: Callable[[Scenario], None] | None = None,
+    on_plan: Callable[[RunPlan], None] | None = None,
 ) -> list[str]:
-    """Run a TOML job into ``out_dir``; return summary lines."""
+    """Run a TOML job into ``out_dir``; return summary lines.
+
+    ``on_plan`` receives the :class:`RunPlan` before anything is solved; it may raise (e.g.
+    :class:`~crossings.errors.PlanTooLargeError`) to stop the run.
+    """
     config = load_config(config_path)
     land_files = config.landscape
     landscape = load_landscape(
@@ -332,6 +390,15 @@ def run_config(
     focal, names = focal_areas(
         landscape, areas, id_column=config.focal.id_column, name_column=config.focal.name_column
     )
+    plan = plan_run(
+        landscape,
+        len(names),
+        len(config.scenarios),
+        connect_four=config.connect_four,
+        solver=config.solver,
+    )
+    if on_plan is not None:
+        on_plan(plan)
     log = RunLog(
         out_dir,
         command="crossings connectivity run",

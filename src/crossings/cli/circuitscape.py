@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -24,18 +23,6 @@ app = typer.Typer(
 
 #: Above this many pairs the plan warns before starting (Circuitscape users' common surprise).
 PAIR_WARNING = 1000
-
-
-def available_memory_bytes() -> int:
-    """Memory the operating system reports as available (MemAvailable), else total RAM."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
 def _run_network(config, ini: Path, max_iterations: int | None) -> list[Path]:
@@ -58,7 +45,7 @@ def _run_network(config, ini: Path, max_iterations: int | None) -> list[Path]:
 
 
 def _check_plan(plan, max_memory_gb: float | None) -> None:
-    limit = int(max_memory_gb * 2**30) if max_memory_gb else available_memory_bytes()
+    limit = int(max_memory_gb * 2**30) if max_memory_gb else common.available_memory_bytes()
     if plan.n_pairs > PAIR_WARNING:
         message = (
             f"{plan.n_pairs:,} pairs will be solved ({plan.n_focal} focal ids); use an "

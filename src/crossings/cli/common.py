@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import warnings
 from collections.abc import Iterator
@@ -40,6 +41,18 @@ def show_warning(message, category, filename, lineno, file=None, line=None) -> N
 def install_warning_printer() -> None:
     """Route Python warnings through :func:`show_warning` for the rest of the process."""
     warnings.showwarning = show_warning
+
+
+def available_memory_bytes() -> int:
+    """Memory the operating system reports as available (MemAvailable), else total RAM."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
 def exit_code_for(error: BaseException) -> int:
