@@ -1061,28 +1061,42 @@ def warn_nodata_focal(inputs: JobInputs) -> None:
         )
 
 
-def _run_pairwise(config, inputs, options, writer, cur, on_step):
-    from crossings.core import circuit
-
-    per_pair_current = config.write_cur_maps and not config.write_cum_cur_map_only
-
-    def on_pair(maps):
-        writer.pair(maps)
-        if callable(on_step):
-            on_step()
-
-    result = circuit.pairwise(
-        inputs.graph,
-        inputs.focal,
+def _focal_run_kwargs(config, inputs, options, cur) -> dict:
+    """Engine arguments shared by the focal-point scenarios, set as Circuitscape does."""
+    return dict(
         regions=inputs.regions,
         selection=inputs.selection,
         options=options,
         cumulative=cur,
         maximum=cur and config.write_max_cur_maps,
-        pair_currents=per_pair_current,
+        nodata_focal="disconnect",
+    )
+
+
+def _per_solve_current_maps(config) -> bool:
+    """Whether each pair / focal id gets its own current map (not only the cumulative one)."""
+    return config.write_cur_maps and not config.write_cum_cur_map_only
+
+
+def _tick(on_step) -> None:
+    if callable(on_step):
+        on_step()
+
+
+def _run_pairwise(config, inputs, options, writer, cur, on_step):
+    from crossings.core import circuit
+
+    def on_pair(maps):
+        writer.pair(maps)
+        _tick(on_step)
+
+    result = circuit.pairwise(
+        inputs.graph,
+        inputs.focal,
+        **_focal_run_kwargs(config, inputs, options, cur),
+        pair_currents=_per_solve_current_maps(config),
         pair_voltages=config.write_volt_maps,
         on_pair=on_pair,
-        nodata_focal="disconnect",
         zero_focal_currents=config.set_focal_node_currents_to_zero,
     )
     writer.written += write_resistances(writer.prefix, result.ids, result.resistances)
@@ -1100,28 +1114,22 @@ def _write_summaries(config, writer, result):
 def _run_one_or_all(config, inputs, options, writer, cur, on_step):
     from crossings.core import circuit
 
-    per_id_current = config.write_cur_maps and not config.write_cum_cur_map_only
+    per_id_current = _per_solve_current_maps(config)
 
     def on_id(pid, current, voltage):
         if per_id_current:
             writer.grid(f"curmap_{pid}", current, log=config.log_transform_maps)
         if config.write_volt_maps:
             writer.grid(f"voltmap_{pid}", voltage)
-        if callable(on_step):
-            on_step()
+        _tick(on_step)
 
     mode = circuit.one_to_all if config.scenario is Scenario.ONE_TO_ALL else circuit.all_to_one
     result = mode(
         inputs.graph,
         inputs.focal,
-        regions=inputs.regions,
+        **_focal_run_kwargs(config, inputs, options, cur),
         strengths=inputs.strengths,
-        options=options,
-        cumulative=cur,
-        maximum=cur and config.write_max_cur_maps,
         on_id=on_id,
-        selection=inputs.selection,
-        nodata_focal="disconnect",
         circuitscape_compat=True,
     )
     writer.written.append(write_two_column(writer.prefix, result.ids, result.values))
