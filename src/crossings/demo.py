@@ -1,6 +1,6 @@
 """``crossings demo``: load the bundled Ustyurt landscape and run every demo step into a folder.
 
-A demo step is any function ``demo_step(landscape, out_dir) -> list[str]`` (contract 5): it writes
+A demo step is any function ``demo_step(landscape, out_dir) -> list[str]``: it writes
 its outputs into ``out_dir`` atomically and returns short summary lines for the terminal. The
 steps run in the order of :data:`DEMO_STEPS`; a module joins the demo with ONE line there
 (``"crossings.<module>:demo_step"``). Every step receives the same landscape (with the
