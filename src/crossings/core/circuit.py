@@ -787,6 +787,21 @@ class _Accumulator:
             self.maximum[has_node] = np.maximum(self.maximum[has_node], currents.max(axis=1)[cells])
 
 
+def _focal_to_connect(graph, focal, selection):
+    """The focal points kept by ``selection`` and their ids; at least two ids must remain."""
+    focal.check_inside(graph.valid.shape)
+    if selection is not None:
+        focal = focal.select(np.isin(focal.ids, selection.point_ids))
+    ids = focal.unique_ids
+    if ids.size < 2:
+        raise ConfigError(
+            f"fewer than two focal ids to connect (found {ids.size}). Give at least two focal "
+            "points with different ids (and check the included-pairs file).",
+            field="point_file",
+        )
+    return focal, ids
+
+
 def pairwise(
     graph: ConductanceGraph,
     focal: FocalPoints,
@@ -845,16 +860,7 @@ def pairwise(
     >>> round(float(r.resistances[0, 1]), 6)
     3.0
     """
-    focal.check_inside(graph.valid.shape)
-    if selection is not None:
-        focal = focal.select(np.isin(focal.ids, selection.point_ids))
-    ids = focal.unique_ids
-    if ids.size < 2:
-        raise ConfigError(
-            f"fewer than two focal ids to connect (found {ids.size}). Give at least two focal "
-            "points with different ids (and check the included-pairs file).",
-            field="point_file",
-        )
+    focal, ids = _focal_to_connect(graph, focal, selection)
     accumulator = _Accumulator(graph.valid.shape, cumulative, maximum)
     wants = (pair_currents, pair_voltages, on_pair, nodata_focal, zero_focal_currents)
     if focal.has_regions:
@@ -1241,14 +1247,7 @@ def _one_or_all_sources(focal, ids, pid, point_map, strengths, to_all, shape):
 
 def _one_or_all(graph, focal, regions, strengths, options, to_all, maps, on_id, extra):
     selection, nodata, compat = extra
-    focal.check_inside(graph.valid.shape)
-    if selection is not None:
-        focal = focal.select(np.isin(focal.ids, selection.point_ids))
-    ids = focal.unique_ids
-    if ids.size < 2:
-        raise ConfigError(
-            f"fewer than two focal ids (found {ids.size}); give at least two.", field="point_file"
-        )
+    focal, ids = _focal_to_connect(graph, focal, selection)
     merged, point_map = _focal_region_map(regions, focal, graph.valid.shape)
     network = build_network(graph, merged)
     nodes = _focal_nodes(network, focal, nodata)
