@@ -104,6 +104,29 @@ def _report(result: BabaResult) -> None:
     )
 
 
+def _run_log(out: Path, command: str, settings: dict) -> RunLog:
+    """The run log of ``crossings tracks <command>``; its outputs hold exact animal locations."""
+    return RunLog(
+        out.parent,
+        command=f"crossings tracks {command}",
+        config=settings,
+        sensitivity="confidential",
+        sensitivity_reason=_SENSITIVE,
+    )
+
+
+def _load_and_classify(log: RunLog, config, tracks_path: Path, fences_path: Path, *load_options):
+    """Read tracks and fences (recorded as inputs), classify encounters and print the summary.
+
+    ``load_options`` are :func:`_load`'s arguments after the two paths.
+    """
+    tracks, fences, crs_out = _load(tracks_path, fences_path, *load_options)
+    log.add_inputs([tracks_path, fences_path])
+    result = classify(tracks, fences, config)
+    _report(result)
+    return tracks, fences, crs_out, result
+
+
 def _check_out(out: Path, suffix: str) -> None:
     if out.suffix.lower() != suffix:
         raise ConfigError(f"must end with {suffix}; got {out.name!r}", field="--out")
@@ -136,19 +159,11 @@ def classify_command(
         _check_out(out, ".csv")
         args = (distance, interval, b_time, p_time, window, tolerance, max_cross, sd_multiplier)
         config = _config(*args, exclude_buffer, round_fixes)
-        log = RunLog(
-            out.parent,
-            command="crossings tracks classify",
-            config=to_mapping(config),
-            sensitivity="confidential",
-            sensitivity_reason=_SENSITIVE,
+        log = _run_log(out, "classify", to_mapping(config))
+        load = (fmt, crs, layer, fence_id, distance)
+        tracks, fences, crs_out, result = _load_and_classify(
+            log, config, tracks_path, fences_path, *load
         )
-        tracks, fences, crs_out = _load(
-            tracks_path, fences_path, fmt, crs, layer, fence_id, distance
-        )
-        log.add_inputs([tracks_path, fences_path])
-        result = classify(tracks, fences, config)
-        _report(result)
         written = [write_table_csv(events_frame(result.events), out)]
         if gpkg is not None:
             _check_out(gpkg, ".gpkg")
@@ -198,17 +213,9 @@ def rank_command(
         args = (distance, interval, b_time, p_time, window, tolerance, max_cross, sd_multiplier)
         config = _config(*args, exclude_buffer, round_fixes)
         settings = {**to_mapping(config), "min_total_enc": min_total_enc}
-        log = RunLog(
-            out.parent,
-            command="crossings tracks rank",
-            config=settings,
-            sensitivity="confidential",
-            sensitivity_reason=_SENSITIVE,
-        )
-        tracks, fences, _ = _load(tracks_path, fences_path, fmt, crs, layer, fence_id, distance)
-        log.add_inputs([tracks_path, fences_path])
-        result = classify(tracks, fences, config)
-        _report(result)
+        log = _run_log(out, "rank", settings)
+        load = (fmt, crs, layer, fence_id, distance)
+        tracks, fences, _, result = _load_and_classify(log, config, tracks_path, fences_path, *load)
         ranking = rank_fences(result.events, fences, distance, min_total_enc=min_total_enc)
         crossings = locate_crossings(tracks, fences)
         table = pd.DataFrame(ranking.columns())
