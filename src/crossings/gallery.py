@@ -152,17 +152,8 @@ def straight_fence(
     centre = np.array([cols, rows]) * cell_size / 2 + offset * left
     half = (rows + cols + 4) * cell_size  # longer than the grid's diagonal from any centre
     fence = Fence("fence", [centre - half * along, centre + half * along], permeability, "A-B")
-    openings = ()
-    if gap_width > 0:
-        x, y = centre + gap_shift * along
-        openings = (Opening("fence", float(x), float(y), gap_width, gap_permeability, "full_gap"),)
-    return Synthetic(
-        grid,
-        np.ones(grid.shape),
-        (fence,),
-        openings,
-        f"{rows}x{cols} grid, straight fence at {angle} degrees",
-    )
+    gap = (centre + gap_shift * along, gap_width, gap_permeability)
+    return _one_fence(grid, fence, gap, f"{rows}x{cols} grid, straight fence at {angle} degrees")
 
 
 def ring_fence(
@@ -211,13 +202,21 @@ def ring_fence(
     # Close exactly on the first vertex (no rounding gap).
     ring = np.vstack([ring, ring[:1]])
     fence = Fence("ring", ring, permeability, "in-out")
+    gap = (ring[0], gap_width, gap_permeability)
+    return _one_fence(grid, fence, gap, f"{rows}x{cols} grid, ring fence")
+
+
+def _one_fence(grid: GridSpec, fence: Fence, gap: tuple, description: str) -> Synthetic:
+    """A uniform grid with one fence; ``gap = (centre_xy, width, permeability)`` opens it
+    (a full gap) when the width is positive.
+    """
+    centre, width, permeability = gap
     openings = ()
-    if gap_width > 0:
-        x, y = ring[0]
-        openings = (Opening("ring", float(x), float(y), gap_width, gap_permeability, "full_gap"),)
-    return Synthetic(
-        grid, np.ones(grid.shape), (fence,), openings, f"{rows}x{cols} grid, ring fence"
-    )
+    if width > 0:
+        x, y = centre
+        opening = Opening(fence.fence_id, float(x), float(y), width, permeability, "full_gap")
+        openings = (opening,)
+    return Synthetic(grid, np.ones(grid.shape), (fence,), openings, description)
 
 
 def side_of_line(grid: GridSpec, fence: Fence) -> np.ndarray:
