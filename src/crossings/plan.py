@@ -13,7 +13,6 @@ column set to ``confidential``.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 import tomllib
 from collections.abc import Callable, Sequence
@@ -95,16 +94,9 @@ class CandidatesSection:
     snap_tolerance: float | None = None
 
 
-@dataclass(frozen=True)
-class SectorSection:
-    """A stretch of a fence with its own quota and allowed types (metres along the fence)."""
-
-    name: str
-    fence_id: str
-    start: float = 0.0
-    end: float = math.inf
-    max_openings: int | None = None
-    allowed_types: tuple[str, ...] = ()
+#: A ``[[constraints.sectors]]`` table is read straight into the planner's own sector: a
+#: stretch of a fence with its own quota and allowed types (metres along the fence).
+SectorSection = core.Sector
 
 
 @dataclass(frozen=True)
@@ -337,7 +329,7 @@ def _read_constraints(landscape, section: ConstraintsSection, source: str) -> co
             )
         frame = read_vector(section.patrol, layer=section.patrol_layer, target_crs=crs)
         patrol = shapely.union_all(frame.geometry.values)
-    sectors = tuple(core.Sector(**dataclasses.asdict(s)) for s in section.sectors)
+    sectors = tuple(section.sectors)
     _check_limits(section, source)
     return core.Constraints(
         max_openings=section.max_openings,
