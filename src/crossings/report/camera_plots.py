@@ -72,6 +72,23 @@ def _grid(plt, n: int, width: float = 5.5, height: float = 3.0):
     return fig, axes.ravel()
 
 
+def _opening_panels(plt, rows: list[dict], width: float = 5.5):
+    """A figure with one panel per opening; returns it and ``(axis, opening, its rows)``."""
+    openings = sorted({_opening_label(r) for r in rows})
+    fig, axes = _grid(plt, len(openings), width=width)
+    panels = [
+        (ax, opening, [r for r in rows if _opening_label(r) == opening])
+        for ax, opening in zip(axes, openings, strict=False)
+    ]
+    return fig, panels
+
+
+def _label_events_panel(ax, opening: str) -> None:
+    ax.set_ylabel("events")
+    ax.set_title(f"Opening {opening}")
+    ax.yaxis.get_major_locator().set_params(integer=True)
+
+
 def _legend_below(fig, extra=()) -> None:
     """One legend for all panels, below them, so it never hides a bar."""
     from matplotlib.patches import Patch
@@ -94,12 +111,10 @@ def plot_monthly(monthly: Table, path: Path, caption: str = "") -> Path:
         return _empty(path, title, caption)
     plt = _plt()
     colours = _species_colours(rows)
-    openings = sorted({_opening_label(r) for r in rows})
     months = np.arange(np.datetime64(min(r["month"] for r in rows), "M"),
                        np.datetime64(max(r["month"] for r in rows), "M") + 1)  # fmt: skip
-    fig, axes = _grid(plt, len(openings), width=max(5.5, 0.35 * len(months) + 2))
-    for ax, opening in zip(axes, openings, strict=False):
-        mine = [r for r in rows if _opening_label(r) == opening]
+    fig, panels = _opening_panels(plt, rows, width=max(5.5, 0.35 * len(months) + 2))
+    for ax, opening, mine in panels:
         species = sorted({r["species"] for r in mine})
         width = 0.8 / len(species)
         for k, name in enumerate(species):
@@ -109,9 +124,7 @@ def plot_monthly(monthly: Table, path: Path, caption: str = "") -> Path:
             ax.bar(np.arange(len(months)) + k * width - 0.4 + width / 2, values, width,
                    color=colours[name], label=name)  # fmt: skip
         ax.set_xticks(np.arange(len(months)), [str(m) for m in months], rotation=45, ha="right")
-        ax.set_ylabel("events")
-        ax.set_title(f"Opening {opening}")
-        ax.yaxis.get_major_locator().set_params(integer=True)
+        _label_events_panel(ax, opening)
     fig.suptitle(title + " (local time)", fontweight="bold")
     _legend_below(fig)
     return _save(fig, path, caption)
@@ -125,11 +138,9 @@ def plot_diel(diel: Table, path: Path, caption: str = "") -> Path:
         return _empty(path, title, caption)
     plt = _plt()
     colours = _species_colours(rows)
-    openings = sorted({_opening_label(r) for r in rows})
-    fig, axes = _grid(plt, len(openings))
+    fig, panels = _opening_panels(plt, rows)
     hours = np.arange(24)
-    for ax, opening in zip(axes, openings, strict=False):
-        mine = [r for r in rows if _opening_label(r) == opening]
+    for ax, opening, mine in panels:
         bottom = np.zeros(24)
         for name in sorted({r["species"] for r in mine}):
             counts = np.zeros(24)
@@ -143,9 +154,7 @@ def plot_diel(diel: Table, path: Path, caption: str = "") -> Path:
         ax.axvspan(19.5, 23.5, color="#ccd", alpha=0.35, lw=0, zorder=0)
         ax.set_xticks(range(0, 24, 3), [f"{h:02d}:00" for h in range(0, 24, 3)])
         ax.set_xlim(-0.5, 23.5)
-        ax.set_ylabel("events")
-        ax.set_title(f"Opening {opening}")
-        ax.yaxis.get_major_locator().set_params(integer=True)
+        _label_events_panel(ax, opening)
     fig.suptitle(title, fontweight="bold")
     _legend_below(fig, extra=[("#ccd", "night (20:00-06:00, approx.)")])
     return _save(fig, path, caption)
