@@ -7,10 +7,9 @@ effective resistances and voltages from the Moore-Penrose pseudo-inverse of each
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
+from dense_reference import cell_laplacian
 
 from crossings.core.circuit import (
     FocalPoints,
@@ -49,39 +48,6 @@ def _landscape(seed: int, shape=(9, 11), holes=0.15, wall=True):
 
 
 # --- the independent reference --------------------------------------------------------------
-
-
-def _dense_laplacian(resistance, four: bool, rule: AveragingRule):
-    rows, cols = resistance.shape
-    index = -np.ones(resistance.shape, dtype=int)
-    valid = np.isfinite(resistance)
-    index[valid] = np.arange(valid.sum())
-    n = int(valid.sum())
-    lap = np.zeros((n, n))
-    offsets = [(0, 1), (1, 0)] + ([] if four else [(1, 1), (1, -1)])
-    edges = []
-    for r in range(rows):
-        for c in range(cols):
-            if not valid[r, c]:
-                continue
-            for dr, dc in offsets:
-                r2, c2 = r + dr, c + dc
-                if not (0 <= r2 < rows and 0 <= c2 < cols) or not valid[r2, c2]:
-                    continue
-                a, b = resistance[r, c], resistance[r2, c2]
-                if rule is AveragingRule.AVG_RESISTANCE:
-                    w = 1.0 / ((a + b) / 2.0)
-                else:
-                    w = (1.0 / a + 1.0 / b) / 2.0
-                if dr and dc:
-                    w /= math.sqrt(2.0)
-                i, j = index[r, c], index[r2, c2]
-                lap[i, j] -= w
-                lap[j, i] -= w
-                lap[i, i] += w
-                lap[j, j] += w
-                edges.append((i, j, w))
-    return lap, index, edges
 
 
 def _flood_components(lap):
@@ -153,7 +119,7 @@ def _graph(resistance, four, rule):
 @pytest.mark.parametrize("seed", [1, 2])
 def test_pairwise_matches_dense_pseudo_inverse(seed, rule, four, solver):
     resistance = _landscape(seed)
-    lap, index, edges = _dense_laplacian(resistance, four, rule)
+    lap, index, edges = cell_laplacian(resistance, four, rule)
     label = _flood_components(lap)
     focal = _random_focal(resistance, 6, seed)
     maps = {}
@@ -209,7 +175,7 @@ def _contract(lap, groups):
 def test_focal_regions_and_short_circuit_regions_match_dense(solver):
     resistance = _landscape(7, shape=(8, 9), holes=0.0, wall=False)
     rule = AveragingRule.AVG_RESISTANCE
-    lap, index, _ = _dense_laplacian(resistance, False, rule)
+    lap, index, _ = cell_laplacian(resistance, False, rule)
     graph = _graph(resistance, False, rule)
     # Focal region 1 = three cells in the top-left, region 2 = two cells bottom-right, 3 = a point.
     rows = [0, 0, 1, 7, 7, 4]
@@ -240,7 +206,7 @@ def test_focal_regions_and_short_circuit_regions_match_dense(solver):
 def test_advanced_matches_dense_solve(solver):
     resistance = _landscape(11, holes=0.1, wall=False)
     rule = AveragingRule.AVG_CONDUCTANCE
-    lap, index, edges = _dense_laplacian(resistance, True, rule)
+    lap, index, edges = cell_laplacian(resistance, True, rule)
     label = _flood_components(lap)
     rng = np.random.default_rng(3)
     cells = np.argwhere(np.isfinite(resistance))
@@ -299,7 +265,7 @@ def test_remove_policies_change_only_conflicting_nodes():
 def test_one_to_all_and_all_to_one_match_dense(solver):
     resistance = _landscape(5, holes=0.0, wall=False)
     rule = AveragingRule.AVG_RESISTANCE
-    lap, index, _ = _dense_laplacian(resistance, False, rule)
+    lap, index, _ = cell_laplacian(resistance, False, rule)
     focal = _random_focal(resistance, 4, 9)
     graph = _graph(resistance, False, rule)
     strengths = {1: 2.0, 3: 0.5}
@@ -506,7 +472,7 @@ def test_all_to_one_with_included_pairs_clean_and_circuitscape_compat(compat):
     and an id paired with nobody is -1 with no map at all (allToOneVerify12)."""
     resistance = _landscape(7, holes=0.0, wall=False)
     rule = AveragingRule.AVG_RESISTANCE
-    lap, index, _ = _dense_laplacian(resistance, False, rule)
+    lap, index, _ = cell_laplacian(resistance, False, rule)
     focal = _random_focal(resistance, 4, 3)
     nodes = index[focal.rows, focal.cols]
     strengths = {1: 2.0, 2: 0.5, 3: 3.0, 4: 1.5}

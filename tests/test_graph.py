@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from dense_reference import cell_laplacian
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.sparse.linalg import splu
@@ -24,31 +25,7 @@ CRS = gallery.DEFAULT_CRS
 
 def loop_laplacian(resistance, connect_four, rule):
     """Dense Laplacian from first principles: nodes are finite cells in row-major order."""
-    rows, cols = resistance.shape
-    valid = np.isfinite(resistance)
-    number = -np.ones(resistance.shape, dtype=int)
-    number[valid] = np.arange(valid.sum())
-    lap = np.zeros((valid.sum(), valid.sum()))
-    offsets = [(0, 1), (1, 0)] if connect_four else [(0, 1), (1, 0), (1, 1), (1, -1)]
-    for r in range(rows):
-        for c in range(cols):
-            for dr, dc in offsets:
-                r2, c2 = r + dr, c + dc
-                if not (0 <= r2 < rows and 0 <= c2 < cols) or not (valid[r, c] and valid[r2, c2]):
-                    continue
-                ra, rb = resistance[r, c], resistance[r2, c2]
-                if rule is AveragingRule.AVG_RESISTANCE:
-                    w = 1.0 / ((ra + rb) / 2)
-                else:
-                    w = (1 / ra + 1 / rb) / 2
-                if dr and dc:
-                    w /= math.sqrt(2)
-                i, j = number[r, c], number[r2, c2]
-                lap[i, j] -= w
-                lap[j, i] -= w
-                lap[i, i] += w
-                lap[j, j] += w
-    return lap
+    return cell_laplacian(resistance, connect_four, rule)[0]
 
 
 def pinv_resistance(dense_laplacian, a, b):
