@@ -1,12 +1,9 @@
 """The fast vectorised steps against slow, direct computations with shapely (brute force)."""
 
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
-import pyogrio
 import pytest
 import shapely
+from baba_data import read_fences, read_tracks
 
 from crossings.core.baba import (
     BabaConfig,
@@ -17,23 +14,13 @@ from crossings.core.baba import (
     rank_fences,
 )
 from crossings.core.fences import Fence
-from crossings.core.tracks import Tracks, locate_crossings
-
-DATA = Path(__file__).parent / "data" / "baba"
+from crossings.core.tracks import locate_crossings
 
 
 @pytest.fixture(scope="module")
 def wyoming():
-    frame = pyogrio.read_dataframe(DATA / "fences.gpkg")
-    fences = [
-        Fence(str(int(fid)), shapely.get_coordinates(part))
-        for fid, geom in zip(frame["FID_Fence0"], frame.geometry.values, strict=True)
-        for part in shapely.get_parts(geom)
-    ]
-    tracks = pd.read_csv(DATA / "muleDeer.csv")
-    times = pd.to_datetime(tracks["timestamp"], utc=True).dt.tz_localize(None).to_numpy()
-    deer = Tracks(tracks["id"].to_numpy(), times, tracks["x"].to_numpy(), tracks["y"].to_numpy())
-    return FenceLayer.from_fences(fences), frame.geometry.values, deer
+    frame, fences = read_fences()
+    return FenceLayer.from_fences(fences), frame.geometry.values, read_tracks("muleDeer")
 
 
 def test_encounters_equal_points_in_union_of_buffers(wyoming):

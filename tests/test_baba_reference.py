@@ -1,18 +1,12 @@
 """BaBA on the R package's own example data must give exactly the R package's events."""
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-import pyogrio
 import pytest
-import shapely
+from baba_data import DATA, read_fences, read_tracks
 
 from crossings.core.baba import BabaConfig, FenceLayer, classify
-from crossings.core.fences import Fence
-from crossings.core.tracks import Tracks
 
-DATA = Path(__file__).parent / "data" / "baba"
 RUNS = {
     "pronghorn_d110_default": ("pronghorn", BabaConfig(distance=110)),
     "pronghorn_d110_maxcross4": ("pronghorn", BabaConfig(distance=110, max_cross=4)),
@@ -23,19 +17,7 @@ RUNS = {
 
 @pytest.fixture(scope="module")
 def layer():
-    frame = pyogrio.read_dataframe(DATA / "fences.gpkg")
-    fences = [
-        Fence(str(int(fid)), shapely.get_coordinates(part))
-        for fid, geom in zip(frame["FID_Fence0"], frame.geometry.values, strict=True)
-        for part in shapely.get_parts(geom)
-    ]
-    return FenceLayer.from_fences(fences)
-
-
-def _tracks(species: str) -> Tracks:
-    frame = pd.read_csv(DATA / f"{species}.csv")
-    times = pd.to_datetime(frame["timestamp"], utc=True).dt.tz_localize(None).to_numpy()
-    return Tracks(frame["id"].to_numpy(), times, frame["x"].to_numpy(), frame["y"].to_numpy())
+    return FenceLayer.from_fences(read_fences()[1])
 
 
 def _utc(column: pd.Series) -> np.ndarray:
@@ -45,7 +27,7 @@ def _utc(column: pd.Series) -> np.ndarray:
 @pytest.mark.parametrize("run", sorted(RUNS))
 def test_events_match_r_package_exactly(run, layer):
     species, config = RUNS[run]
-    events = classify(_tracks(species), layer, config).events
+    events = classify(read_tracks(species), layer, config).events
     ref = pd.read_csv(DATA / "reference" / f"{run}_classification.csv")
     assert len(events) == len(ref)
     np.testing.assert_array_equal(events.animal_id, ref["AnimalID"].astype(str))
