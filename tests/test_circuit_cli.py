@@ -58,6 +58,13 @@ def _job(tmp_path: Path, resistance, points, *, scenario="pairwise", solver="cho
     return ini
 
 
+def _use_point_list(ini: Path, lines: str) -> None:
+    """Point the job at a text list of focal points (``id x y`` lines) instead of its grid."""
+    sites = ini.parent / "sites.txt"
+    sites.write_text(lines)
+    ini.write_text(ini.read_text().replace(str(ini.parent / "points.asc"), str(sites)))
+
+
 def _run(*args: str):
     return CliRunner().invoke(app, ["circuitscape", "run", *map(str, args)])
 
@@ -113,10 +120,7 @@ def test_zero_or_negative_resistance_is_refused(tmp_path):
 
 def test_focal_points_outside_the_grid_are_refused(tmp_path):
     ini = _job(tmp_path, np.ones((3, 3)), _corners((3, 3)))
-    (tmp_path / "sites.txt").write_text("1 0.5 0.5\n2 7.5 0.5\n")
-    ini.write_text(
-        ini.read_text().replace(str(tmp_path / "points.asc"), str(tmp_path / "sites.txt"))
-    )
+    _use_point_list(ini, "1 0.5 0.5\n2 7.5 0.5\n")
     result = _run(ini)
     assert result.exit_code == 1 and "outside the habitat grid" in result.output
     assert "x=7.5" in result.output
@@ -137,10 +141,7 @@ def test_focal_points_on_nodata_warn_and_give_minus_one(tmp_path):
 
 def test_all_focal_points_in_one_cell_is_refused(tmp_path):
     ini = _job(tmp_path, np.ones((3, 3)), _corners((3, 3)))
-    (tmp_path / "sites.txt").write_text("1 1.5 1.5\n2 1.5 1.5\n3 1.2 1.7\n")
-    ini.write_text(
-        ini.read_text().replace(str(tmp_path / "points.asc"), str(tmp_path / "sites.txt"))
-    )
+    _use_point_list(ini, "1 1.5 1.5\n2 1.5 1.5\n3 1.2 1.7\n")
     result = _run(ini)
     assert result.exit_code == 1 and "one cell" in result.output
 
