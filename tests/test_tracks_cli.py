@@ -13,6 +13,13 @@ DATA = Path(__file__).parent / "data" / "baba"
 runner = CliRunner()
 
 
+def _tracks(command: str, tracks: Path, out: Path, *extra):
+    """``crossings tracks <command>`` on ``tracks`` and the Wyoming fences at 90 m."""
+    args = ["tracks", command, tracks, DATA / "fences.gpkg", "--distance", "90"]
+    args += ["--crs", "EPSG:32612", "--out", out, *extra]
+    return runner.invoke(app, [str(a) for a in args])
+
+
 def _rows(path: Path) -> list[dict]:
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
@@ -20,10 +27,7 @@ def _rows(path: Path) -> list[dict]:
 
 def test_classify_writes_the_r_package_table(tmp_path):
     out = tmp_path / "events.csv"
-    args = ["tracks", "classify", str(DATA / "muleDeer.csv"), str(DATA / "fences.gpkg")]
-    args += ["--distance", "90", "--crs", "EPSG:32612", "--out", str(out)]
-    args += ["--gpkg", str(tmp_path / "points.gpkg")]
-    result = runner.invoke(app, args)
+    result = _tracks("classify", DATA / "muleDeer.csv", out, "--gpkg", tmp_path / "points.gpkg")
     assert result.exit_code == 0, result.output
     assert "201 encounter events" in result.output
     mine = _rows(out)
@@ -40,10 +44,7 @@ def test_classify_writes_the_r_package_table(tmp_path):
 
 def test_rank_writes_table_crossings_monthly_and_plots(tmp_path):
     out = tmp_path / "rank.csv"
-    args = ["tracks", "rank", str(DATA / "muleDeer.csv"), str(DATA / "fences.gpkg")]
-    args += ["--distance", "90", "--crs", "EPSG:32612", "--out", str(out)]
-    args += ["--plots", str(tmp_path / "plots")]
-    result = runner.invoke(app, args)
+    result = _tracks("rank", DATA / "muleDeer.csv", out, "--plots", tmp_path / "plots")
     assert result.exit_code == 0, result.output
     table = _rows(out)
     assert {"fence_id", "Bounce", "unique_ind", "total_enc", "index", "crossings"} <= set(table[0])
@@ -59,8 +60,7 @@ def test_rank_writes_table_crossings_monthly_and_plots(tmp_path):
 def test_bad_input_is_one_line_and_exit_code_1(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("id,when,x,y\na,2014-01-01T00:00:00Z,1,2\n")
-    args = ["tracks", "classify", str(bad), str(DATA / "fences.gpkg"), "--distance", "90"]
-    result = runner.invoke(app, args + ["--crs", "EPSG:32612", "--out", str(tmp_path / "e.csv")])
+    result = _tracks("classify", bad, tmp_path / "e.csv")
     assert result.exit_code == 1
     assert "missing column(s) timestamp" in result.output
     assert "Traceback" not in result.output
@@ -71,8 +71,7 @@ def test_no_encounter_is_a_note_and_an_empty_table(tmp_path):
     far = tmp_path / "far.csv"
     far.write_text("id,timestamp,x,y\na,2014-01-01T00:00:00Z,0,0\na,2014-01-01T02:00:00Z,9,9\n")
     out = tmp_path / "events.csv"
-    args = ["tracks", "classify", str(far), str(DATA / "fences.gpkg"), "--distance", "90"]
-    result = runner.invoke(app, args + ["--crs", "EPSG:32612", "--out", str(out)])
+    result = _tracks("classify", far, out)
     assert result.exit_code == 0, result.output
     assert "no fix lies within 90 m" in result.output
     assert out.read_text().startswith("AnimalID,burstID") and len(_rows(out)) == 0
