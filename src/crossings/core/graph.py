@@ -38,10 +38,17 @@ class AveragingRule(enum.Enum):
     AVG_CONDUCTANCE = "conductance"
 
 
-def resistance_to_conductance(resistance: np.ndarray, *, source: str = "resistance") -> np.ndarray:
+def resistance_to_conductance(
+    resistance: np.ndarray,
+    *,
+    source: str = "resistance",
+    field: str = "resistance",
+    fix: str = "mark barriers as NoData",
+) -> np.ndarray:
     """Return 1/resistance with NaN where the input is NaN (NoData).
 
-    Raises ConfigError for zero or negative resistances, naming how many cells and the first one.
+    Raises ConfigError for zero or negative resistances, naming how many cells and the first one
+    (``source`` and ``field`` say where they came from, ``fix`` what to do instead).
 
     >>> resistance_to_conductance(np.array([[1.0, 4.0], [np.nan, 2.0]]))
     array([[1.  , 0.25],
@@ -53,9 +60,9 @@ def resistance_to_conductance(resistance: np.ndarray, *, source: str = "resistan
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ConfigError(
             f"{int(bad.sum())} cell(s) have zero or negative resistance (first at row/col "
-            f"{first}: {resistance[first]}). Resistances must be > 0; mark barriers as NoData.",
+            f"{first}: {resistance[first]:g}). Resistances must be > 0: {fix}.",
             source=source,
-            field="resistance",
+            field=field,
         )
     with np.errstate(divide="ignore"):
         return np.where(np.isfinite(resistance), 1.0 / resistance, np.nan)

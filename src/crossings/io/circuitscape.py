@@ -791,21 +791,18 @@ def _require(config: CircuitscapeConfig, key: str) -> Path:
 
 def _habitat_conductance(config: CircuitscapeConfig, path: Path) -> tuple[np.ndarray, AsciiMeta]:
     values, meta = read_grid(path)
-    finite = np.isfinite(values)
     if config.habitat_map_is_resistances:
-        bad = finite & (values <= 0)
-        if bad.any():
-            first = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ConfigError(
-                f"{int(bad.sum())} cell(s) have zero or negative resistance (first at row/col "
-                f"{first}: {values[first]:g}). Resistances must be > 0: mark barriers as NoData "
-                "and use short-circuit regions (polygon_file) for zero resistance.",
-                source=str(path),
-                field="habitat_file",
-            )
-        with np.errstate(divide="ignore"):
-            conductance = np.where(finite, 1.0 / values, np.nan)
+        from crossings.core.graph import resistance_to_conductance
+
+        fix = (
+            "mark barriers as NoData and use short-circuit regions (polygon_file) for zero "
+            "resistance"
+        )
+        conductance = resistance_to_conductance(
+            values, source=str(path), field="habitat_file", fix=fix
+        )
     else:
+        finite = np.isfinite(values)
         bad = finite & (values < 0)
         if bad.any():
             first = tuple(int(i) for i in np.argwhere(bad)[0])
