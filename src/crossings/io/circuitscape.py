@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from crossings.config import parse_enum
+from crossings.core.circuit import RemovePolicy  # ``remove_src_or_gnd``, same names as the INI
 from crossings.core.grid import GridSpec
 from crossings.errors import ConfigError, CrossingsWarning, InputFileError, did_you_mean
 from crossings.io.atomic import atomic_path
@@ -79,15 +80,6 @@ class SolverName(enum.Enum):
     CHOLMOD = "cholmod"
     AUTO = "auto"
     SPLU = "splu"
-
-
-class RemovePolicy(enum.Enum):
-    """``remove_src_or_gnd``: what to do where a source and a ground share a node."""
-
-    KEEPALL = "keepall"
-    RMVSRC = "rmvsrc"
-    RMVGND = "rmvgnd"
-    RMVALL = "rmvall"
 
 
 @dataclass(frozen=True, slots=True)
@@ -1021,13 +1013,12 @@ def run_job(
     if config.scenario is Scenario.PAIRWISE:
         _run_pairwise(config, inputs, options, writer, cur, on_step)
     elif config.scenario is Scenario.ADVANCED:
-        policy = circuit.RemovePolicy(config.remove_src_or_gnd.value)
         result = circuit.advanced(
             inputs.graph,
             inputs.sources,
             inputs.grounds,
             regions=inputs.regions,
-            policy=policy,
+            policy=config.remove_src_or_gnd,
             options=options,
         )
         if config.write_cur_maps:
