@@ -85,7 +85,8 @@ def _dense_pair(lap, label, a, b):
     return v[lb], voltages
 
 
-def _dense_node_currents(edges, voltages, n):
+def _dense_node_currents(edges, voltages, n, grounds=None):
+    """Larger of inflow and outflow per node, over edges and (finite) ``grounds``."""
     inflow, outflow = np.zeros(n), np.zeros(n)
     for i, j, w in edges:
         flow = w * (voltages[i] - voltages[j])
@@ -95,6 +96,9 @@ def _dense_node_currents(edges, voltages, n):
         else:
             outflow[j] -= flow
             inflow[i] -= flow
+    if grounds is not None:
+        outflow += np.maximum(grounds * voltages, 0.0)
+        inflow += np.maximum(-grounds * voltages, 0.0)
     return np.maximum(inflow, outflow)
 
 
@@ -233,18 +237,8 @@ def test_advanced_matches_dense_solve(solver):
     np.testing.assert_allclose(result.voltage[valid], expected[index[valid]], rtol=RTOL, atol=1e-12)
     # Node currents: larger of inflow and outflow over edges and finite grounds.
     finite = np.where(np.isinf(node_g), 0.0, node_g)
-    inflow, outflow = np.zeros(n), np.zeros(n)
-    for i, j, w in edges:
-        flow = w * (expected[i] - expected[j])
-        outflow[i] += max(flow, 0.0)
-        inflow[j] += max(flow, 0.0)
-        outflow[j] += max(-flow, 0.0)
-        inflow[i] += max(-flow, 0.0)
-    outflow += np.maximum(finite * expected, 0.0)
-    inflow += np.maximum(-finite * expected, 0.0)
-    np.testing.assert_allclose(
-        result.current[valid], np.maximum(inflow, outflow)[index[valid]], atol=1e-9
-    )
+    currents = _dense_node_currents(edges, expected, n, grounds=finite)
+    np.testing.assert_allclose(result.current[valid], currents[index[valid]], atol=1e-9)
 
 
 def test_remove_policies_change_only_conflicting_nodes():
