@@ -735,7 +735,7 @@ def _write_current_maps(report: PlanReport, landscape, objective, out_dir: Path)
 
 
 # --------------------------------------------------------------------------------------------
-# Demo step (contract 5)
+# Demo step (crossings demo)
 # --------------------------------------------------------------------------------------------
 #: Illustrative security setting of the demo (NOT an agency's real rules).
 DEMO_SETTING = {

@@ -479,7 +479,7 @@ class GroupEdgeModel:
 
 
 class FenceEdgeModel:
-    """Candidate openings on fences, through :mod:`crossings.core.barriers` (contract 1).
+    """Candidate openings on fences, through :mod:`crossings.core.barriers`.
 
     An edge's conductance is its no-fence conductance times the product of the factors of
     every fence cutting it, with the existing openings plus the chosen candidates open.
@@ -497,7 +497,7 @@ class FenceEdgeModel:
     """
 
     def __init__(self, free_graph, fences, candidates, existing=(), cuts=None):
-        from crossings.core import barriers  # contract 1 (fences engineer)
+        from crossings.core import barriers
 
         self._barriers = barriers
         self.fences = tuple(fences)
