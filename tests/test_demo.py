@@ -39,6 +39,23 @@ def test_cli_demo_exits_zero_and_prints_summary(demo_run):
         assert (out / name).is_file(), name
 
 
+def test_cli_demo_runs_every_step(demo_run):
+    result, out = demo_run
+    for name in (
+        "connectivity/pairs.csv",
+        "connectivity/cum_current_difference_no_fence_minus_fence_closed.tif",
+        "plan/openings.csv",
+        "plan/pareto.png",
+        "tracks_events.csv",
+        "camera/events.csv",
+        "camera/camtrapdp/datapackage.json",
+    ):
+        assert (out / name).is_file(), name
+    text = " ".join(result.output.split())
+    assert "fence closed (as built):" in text and "best 20:" in text
+    assert "SYNTHETIC" in text
+
+
 def test_demo_geotiff_has_crs_and_the_landscape_values(demo_run):
     _, out = demo_run
     landscape = load_demo(mitigation=True)

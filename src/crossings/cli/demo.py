@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from crossings.cli import common
 
@@ -37,11 +36,12 @@ def command(
 
         summary = run_demo(out, mitigation=mitigation, on_step=show)
         bar.update(task, completed=len(DEMO_STEPS))
-    table = Table(title=f"crossings demo -> {summary.out_dir}", show_header=False, box=None)
+    common.console.rule(f"crossings demo -> {summary.out_dir}")
     for line in summary.lines:
-        table.add_row(line)
-    table.add_row(
+        common.console.print(line, highlight=False)
+    common.console.rule()
+    common.console.print(
         f"{len(summary.outputs)} files written in {summary.seconds:.1f} s "
-        "(run.toml and manifest.json record inputs and outputs)"
+        "(run.toml and manifest.json record inputs and outputs)",
+        highlight=False,
     )
-    common.console.print(table)
