@@ -1,0 +1,548 @@
+"""Every command and code example of the user docs (docs/*.md) runs, on small data.
+
+The examples are parsed from the docs, not copied: a doc example that stops working (an option
+renamed, an output file renamed, a function whose signature changed) makes a test here fail.
+Placeholders of the docs (``JOB.ini``, ``TRACKS.csv``, ``x0``, ``graph``, ...) are bound to small
+generated inputs or to the files in tests/data.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import re
+import shlex
+import shutil
+import tomllib
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import pytest
+import shapely
+import tomli_w
+from typer.testing import CliRunner
+
+from crossings import gallery
+from crossings.cli import app
+from crossings.core.barriers import apply_fences
+from crossings.core.fences import Fence, Opening
+from crossings.io.raster import write_geotiff
+from crossings.io.vector import fences_to_gdf, openings_to_gdf, write_gpkg
+from crossings.landscape import Landscape
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+DATA = Path(__file__).parent / "data"
+CS_DATA = DATA / "circuitscape"
+runner = CliRunner()
+
+
+# --- reading the docs ------------------------------------------------------------------------
+
+
+def code_blocks(doc: str, lang: str = "") -> list[str]:
+    """Fenced code blocks of ``docs/<doc>`` whose info string is ``lang`` ("" = none)."""
+    text = (DOCS / doc).read_text(encoding="utf-8")
+    return re.findall(rf"^```{re.escape(lang)}\n(.*?)^```", text, re.S | re.M)
+
+
+def section(doc: str, heading: str) -> str:
+    """The text of one ``## heading`` section of ``docs/<doc>``."""
+    text = (DOCS / doc).read_text(encoding="utf-8")
+    start = text.index(f"\n## {heading}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end > 0 else None]
+
+
+def _expand_optional(group: str, choices: dict[str, str]) -> str:
+    """``--opt a|b`` -> ``--opt <choice or a>``; a bare flag stays."""
+    words = group.split()
+    if len(words) == 2:
+        value = choices.get(words[0], words[1].split("|")[0])
+        return f"{words[0]} {value}"
+    return group
+
+
+def doc_commands(
+    doc: str, *, choices: dict[str, str] | None = None, names: dict[str, str] | None = None
+) -> list[list[str]]:
+    """The ``crossings ...`` command lines of the doc's shell blocks, as argument lists.
+
+    Continuation lines are joined, comments dropped, every optional ``[--opt VALUE]`` is
+    included (with ``choices[opt]`` instead of the doc's value, or the first of ``a|b``), and
+    whole words found in ``names`` (placeholders such as ``JOB.ini``) are replaced.
+    """
+    choices, names = choices or {}, names or {}
+    commands = []
+    for block in code_blocks(doc) + code_blocks(doc, "sh"):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("#", 1)[0].strip()
+            if not line.startswith("crossings "):
+                continue
+            line = re.sub(r"\[([^\]]+)\]", lambda m: _expand_optional(m.group(1), choices), line)
+            words = [names.get(word, word) for word in shlex.split(line)[1:]]
+            commands.append(words)
+    return commands
+
+
+def invoke(args: list[str]):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, f"crossings {' '.join(map(str, args))}\n{result.output}"
+    return result
+
+
+def run_python(doc: str, namespace: dict) -> list[dict]:
+    """Run every ``python`` block of the doc in a copy of ``namespace``; the namespaces after."""
+    done = []
+    for block in code_blocks(doc, "python"):
+        scope = dict(namespace)
+        exec(compile(block, f"docs/{doc}", "exec"), scope)  # noqa: S102 - the doc's own example
+        done.append(scope)
+    return done
+
+
+def file_patterns(cell: str, prefix: str) -> list[re.Pattern]:
+    """Backticked ``<prefix>_..._<a>_<b>.asc`` names of a table cell as regular expressions."""
+    patterns = []
+    for name in re.findall(r"`(<prefix>[^`]*)`", cell):
+        regex = re.escape(name).replace(re.escape("<prefix>"), re.escape(prefix))
+        regex = re.sub(r"<(a|b|id)>", r"-?\\d+", regex.replace("\\<", "<").replace("\\>", ">"))
+        patterns.append(re.compile(regex + "$"))
+    return patterns
+
+
+def table_row(text: str, first_cell: str) -> str:
+    """The line of a Markdown table whose first cell is ``first_cell``."""
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0] == first_cell:
+            return line
+    raise AssertionError(f"no table row {first_cell!r}")
+
+
+def check_outputs(
+    folder: Path, patterns: list[re.Pattern], *, prefix: str, every_pattern: bool = True
+) -> None:
+    """Every written output matches a pattern (and, if asked, every pattern a written file)."""
+    written = sorted(p.name for p in folder.iterdir() if p.name.startswith(prefix))
+    assert written
+    for pattern in patterns if every_pattern else patterns[:1]:
+        assert any(pattern.match(name) for name in written), (pattern.pattern, written)
+    for name in written:
+        assert any(pattern.match(name) for pattern in patterns), (name, folder)
+    assert (folder / "run.toml").is_file() and (folder / "manifest.json").is_file()
+
+
+# --- connectivity.md and solvers.md: Circuitscape jobs ------------------------------------
+
+
+CS_JOBS = {
+    "pairwise": "input/raster/pairwise/1/sgVerify1.ini",
+    "one-to-all, all-to-one": "input/raster/one_to_all/1/oneToAllVerify1.ini",
+    "advanced": "input/raster/advanced/1/mgVerify1.ini",
+}
+
+
+@pytest.mark.parametrize("mode", sorted(CS_JOBS))
+def test_connectivity_circuitscape_command_writes_the_documented_files(tmp_path, mode):
+    (command,) = doc_commands(
+        "connectivity.md",
+        choices={"--run-dir": str(CS_DATA), "--out-dir": str(tmp_path), "--max-memory-gb": "4"},
+        names={"JOB.ini": str(CS_DATA / CS_JOBS[mode])},
+    )
+    assert command[:2] == ["circuitscape", "run"] and "--solver" in command
+    invoke(command)
+    prefix = Path(CS_JOBS[mode]).stem
+    row = table_row(section("connectivity.md", "Running a Circuitscape job"), mode)
+    # oneToAllVerify1 does not ask for max maps; the other two jobs write every map.
+    every = mode != "one-to-all, all-to-one"
+    check_outputs(tmp_path, file_patterns(row, prefix), prefix=prefix, every_pattern=every)
+
+
+@pytest.mark.parametrize(
+    ("mode", "ini"),
+    [("pairwise", "sgNetworkVerify1.ini"), ("advanced", "mgNetworkVerify1.ini")],
+)
+def test_solvers_network_mode_writes_the_documented_files(tmp_path, mode, ini):
+    (command,) = doc_commands(
+        "connectivity.md",
+        choices={"--run-dir": str(CS_DATA), "--out-dir": str(tmp_path), "--max-memory-gb": "4"},
+        names={"JOB.ini": str(CS_DATA / "input" / "network" / ini)},
+    )
+    invoke(command)
+    prefix = Path(ini).stem
+    row = table_row(section("solvers.md", "Network (graph) mode"), mode)
+    check_outputs(tmp_path, file_patterns(row, prefix), prefix=prefix)
+
+
+def test_connectivity_python_api():
+    syn = gallery.straight_fence(12, 16, 90.0, gap_width=200.0)
+    ids = np.zeros(syn.grid.shape, int)
+    ids[6, 1], ids[6, 14], ids[2, 2] = 1, 2, 3
+    sources, grounds = np.zeros(syn.grid.shape), np.zeros(syn.grid.shape)
+    sources[6, 1], grounds[6, 14] = 1.0, 1.0
+    (scope,) = run_python(
+        "connectivity.md",
+        {
+            "landscape": Landscape(syn.grid, syn.resistance, syn.fences, syn.openings),
+            "id_grid": ids,
+            "region_a_bool_grid": ids == 1,
+            "region_b_bool_grid": ids == 2,
+            "sources_grid": sources,
+            "ground_conductance_grid": grounds,
+        },
+    )
+    assert scope["r"] == pytest.approx(scope["result"].resistances[0, 1], rel=1e-8)
+    assert scope["res"].voltage.shape == syn.grid.shape
+    assert list(scope["one"].ids) == [1, 2, 3]
+
+
+def test_solvers_python_api():
+    graph = gallery.uniform_grid(8, 8).graph()
+    matrix = graph.laplacian().tocsr()[1:, 1:]  # grounded at node 0
+    n = matrix.shape[0]
+    (solve_scope, network_scope) = run_python(
+        "solvers.md",
+        {
+            "matrix": matrix,
+            "b": np.ones(n),
+            "n": n,
+            "nnz": matrix.nnz,
+            "n_rhs": 3,
+            "ids_a": np.array([1, 2, 3]),
+            "ids_b": np.array([2, 3, 4]),
+            "values": np.array([1.0, 2.0, 3.0]),
+            "focal_ids": [1, 4],
+            "source_ids": [1],
+            "strengths": [1.0],
+            "ground_ids": [4],
+            "ground_conductances": [np.inf],
+        },
+    )
+    assert np.allclose(matrix @ solve_scope["x"], 1.0)
+    # Three resistors of 1, 2 and 3 ohm in series.
+    assert network_scope["result"].resistances[0, 1] == pytest.approx(6.0)
+    assert network_scope["flow"].voltages.max() == pytest.approx(6.0)
+
+
+# --- scenarios.md: crossings connectivity run ----------------------------------------------
+
+
+CRS = "EPSG:3857"
+
+
+def _scenario_inputs(folder: Path) -> None:
+    """resistance.tif, fences.gpkg (fences, openings) and areas.gpkg as the job names them."""
+    land = gallery.straight_fence(12, 16, 90.0, offset=-100.0, crs=CRS)
+    fence = land.fences[0]
+    gap = Opening(fence.fence_id, 800.0, 600.0, 300.0, 1.0, "full_gap")
+    write_geotiff(folder / "resistance.tif", land.grid, land.resistance)
+    write_gpkg(
+        folder / "fences.gpkg",
+        {"fences": fences_to_gdf(land.fences, CRS), "openings": openings_to_gdf([gap], CRS)},
+    )
+    areas = gpd.GeoDataFrame(
+        {"name": ["west", "east"]},
+        geometry=[shapely.box(100, 300, 300, 900), shapely.box(1300, 300, 1500, 900)],
+        crs=CRS,
+    )
+    write_gpkg(folder / "areas.gpkg", {"areas": areas.to_crs("EPSG:4326")})
+
+
+def test_scenarios_job_and_command(tmp_path, monkeypatch):
+    (job,) = code_blocks("scenarios.md", "toml")
+    _scenario_inputs(tmp_path)
+    (tmp_path / "job.toml").write_text(job)
+    monkeypatch.chdir(tmp_path)
+    (command,) = doc_commands("scenarios.md")
+    assert command[:2] == ["connectivity", "run"]
+    invoke(command)
+    out = tmp_path / command[command.index("--out") + 1]
+    scenarios = tomllib.loads(job)["scenarios"]
+    outputs = section("scenarios.md", "Outputs")
+    for name in re.findall(r"`([\w<>]+\.(?:tif|csv|toml|json))`", outputs):
+        for scenario in scenarios:
+            assert (out / name.replace("<scenario>", scenario)).is_file(), name
+    with open(out / "pairs.csv", newline="") as handle:
+        (pair,) = list(csv.DictReader(handle))
+    for scenario in scenarios:
+        assert f"resistance_{scenario}" in pair
+        assert scenario == "no_fence" or f"conductance_kept_pct_{scenario}" in pair
+    assert float(pair["resistance_fence_closed"]) == -1.0  # the gap is the only way through
+    assert 0 < float(pair["conductance_kept_pct_fence_mitigated"]) < 100
+
+
+# --- fences.md ----------------------------------------------------------------------------
+
+
+def test_fences_python_api():
+    graph = gallery.uniform_grid(10, 10).graph()
+    (scope,) = run_python(
+        "fences.md",
+        {
+            "x0": 0.0,
+            "y0": 500.0,
+            "x1": 500.0,
+            "y1": 520.0,
+            "x2": 1000.0,
+            "y2": 500.0,
+            "x": 300.0,
+            "y": 510.0,
+            "graph": graph,
+        },  # fmt: skip
+    )
+
+    def total(g):
+        return sum(float(w.sum()) for w in g.edge_weights)
+
+    closed = apply_fences(graph, [scope["fence"]])
+    assert total(closed) < total(scope["fenced_graph"]) < total(graph)  # the gap restores edges
+
+
+# --- planner.md -----------------------------------------------------------------------------
+
+
+def test_planner_command_is_the_bundled_example():
+    (command,) = doc_commands("planner.md")
+    assert command[0] == "plan"
+    from crossings.plan import load_config
+
+    config = load_config(ROOT / command[1])
+    assert config.landscape.demo is True
+
+
+def _plan_inputs(folder: Path, example: dict) -> dict:
+    """A 16 x 20 landscape with a closed fence and the example's two focal areas."""
+    land = gallery.straight_fence(16, 20, 90.0, offset=-100.0, crs=CRS)
+    write_geotiff(folder / "resistance.tif", land.grid, land.resistance)
+    write_gpkg(folder / "fences.gpkg", {"fences": fences_to_gdf(land.fences, CRS)})
+    objective = example["objective"]
+    names = objective["side_a"] + objective["side_b"]
+    areas = gpd.GeoDataFrame(
+        {objective["id_column"]: names},
+        geometry=[shapely.box(100, 300, 500, 1300), shapely.box(1500, 300, 1900, 1300)],
+        crs=CRS,
+    )
+    write_gpkg(folder / "areas.gpkg", {"areas": areas})
+    config = dict(example)
+    config["landscape"] = {"resistance": "resistance.tif", "fences": "fences.gpkg"}
+    config["objective"] = {**objective, "focal_areas": "areas.gpkg"}
+    # The example's spacings are for a 325 km fence; this one is 1.6 km long.
+    config["candidates"] = {**example["candidates"], "spacing": 200.0}
+    config["constraints"] = {**example["constraints"], "min_spacing": 300.0}
+    return config
+
+
+def test_planner_outputs_on_a_small_copy_of_the_example(tmp_path):
+    (command,) = doc_commands("planner.md")
+    example = tomllib.loads((ROOT / command[1]).read_text(encoding="utf-8"))
+    config = _plan_inputs(tmp_path, example)
+    (tmp_path / "plan.toml").write_text(tomli_w.dumps(config))
+    out = tmp_path / "plan-out"
+    invoke(["plan", tmp_path / "plan.toml", "--out", out])
+    outputs = section("planner.md", "Outputs")
+    for name in re.findall(r"`(\w+\.(?:csv|gpkg|png|toml|json))`", outputs):
+        if name != "messages.txt":
+            assert (out / name).is_file(), name
+    with open(out / "openings.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and {r["sensitivity"] for r in rows} == {"confidential"}
+    header = re.search(r"per chosen opening: `([^`]+)`", outputs).group(1)
+    assert list(rows[0]) == [c.strip() for c in header.split(",")]
+
+
+def test_planner_python_api():
+    syn = gallery.straight_fence(12, 12, 90.0)
+    free = syn.graph()
+    west = np.zeros(syn.grid.shape, bool)
+    west[:, 0] = True
+    (scope,) = run_python(
+        "planner.md",
+        {
+            "fences": syn.fences,
+            "free_graph": free,
+            "existing_openings": (),
+            "fenced_graph": apply_fences(free, syn.fences),
+            "a": west,
+            "b": west[:, ::-1],
+        },  # fmt: skip
+    )
+    plan = scope["plan"]
+    assert plan.value_before == 0.0 < plan.value  # the closed fence cut the two sides apart
+    assert plan.value == pytest.approx(scope["evaluator"].value([s.candidate for s in plan.steps]))
+
+
+# --- tracks.md ------------------------------------------------------------------------------
+
+
+def test_tracks_commands_write_the_documented_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    commands = doc_commands(
+        "tracks.md",
+        choices={"--format": "xy", "--plots": "figs"},
+        names={
+            "TRACKS.csv": str(DATA / "baba" / "muleDeer.csv"),
+            "FENCES.gpkg": str(DATA / "baba" / "fences.gpkg"),
+        },
+    )
+    assert [c[:2] for c in commands] == [["tracks", "classify"], ["tracks", "rank"]]
+    classify, rank = commands
+    assert "--distance" in classify and "--plots" in rank
+    invoke(classify)
+    invoke(rank + ["--crs", classify[classify.index("--crs") + 1]])
+    outputs = section("tracks.md", "Outputs")
+    with open("events.csv", newline="") as handle:
+        columns = list(csv.DictReader(handle).fieldnames)
+    documented = re.search(r"R's `\$classification`: (.*?) written as", outputs, re.S).group(1)
+    assert columns == re.findall(r"`(\w+)`", documented) + ["fence_id"]
+    assert {n for n, _ in pyogrio.list_layers("points.gpkg")} == {"encounters", "crossings"}
+    for name in re.findall(r"`(rank_[\w]+\.csv)`", outputs):
+        assert Path(name).is_file(), name
+    plots = sorted(p.name for p in Path("figs").iterdir())
+    assert "classes_per_fence.png" in plots and any(p.startswith("track_") for p in plots)
+    assert Path("run.toml").is_file() and Path("manifest.json").is_file()
+
+
+def test_tracks_python_api(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(DATA / "baba" / "pronghorn.csv", "fixes.csv")
+    shutil.copy(DATA / "baba" / "fences.gpkg", "fences.gpkg")
+    (scope,) = run_python("tracks.md", {})
+    events = scope["result"].events.columns()
+    # The doc's settings (110 m, max_cross 4) are those of one of the R package's reference runs.
+    reference = DATA / "baba" / "reference" / "pronghorn_d110_maxcross4_classification.csv"
+    with open(reference, newline="") as handle:
+        expected = [row["eventTYPE"] for row in csv.DictReader(handle)]
+    assert list(events["eventTYPE"]) == expected
+    assert set(scope["crossings_per_month"](scope["crossings"])) == {
+        "fence_id", "month", "direction", "crossings"}  # fmt: skip
+
+
+# --- camera.md ------------------------------------------------------------------------------
+
+
+def _camera_scene(folder: Path) -> None:
+    """IMAGES/ with EXIF times, md.json, deployments.csv and labels.csv: a gazelle crossing."""
+    from crossings.io.camera import write_jpeg_with_exif
+
+    rng = np.random.default_rng(0)
+    scene = [  # file, local time, (category, confidence, box)
+        ("C1/0001.jpg", dt.datetime(2023, 4, 20, 18, 0, 0), ("1", 0.9, [0.3, 0.1, 0.1, 0.2])),
+        ("C1/0002.jpg", dt.datetime(2023, 4, 20, 18, 0, 10), ("1", 0.9, [0.35, 0.3, 0.1, 0.2])),
+        ("C1/0003.jpg", dt.datetime(2023, 4, 20, 18, 0, 20), ("1", 0.9, [0.4, 0.5, 0.1, 0.2])),
+        ("C1/0004.jpg", dt.datetime(2023, 5, 2, 11, 0, 0), ("2", 0.95, [0.2, 0.2, 0.5, 0.6])),
+    ]
+    images = []
+    for file, local, (category, conf, box) in scene:
+        write_jpeg_with_exif(folder / "IMAGES" / file, rng.integers(0, 256, (48, 64, 3), np.uint8),
+                             local_time=local, make="RECONYX")  # fmt: skip
+        images.append({"file": file, "detections": [{"category": category, "conf": conf,
+                                                     "bbox": box}]})  # fmt: skip
+    md = {"info": {"format_version": "1.4", "detector": "md_v5a"},
+          "detection_categories": {"1": "animal", "2": "person", "3": "vehicle"},
+          "images": images}  # fmt: skip
+    (folder / "md.json").write_text(json.dumps(md))
+    (folder / "deployments.csv").write_text(
+        "camera_id,fence_id,opening_id,start,end,opening_date,latitude,longitude,"
+        "line_x1,line_y1,line_x2,line_y2,side_a,side_b\n"
+        "C1,KZ-UZ-07,O3,2023-03-01T00:00:00+05:00,2023-06-01T00:00:00+05:00,"
+        "2023-04-01T00:00:00+05:00,44.2512,56.1133,0,0.4,1,0.4,KAZ,UZB\n"
+    )
+    labels = "".join(f"C1/000{i}.jpg,Gazella subgutturosa,1\n" for i in (1, 2, 3))
+    (folder / "labels.csv").write_text("file,species,count\n" + labels)
+
+
+def test_camera_commands_write_the_documented_files(tmp_path, monkeypatch):
+    _camera_scene(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    commands = [c for c in doc_commands("camera.md") if c[1] != "detect"]  # no model weights
+    assert [c[1] for c in commands] == ["events", "export-camtrapdp", "export-camtrapdp", "events"]
+    events, export, reexport, from_package = commands
+    invoke(events)
+    event_files = re.findall(r"`(\w+\.(?:csv|png))`", section("camera.md", "Outputs of `events`"))
+    for name in event_files + ["run.toml", "manifest.json"]:
+        assert (tmp_path / "results" / name).is_file(), name
+    with open("results/events.csv", newline="") as handle:
+        (event,) = list(csv.DictReader(handle))  # the person is withheld
+    assert (event["species"], event["direction"]) == ("Gazella subgutturosa", "A to B")
+    invoke(export)
+    package_files = re.findall(r"`(\w+\.(?:json|csv))`", section("camera.md", "Camtrap DP export"))
+    for name in package_files[:4]:
+        assert (tmp_path / "package" / name).is_file(), name
+    shutil.copytree("package", "other")
+    shutil.rmtree("package")
+    shutil.rmtree("results")
+    invoke(reexport)
+    assert (tmp_path / "package" / "datapackage.json").is_file()
+    invoke(from_package)
+    with open("results/events.csv", newline="") as handle:
+        (again,) = list(csv.DictReader(handle))
+    # The doc's export has no --labels, so the species is the detector's "animal" there.
+    assert (again["start"], again["end"], again["direction"]) == (
+        event["start"], event["end"], event["direction"])  # fmt: skip
+
+
+def test_camera_python_api(tmp_path, monkeypatch):
+    _camera_scene(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (scope,) = run_python("camera.md", {})
+    events = scope["result"].events
+    assert list(events["direction"]) == ["A to B"]
+
+
+# --- demo.md --------------------------------------------------------------------------------
+
+
+def test_demo_command_options_exist():
+    commands = doc_commands("demo.md")
+    make_line = code_blocks("demo.md")[0]
+    inline = re.search(r"# or: (crossings .*)", make_line).group(1)
+    for command in commands + [shlex.split(inline)[1:]]:
+        assert command[0] == "demo"
+        help_text = invoke([command[0], "--help"]).output
+        for option in [w for w in command if w.startswith("--")] + ["--no-mitigation"]:
+            assert option in help_text, option
+
+
+def test_demo_python_api(tmp_path, monkeypatch):
+    from crossings.landscape import load_demo
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(ROOT / "src/crossings/data/demo/resistance_model.toml", "my_model.toml")
+    land = _own_data(tmp_path)
+    blocks = code_blocks("demo.md", "python")
+    assert len(blocks) == 3
+    model_scope, demo_scope, own_scope = run_python(
+        "demo.md",
+        {
+            "landcover_codes": np.array([[10, 7], [0, 13]]),
+            "slope_degrees": np.zeros((2, 2)),
+            "elevation_m": np.zeros((2, 2)),
+        },  # fmt: skip
+    )
+    assert model_scope["resistance"][0, 0] == 1.0 and np.isnan(model_scope["resistance"][1, 0])
+    demo = demo_scope["land"]
+    assert demo.grid.shape == (344, 321) and int(np.isfinite(demo.resistance).sum()) == 93_966
+    assert set(np.unique(demo_scope["ranges"])) == {0, 1, 2}
+    assert load_demo(mitigation=False).openings == ()
+    own = own_scope["land"]
+    assert own.grid == land.grid and [f.fence_id for f in own.fences] == ["F1"]
+    assert len(own.openings) == 1
+
+
+def _own_data(folder: Path):
+    """The files of "Your own data": resistance.tif, fences.gpkg, openings.gpkg, wdpa.shp..."""
+    land = gallery.straight_fence(10, 10, 90.0, offset=-50.0, crs=CRS)
+    fence = Fence("F1", land.fences[0].coords, 0.0, "KAZ-UZB")
+    write_geotiff(folder / "resistance.tif", land.grid, land.resistance)
+    write_gpkg(folder / "fences.gpkg", {"fences": fences_to_gdf([fence], CRS)})
+    gap = Opening("F1", 450.0, 500.0, 50.0, 1.0, "full_gap", "O1")
+    write_gpkg(folder / "openings.gpkg", {"openings": openings_to_gdf([gap], CRS)})
+    polygon = gpd.GeoDataFrame({"name": ["PA"]}, geometry=[shapely.box(0, 0, 300, 300)], crs=CRS)
+    polygon.to_file(folder / "wdpa.shp")
+    ranges = polygon.assign(season=["summer"])
+    write_gpkg(folder / "ranges.gpkg", {"ranges": ranges})
+    return land
