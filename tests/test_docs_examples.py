@@ -314,6 +314,19 @@ def test_planner_command_is_the_bundled_example():
     assert config.landscape.demo is True
 
 
+def test_planner_example_options_left_commented_out_are_valid_keys(tmp_path):
+    """Uncommenting any option of the bundled example gives a config the planner accepts."""
+    from crossings.plan import load_config
+
+    (command,) = doc_commands("planner.md")
+    text = (ROOT / command[1]).read_text(encoding="utf-8")
+    full = re.sub(r"^# (\[\[|\w+ = )", r"\1", text, flags=re.M)
+    assert full.count("\n") == text.count("\n") and full != text
+    (tmp_path / "plan.toml").write_text(full)
+    config = load_config(tmp_path / "plan.toml")
+    assert config.constraints.sectors and config.constraints.veto and config.candidates.file
+
+
 def _plan_inputs(folder: Path, example: dict) -> dict:
     """A 16 x 20 landscape with a closed fence and the example's two focal areas."""
     land = gallery.straight_fence(16, 20, 90.0, offset=-100.0, crs=CRS)
@@ -483,6 +496,21 @@ def test_camera_commands_write_the_documented_files(tmp_path, monkeypatch):
     # The doc's export has no --labels, so the species is the detector's "animal" there.
     assert (again["start"], again["end"], again["direction"]) == (
         event["start"], event["end"], event["direction"])  # fmt: skip
+
+
+def test_camera_detect_command(tmp_path, monkeypatch):
+    from test_camera_detector import tiny_model
+
+    _camera_scene(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (detect,) = [c for c in doc_commands("camera.md") if c[1] == "detect"]
+    tiny_model(tmp_path / detect[detect.index("--model") + 1])
+    Path(detect[detect.index("--out") + 1]).unlink()
+    invoke(detect)
+    md = json.loads(Path(detect[detect.index("--out") + 1]).read_text())
+    assert sorted(image["file"] for image in md["images"]) == [
+        f"C1/000{i}.jpg" for i in (1, 2, 3, 4)
+    ]
 
 
 def test_camera_python_api(tmp_path, monkeypatch):
