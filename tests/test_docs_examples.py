@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import importlib
 import json
 import re
 import shlex
@@ -574,3 +575,48 @@ def _own_data(folder: Path):
     ranges = polygon.assign(season=["summer"])
     write_gpkg(folder / "ranges.gpkg", {"ranges": ranges})
     return land
+
+
+# --- every name, path and option a doc mentions exists ----------------------------------------
+
+DOC_COMMANDS = {
+    "connectivity.md": [["circuitscape", "run"]],
+    "scenarios.md": [["connectivity", "run"]],
+    "planner.md": [["plan"]],
+    "tracks.md": [["tracks", "classify"], ["tracks", "rank"]],
+    "camera.md": [["camera", "detect"], ["camera", "events"], ["camera", "export-camtrapdp"]],
+    "demo.md": [["demo"]],
+    "solvers.md": [["circuitscape", "run"]],
+}
+
+
+def _resolve(dotted: str):
+    parts = dotted.replace(":", ".").split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for part in parts[i:]:
+            obj = getattr(obj, part)
+        return obj
+    raise ImportError(dotted)
+
+
+@pytest.mark.parametrize("doc", sorted(p.name for p in DOCS.glob("*.md")))
+def test_names_paths_and_options_in_the_doc_exist(doc):
+    text = (DOCS / doc).read_text(encoding="utf-8")
+    for dotted in set(re.findall(r"`(crossings(?:\.\w+)+(?::\w+)?)", text)):
+        _resolve(dotted)
+    for path in set(re.findall(r"\b((?:bench|scripts|src|tests|docs)/[\w./-]+\w)", text)):
+        assert (ROOT / path).exists(), path
+    for link in re.findall(r"\]\(([^)#]+)\)", text):
+        assert link.startswith("http") or (DOCS / link).exists(), link
+    helps = "".join(
+        runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"}).output
+        for command in DOC_COMMANDS.get(doc, [])
+    )
+    if doc == "demo.md":  # "Rebuilding the demo" names an option of the build script
+        helps += (ROOT / "scripts" / "build_demo.py").read_text(encoding="utf-8")
+    for option in set(re.findall(r"`(--[a-z][\w-]*)", text)):
+        assert option in helps, f"{doc}: {option} is not an option of {DOC_COMMANDS.get(doc)}"
