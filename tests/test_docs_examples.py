@@ -555,7 +555,10 @@ def test_demo_python_api(tmp_path, monkeypatch):
     assert model_scope["resistance"][0, 0] == 1.0 and np.isnan(model_scope["resistance"][1, 0])
     demo = demo_scope["land"]
     assert demo.grid.shape == (344, 321) and int(np.isfinite(demo.resistance).sum()) == 93_966
-    assert set(np.unique(demo_scope["ranges"])) == {0, 1, 2}
+    ranges = demo_scope["ranges"]
+    assert set(np.unique(ranges)) == {0, 1, 2}
+    north = np.nonzero(ranges == 1)[0].mean() < np.nonzero(ranges == 2)[0].mean()
+    assert north  # "1 summer" (north of the fence), "2 winter"
     assert load_demo(mitigation=False).openings == ()
     own = own_scope["land"]
     assert own.grid == land.grid and [f.fence_id for f in own.fences] == ["F1"]
