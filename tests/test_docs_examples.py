@@ -341,7 +341,12 @@ def _plan_inputs(folder: Path, example: dict) -> dict:
         crs=CRS,
     )
     write_gpkg(folder / "areas.gpkg", {"areas": areas})
-    config = dict(example)
+    # The doc's own opening-types line, as a top-level key, pointing to a copy of the default.
+    line = re.search(r'`(opening_types = "[^"]+")`', (DOCS / "planner.md").read_text()).group(1)
+    config = {**tomllib.loads(line), **example}
+    shutil.copy(
+        ROOT / "src/crossings/data/plan/opening_types.toml", folder / config["opening_types"]
+    )
     config["landscape"] = {"resistance": "resistance.tif", "fences": "fences.gpkg"}
     config["objective"] = {**objective, "focal_areas": "areas.gpkg"}
     # The example's spacings are for a 325 km fence; this one is 1.6 km long.
@@ -357,6 +362,7 @@ def test_planner_outputs_on_a_small_copy_of_the_example(tmp_path):
     (tmp_path / "plan.toml").write_text(tomli_w.dumps(config))
     out = tmp_path / "plan-out"
     invoke(["plan", tmp_path / "plan.toml", "--out", out])
+    assert config["opening_types"] in (out / "manifest.json").read_text()  # read, with its hash
     outputs = section("planner.md", "Outputs")
     for name in re.findall(r"`(\w+\.(?:csv|gpkg|png|toml|json))`", outputs):
         if name != "messages.txt":
