@@ -619,6 +619,11 @@ def test_names_paths_and_options_in_the_doc_exist(doc):
         _resolve(dotted)
     for path in set(re.findall(r"\b((?:bench|scripts|src|tests|docs)/[\w./-]+\w)", text)):
         assert (ROOT / path).exists(), path
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    for extra in re.findall(r"crossings\[(\w+)\]", text):
+        assert extra in extras, f"pip install 'crossings[{extra}]': no such extra in pyproject.toml"
     for link in re.findall(r"\]\(([^)#]+)\)", text):
         assert link.startswith("http") or (DOCS / link).exists(), link
     helps = "".join(
