@@ -163,6 +163,16 @@ def test_connectivity_circuitscape_command_writes_the_documented_files(tmp_path,
     check_outputs(tmp_path, file_patterns(row, prefix), prefix=prefix, every_pattern=every)
 
 
+def test_connectivity_quoted_error_message_is_the_real_one():
+    quoted = re.search(r"the allowed values \(`([^`]+)`\)", (DOCS / "connectivity.md").read_text())
+    message = " ".join(quoted.group(1).split())
+    bad = re.search(r"got '(\w+)'", message).group(1)
+    ini = CS_DATA / CS_JOBS["pairwise"]
+    result = runner.invoke(app, ["circuitscape", "run", str(ini), "--solver", bad])
+    assert result.exit_code == 1
+    assert message in " ".join(result.output.split())
+
+
 @pytest.mark.parametrize(
     ("mode", "ini"),
     [("pairwise", "sgNetworkVerify1.ini"), ("advanced", "mgNetworkVerify1.ini")],
