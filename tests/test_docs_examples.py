@@ -157,7 +157,7 @@ def circuitscape_command(ini: Path, out_dir: Path) -> list[str]:
             "--out-dir": str(out_dir),
             "--max-memory-gb": "4",
             "--solver": "auto",
-        },  # fmt: skip
+        },
         names={"JOB.ini": str(ini)},
     )
     return command
@@ -291,6 +291,8 @@ def test_scenarios_job_and_command(tmp_path, monkeypatch):
         assert f"resistance_{scenario}" in pair
         assert scenario == "no_fence" or f"conductance_kept_pct_{scenario}" in pair
     assert float(pair["resistance_fence_closed"]) == -1.0  # the gap is the only way through
+    level = re.search(r"marks the outputs `(\w+)`", (DOCS / "scenarios.md").read_text()).group(1)
+    assert json.loads((out / "manifest.json").read_text())["sensitivity"]["level"] == level
     assert 0 < float(pair["conductance_kept_pct_fence_mitigated"]) < 100
 
 
@@ -311,7 +313,7 @@ def test_fences_python_api():
             "x": 300.0,
             "y": 510.0,
             "graph": graph,
-        },  # fmt: skip
+        },
     )
 
     def total(g):
@@ -406,7 +408,7 @@ def test_planner_python_api():
             "fenced_graph": apply_fences(free, syn.fences),
             "a": west,
             "b": west[:, ::-1],
-        },  # fmt: skip
+        },
     )
     plan = scope["plan"]
     assert plan.value_before == 0.0 < plan.value  # the closed fence cut the two sides apart
@@ -574,7 +576,7 @@ def test_demo_python_api(tmp_path, monkeypatch):
             "landcover_codes": np.array([[10, 7], [0, 13]]),
             "slope_degrees": np.zeros((2, 2)),
             "elevation_m": np.zeros((2, 2)),
-        },  # fmt: skip
+        },
     )
     assert model_scope["resistance"][0, 0] == 1.0 and np.isnan(model_scope["resistance"][1, 0])
     demo = demo_scope["land"]
