@@ -296,6 +296,17 @@ def test_scenarios_job_and_command(tmp_path, monkeypatch):
     assert 0 < float(pair["conductance_kept_pct_fence_mitigated"]) < 100
 
 
+def test_scenarios_job_options_left_commented_out_are_valid_keys(tmp_path):
+    from crossings.connectivity import load_config
+
+    (job,) = code_blocks("scenarios.md", "toml")
+    full = re.sub(r"^# (\w+ = )", r"\1", job, flags=re.M)
+    assert full != job
+    (tmp_path / "job.toml").write_text(full)
+    config = load_config(tmp_path / "job.toml")
+    assert config.landscape.crs and config.focal.id_column
+
+
 # --- fences.md ----------------------------------------------------------------------------
 
 
