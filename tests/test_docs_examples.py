@@ -600,6 +600,7 @@ def test_demo_python_api(tmp_path, monkeypatch):
     own = own_scope["land"]
     assert own.grid == land.grid and [f.fence_id for f in own.fences] == ["F1"]
     assert len(own.openings) == 1
+    assert len(own.protected_areas) == 1 and list(own.ranges["season"]) == ["summer"]
 
 
 def _own_data(folder: Path):
