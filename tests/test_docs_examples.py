@@ -334,6 +334,23 @@ def test_fences_python_api():
     assert total(closed) < total(scope["fenced_graph"]) < total(graph)  # the gap restores edges
 
 
+def test_fences_api_table_gives_the_real_signatures():
+    import inspect
+
+    from crossings.core import barriers
+
+    table = section("fences.md", "API in brief")
+    rows = re.findall(r"^\| `(\w+)\(([^`]*)\)` \|", table, re.M)
+    assert len(rows) >= 4
+    for name, documented in rows:
+        signature = inspect.signature(getattr(barriers, name))
+        bare = signature.replace(
+            parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
+            return_annotation=signature.empty,
+        )
+        assert f"({documented})" == str(bare), name
+
+
 # --- planner.md -----------------------------------------------------------------------------
 
 
