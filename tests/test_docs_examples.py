@@ -683,3 +683,46 @@ def test_names_paths_and_options_in_the_doc_exist(doc):
         helps += (ROOT / "scripts" / "build_demo.py").read_text(encoding="utf-8")
     for option in set(re.findall(r"`(--[a-z][\w-]*)", text)):
         assert option in helps, f"{doc}: {option} is not an option of {DOC_COMMANDS.get(doc)}"
+
+
+#: Where the bare function names of the docs' inline code live.
+API_MODULES = (
+    "crossings.core.circuit",
+    "crossings.core.solve",
+    "crossings.core.barriers",
+    "crossings.core.network",
+    "crossings.io.camtrap_dp",
+    "crossings.landscape.Landscape",
+)
+
+
+def _api_object(name: str):
+    if name.startswith("crossings."):
+        return _resolve(name)
+    for module in API_MODULES:
+        try:
+            return _resolve(f"{module}.{name}")
+        except (ImportError, AttributeError):
+            continue
+    return None
+
+
+@pytest.mark.parametrize("doc", sorted(p.name for p in DOCS.glob("*.md")))
+def test_inline_calls_in_the_doc_fit_the_real_signatures(doc):
+    """``read_camtrapdp(path)``, ``write_camtrapdp(package, out, withhold_private=False)``, ..."""
+    import ast
+    import inspect
+
+    prose = re.sub(r"^```.*?^```", "", (DOCS / doc).read_text(encoding="utf-8"), flags=re.S | re.M)
+    for span in re.findall(r"`([^`]+)`", prose):
+        try:
+            call = ast.parse(span.split("->")[0].strip(), mode="eval").body
+        except SyntaxError:
+            continue  # a signature with `*` or annotations: see the fences table test
+        if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name | ast.Attribute):
+            continue
+        function = _api_object(ast.unparse(call.func))
+        if function is None:
+            continue
+        keywords = {k.arg: None for k in call.keywords}
+        inspect.signature(function).bind_partial(*[None] * len(call.args), **keywords)
