@@ -30,9 +30,9 @@ from crossings import gallery
 from crossings.cli import app
 from crossings.core.barriers import apply_fences
 from crossings.core.fences import Fence, Opening
-from crossings.io.raster import write_geotiff
+from crossings.io.raster import read_aligned, write_geotiff
 from crossings.io.vector import fences_to_gdf, openings_to_gdf, write_gpkg
-from crossings.landscape import Landscape
+from crossings.landscape import Landscape, load_landscape
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -726,3 +726,60 @@ def test_inline_calls_in_the_doc_fit_the_real_signatures(doc):
             continue
         keywords = {k.arg: None for k in call.keywords}
         inspect.signature(function).bind_partial(*[None] * len(call.args), **keywords)
+
+
+def _error_inputs(folder: Path, case: str) -> None:
+    """The bad input of one row of demo.md's error table, under the file names the row uses."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    def tif(name, values, crs=CRS, cell=100.0):
+        with rasterio.open(
+            folder / name, "w", driver="GTiff", width=values.shape[1], height=values.shape[0],
+            count=1, dtype="float32", nodata=-9999.0, crs=crs,
+            transform=from_origin(0.0, 400.0, cell, cell),
+        ) as dst:  # fmt: skip
+            dst.write(values.astype("float32")[None])
+
+    ones = np.ones((4, 4))
+    if case == "raster without CRS":
+        tif("r.tif", ones, crs=None)
+    elif case == "two rasters not aligned":
+        tif("a.tif", ones)
+        tif("b.tif", ones, cell=200.0)
+    elif case == "zero or negative resistance":
+        zeros = ones.copy()
+        zeros[2, 1] = zeros[2, 3] = zeros[3, 0] = 0.0
+        tif("r.tif", zeros)
+    elif case == "all NoData":
+        tif("r.tif", np.full((4, 4), -9999.0))
+    elif case == "missing fence column":
+        tif("r.tif", ones)
+        fence = gpd.GeoDataFrame(
+            {"fence_id": ["a"]}, geometry=[shapely.LineString([(0, 0), (400, 400)])], crs=CRS
+        )
+        fence.to_file(folder / "f.gpkg")
+
+
+ERROR_CALLS = {
+    "raster without CRS": lambda: load_landscape("r.tif"),
+    "two rasters not aligned": lambda: read_aligned(["a.tif", "b.tif"]),
+    "zero or negative resistance": lambda: load_landscape("r.tif"),
+    "all NoData": lambda: load_landscape("r.tif"),
+    "missing fence column": lambda: load_landscape("r.tif", "f.gpkg"),
+    "missing or unreadable file": lambda: load_landscape("x.tif"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ERROR_CALLS))
+def test_demo_error_table_quotes_the_real_messages(tmp_path, monkeypatch, case):
+    from crossings.errors import CrossingsError
+
+    monkeypatch.chdir(tmp_path)
+    _error_inputs(tmp_path, case)
+    row = table_row(section("demo.md", "Your own data"), case)
+    quoted = re.search(r"`([^`]+)`", row.split("|")[2]).group(1)
+    with pytest.raises(CrossingsError) as raised:
+        ERROR_CALLS[case]()
+    for fragment in re.split(r"\s*\.\.\.\s*", quoted.split(" / ")[0]):
+        assert fragment in str(raised.value), (fragment, str(raised.value))
