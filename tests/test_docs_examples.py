@@ -89,10 +89,17 @@ def doc_commands(
     return commands
 
 
-def invoke(args: list[str]):
-    result = runner.invoke(app, [str(a) for a in args])
+def invoke(args: list, env: dict[str, str] | None = None):
+    result = runner.invoke(app, [str(a) for a in args], env=env)
     assert result.exit_code == 0, f"crossings {' '.join(map(str, args))}\n{result.output}"
     return result
+
+
+def help_text(command: list[str]) -> str:
+    """``crossings <command> --help``, wide and without colours, so option names stay whole."""
+    wide = {"COLUMNS": "200", "TERMINAL_WIDTH": "200", "NO_COLOR": "1"}
+    output = invoke([*command, "--help"], env=wide).output
+    return re.sub(r"\x1b\[[0-9;]*m", "", output)  # in case a CI forces colours anyway
 
 
 def run_python(doc: str, namespace: dict) -> list[dict]:
@@ -585,9 +592,9 @@ def test_demo_command_options_exist():
     inline = re.search(r"# or: (crossings .*)", make_line).group(1)
     for command in commands + [shlex.split(inline)[1:]]:
         assert command[0] == "demo"
-        help_text = invoke([command[0], "--help"]).output
+        options = help_text(command[:1])
         for option in [w for w in command if w.startswith("--")] + ["--no-mitigation"]:
-            assert option in help_text, option
+            assert option in options, option
 
 
 def test_demo_python_api(tmp_path, monkeypatch):
@@ -675,10 +682,7 @@ def test_names_paths_and_options_in_the_doc_exist(doc):
         assert extra in extras, f"pip install 'crossings[{extra}]': no such extra in pyproject.toml"
     for link in re.findall(r"\]\(([^)#]+)\)", text):
         assert link.startswith("http") or (DOCS / link).exists(), link
-    helps = "".join(
-        runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"}).output
-        for command in DOC_COMMANDS.get(doc, [])
-    )
+    helps = "".join(help_text(command) for command in DOC_COMMANDS.get(doc, []))
     if doc == "demo.md":  # "Rebuilding the demo" names an option of the build script
         helps += (ROOT / "scripts" / "build_demo.py").read_text(encoding="utf-8")
     for option in set(re.findall(r"`(--[a-z][\w-]*)", text)):
