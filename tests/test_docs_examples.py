@@ -615,7 +615,15 @@ def test_demo_python_api(tmp_path, monkeypatch):
     )
     assert model_scope["resistance"][0, 0] == 1.0 and np.isnan(model_scope["resistance"][1, 0])
     demo = demo_scope["land"]
-    assert demo.grid.shape == (344, 321) and int(np.isfinite(demo.resistance).sum()) == 93_966
+    text = (DOCS / "demo.md").read_text(encoding="utf-8")
+    rows, cols = map(int, re.search(r"The grid: (\d+) x (\d+) cells", text).groups())
+    valid = int(re.search(r"; ([\d,]+) cells with data", text).group(1).replace(",", ""))
+    assert demo.grid.shape == (rows, cols) and int(np.isfinite(demo.resistance).sum()) == valid
+    last_fence = re.search(r"`KAZ-UZB-01` \.\. `(KAZ-UZB-\d+)`", text).group(1)
+    assert [f.fence_id for f in demo.fences][-1] == last_fence
+    assert len(demo.fences) == int(last_fence.rsplit("-", 1)[1])
+    n_openings = int(re.search(r"\((\d+) points, ids `OPEN-0001`", text).group(1))
+    assert len(demo.openings) == n_openings
     ranges = demo_scope["ranges"]
     assert set(np.unique(ranges)) == {0, 1, 2}
     north = np.nonzero(ranges == 1)[0].mean() < np.nonzero(ranges == 2)[0].mean()
