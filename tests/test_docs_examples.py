@@ -254,6 +254,25 @@ def test_solvers_python_api():
     assert network_scope["flow"].voltages.max() == pytest.approx(6.0)
 
 
+def test_solvers_automatic_choice_is_as_documented():
+    from crossings.core import solve
+
+    text = section("solvers.md", "Using the solvers")
+    for name, value in re.findall(r"`(DIRECT_\w+)` = ([\d,]+)", text):
+        assert getattr(solve, name) == int(value.replace(",", "")), name
+    base, per_million = map(int, re.search(r"from `(\d+) \+ (\d+) x millions", text).groups())
+    for unknowns in (250_000, 1_000_000, 2_000_000):
+        threshold = base + per_million * unknowns / 1e6
+        above, below = int(np.ceil(threshold)), int(np.ceil(threshold)) - 1
+        assert solve.choose_solver(unknowns, below) is solve.Solver.CG_AMG, unknowns
+        # "CHOLMOD from ... on, else cg_amg": without CHOLMOD, AMG-CG stays the choice.
+        expected = solve.choose_solver(1000, 1)  # the direct method of this machine
+        if expected is not solve.Solver.CHOLMOD:
+            expected = solve.Solver.CG_AMG
+        assert solve.choose_solver(unknowns, above) is expected, unknowns
+    assert solve.choose_solver(solve.DIRECT_HARD_MAX_UNKNOWNS + 1, 1000) is solve.Solver.CG_AMG
+
+
 # --- scenarios.md: crossings connectivity run ----------------------------------------------
 
 
