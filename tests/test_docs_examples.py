@@ -402,6 +402,17 @@ def test_planner_example_options_left_commented_out_are_valid_keys(tmp_path):
     assert config.constraints.sectors and config.constraints.veto and config.candidates.file
 
 
+def test_planner_default_opening_widths_are_the_documented_ones():
+    from crossings.plan import default_opening_types
+
+    text = section("planner.md", "Candidates and opening types")
+    widths = dict(re.findall(r"`(\w+)`\s+\([^)]*?(\d+) m[,)]", text))
+    types = default_opening_types()
+    assert set(widths) == set(types)
+    for name, width in widths.items():
+        assert types[name].width == float(width), name
+
+
 def _plan_inputs(folder: Path, example: dict) -> dict:
     """A 16 x 20 landscape with a closed fence and the example's two focal areas."""
     land = gallery.straight_fence(16, 20, 90.0, offset=-100.0, crs=CRS)
