@@ -511,6 +511,37 @@ def test_tracks_commands_write_the_documented_files(tmp_path, monkeypatch):
     assert Path("run.toml").is_file() and Path("manifest.json").is_file()
 
 
+def test_tracks_option_table_defaults_are_babaconfigs():
+    from crossings.core.baba import BabaConfig
+
+    fields = {
+        "--max-cross": "max_cross",
+        "--tolerance": "tolerance",
+        "--b-time": "b_time",
+        "--p-time": "p_time",
+        "--window": "w",
+        "--sd-multiplier": "sd_multiplier",
+    }
+    defaults = BabaConfig(distance=1.0)
+    table = section("tracks.md", "Commands")
+    for option, field in fields.items():
+        default = table_row(table, f"`{option}`").split("|")[2].strip()
+        assert float(default.split()[0]) == getattr(defaults, field), option
+
+
+def test_camera_documented_defaults_are_eventconfigs():
+    from crossings.core.camtrap import EventConfig
+
+    text = section("camera.md", "Events")
+    config = EventConfig()
+    threshold = re.search(r"`--animal-threshold`\s+([\d.]+)", text).group(1)
+    assert config.animal_threshold == float(threshold)
+    gap = re.search(r"`--sequence-gap`\s+\((\d+) s\)", text).group(1)
+    assert config.sequence_gap_s == float(gap)
+    independence = re.search(r"`--independence`\s+\((\d+) s", text).group(1)
+    assert config.independence_s == float(independence)
+
+
 def test_tracks_python_api(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     shutil.copy(DATA / "baba" / "pronghorn.csv", "fixes.csv")
