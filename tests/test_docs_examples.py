@@ -608,6 +608,13 @@ def test_camera_commands_write_the_documented_files(tmp_path, monkeypatch):
     package_files = re.findall(r"`(\w+\.(?:json|csv))`", section("camera.md", "Camtrap DP export"))
     for name in package_files[:4]:
         assert (tmp_path / "package" / name).is_file(), name
+    with open("package/media.csv", newline="") as handle:
+        public = {row["fileName"]: row["filePublic"] for row in csv.DictReader(handle)}
+    assert public == {"0001.jpg": "true", "0002.jpg": "true", "0003.jpg": "true",
+                      "0004.jpg": "false"}  # fmt: skip
+    observations = Path("package/observations.csv").read_text()
+    assert "human" not in observations and "vehicle" not in observations
+    assert Path("package/media/C1/0004.jpg").is_file()  # --copy-media: blurred copies
     shutil.copytree("package", "other")
     shutil.rmtree("package")
     shutil.rmtree("results")
