@@ -252,3 +252,170 @@ def test_cli_dispatches_network_ini(tmp_path):
     expected = np.loadtxt(VERIFY / "sgNetworkVerify3_resistances.out")
     np.testing.assert_allclose(got, expected, atol=1e-3)
     assert (tmp_path / "output" / "sgNetworkVerify3_branch_currents_cum.txt").is_file()
+
+
+# ----------------------------------------------------------------------------------------------
+# Included / excluded pairs (read with the raster reader, selected as in raster mode)
+
+
+def _selection_case(seed: int = 11):
+    """A two-part graph and six focal ids: four in the first part, two in the second."""
+    a, b, r, blocks = _random_graph(seed, n=30, extra_edges=40, parts=2)
+    f = [int(v) for v in np.concatenate([blocks[0][:4], blocks[1][:2]])]
+    return a, b, r, f
+
+
+def _pairs_files(f: list[int]) -> dict[str, tuple[str, set, set]]:
+    """Pairs file text, the focal ids kept and the pairs solved, stated by hand per form."""
+    same_part = {frozenset(p) for p in itertools.combinations(f[:4], 2)}
+    include = (
+        f"mode include\n{f[0]} {f[1]}\n{f[2]} {f[0]}\n{f[1]} {f[4]}\n{f[3]} 99999\n",
+        {f[0], f[1], f[2], f[3], f[4]},  # f[5] is not listed: dropped
+        {frozenset((f[0], f[1])), frozenset((f[0], f[2]))},  # f[1]-f[4]: different parts
+    )
+    exclude = (
+        f"mode exclude\n{f[0]} {f[1]}\n{f[2]} {f[3]}\n{f[4]} {f[0]}\n",
+        {f[0], f[1], f[2], f[3], f[4]},
+        same_part - {frozenset((f[0], f[1])), frozenset((f[2], f[3]))},
+    )
+    # Matrix form: values outside [min, max] exclude a pair (9 > max, 0 < min).
+    ids = f[:5]
+    values = np.full((5, 5), 3.0)
+    values[0, 1] = values[1, 0] = 9.0
+    values[2, 3] = values[3, 2] = 0.0
+    rows = [" ".join(["0"] + [str(v) for v in ids])]
+    rows += [" ".join([str(ids[k])] + [f"{x:g}" for x in values[k]]) for k in range(5)]
+    matrix = (
+        "min 1\nmax 5\n" + "\n".join(rows) + "\n",
+        set(ids),
+        same_part - {frozenset((f[0], f[1])), frozenset((f[2], f[3]))},
+    )
+    return {"include_list": include, "exclude_list": exclude, "exclude_matrix": matrix}
+
+
+def _dense_pair_flows(a, b, g, node_ids, pairs):
+    """Resistance, node currents and |branch currents| of each pair from a dense pseudo-inverse."""
+    laplacian, index = _dense_laplacian(a, b, g, node_ids)
+    pinv = np.linalg.pinv(laplacian)
+    conductance = -np.triu(laplacian, 1)
+    out = {}
+    for x, y in pairs:
+        e = np.zeros(node_ids.size)
+        e[index[y]], e[index[x]] = 1.0, -1.0  # 1 A in at the second id, out at the first
+        v = pinv @ e
+        flow = (v[:, None] - v[None, :]) * (conductance + conductance.T)
+        node = np.maximum(np.maximum(flow, 0).sum(axis=1), np.maximum(-flow, 0).sum(axis=1))
+        # Every node of the pair's part counts; nodes of other parts carry no current.
+        out[frozenset((x, y))] = (v[index[y]] - v[index[x]], node, np.abs(flow * (conductance > 0)))
+    return out, index
+
+
+def _write_pairs(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "pairs.txt"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("form", ["include_list", "exclude_list", "exclude_matrix"])
+def test_pairwise_honours_pair_selection(form, tmp_path):
+    from crossings.core.circuit import PairSelection
+
+    a, b, r, f = _selection_case()
+    text, kept_ids, solved = _pairs_files(f)[form]
+    pairs = cs.read_included_pairs(_write_pairs(tmp_path, text))
+    selection = PairSelection(pairs.mode, pairs.point_ids, pairs.matrix)
+    graph = NetworkGraph.from_edge_list(a, b, r, values_are_resistances=True)
+    result = network_pairwise(graph, f, selection=selection, tol=1e-11)
+    assert result.focal_ids.tolist() == sorted(kept_ids)
+    expected, index = _dense_pair_flows(a, b, 1.0 / r, graph.node_ids, [sorted(p) for p in solved])
+    for (p, x), (q, y) in itertools.combinations(enumerate(result.focal_ids.tolist()), 2):
+        want = expected[frozenset((x, y))][0] if frozenset((x, y)) in solved else -1.0
+        assert result.resistances[p, q] == pytest.approx(want, rel=1e-8)
+        assert result.resistances[q, p] == result.resistances[p, q]
+    assert {frozenset(flow.pair) for flow in result.pairs} == solved
+    # Cumulative currents: the selected pairs only.
+    order = [index[int(v)] for v in graph.node_ids]
+    node_sum = sum(e[1] for e in expected.values())[order]
+    np.testing.assert_allclose(result.cumulative.node_currents, node_sum, rtol=1e-7, atol=1e-12)
+    branch_sum = sum(e[2] for e in expected.values())
+    got = {
+        (index[int(i)], index[int(j)]): c
+        for (i, j), c in zip(
+            result.cumulative.branch_ids, result.cumulative.branch_currents, strict=True
+        )
+    }
+    rows, cols = np.nonzero(branch_sum > 1e-12 * branch_sum.max())
+    want = {(min(i, j), max(i, j)): 0.0 for i, j in zip(rows, cols, strict=True)}
+    for i, j in zip(rows, cols, strict=True):
+        want[min(i, j), max(i, j)] += branch_sum[i, j]
+    assert set(got) == set(want)
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, rel=1e-7)
+
+
+def test_pair_selection_that_leaves_one_id_is_an_error(tmp_path):
+    from crossings.core.circuit import PairSelection
+
+    a, b, r, f = _selection_case()
+    graph = NetworkGraph.from_edge_list(a, b, r, values_are_resistances=True)
+    pairs = cs.read_included_pairs(_write_pairs(tmp_path, f"mode include\n{f[0]} 99999\n"))
+    selection = PairSelection(pairs.mode, pairs.point_ids, pairs.matrix)
+    with pytest.raises(ConfigError, match="included-pairs file"):
+        network_pairwise(graph, f, selection=selection)
+
+
+def _write_network_ini(tmp_path: Path, a, b, r, f, pairs_text: str | None) -> Path:
+    graph = tmp_path / "graph.txt"
+    graph.write_text("".join(f"{u} {v} {float(w)!r}\n" for u, v, w in zip(a, b, r, strict=True)))
+    (tmp_path / "focal.txt").write_text("".join(f"{v}\n" for v in f))
+    pairs = ""
+    if pairs_text is not None:
+        _write_pairs(tmp_path, pairs_text)
+        pairs = "use_included_pairs = True\nincluded_pairs_file = pairs.txt\n"
+    ini = tmp_path / "job.ini"
+    ini.write_text(
+        "[Circuitscape mode]\ndata_type = network\nscenario = pairwise\n"
+        "[Habitat raster or graph]\nhabitat_file = graph.txt\nhabitat_map_is_resistances = True\n"
+        "[Options for pairwise and one-to-all and all-to-one modes]\npoint_file = focal.txt\n"
+        f"{pairs}"
+        "[Calculation options]\nsolver = cholmod\n"
+        "[Output options]\noutput_file = out/job.out\nwrite_cur_maps = True\n"
+    )
+    return ini
+
+
+def test_cli_network_job_honours_included_pairs(tmp_path):
+    typer_testing = pytest.importorskip("typer.testing")
+    from crossings.cli import app
+
+    a, b, r, f = _selection_case()
+    text, kept_ids, solved = _pairs_files(f)["exclude_matrix"]
+    ini = _write_network_ini(tmp_path, a, b, r, f, text)
+    result = typer_testing.CliRunner().invoke(
+        app, ["circuitscape", "run", str(ini), "--run-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    table = np.loadtxt(tmp_path / "out" / "job_resistances.out")
+    assert table[0, 1:].tolist() == sorted(kept_ids)
+    assert table[1:, 0].tolist() == sorted(kept_ids)
+    node_ids = np.unique(np.concatenate([a, b]))
+    expected, _ = _dense_pair_flows(a, b, 1.0 / r, node_ids, [sorted(p) for p in solved])
+    for (p, x), (q, y) in itertools.combinations(enumerate(sorted(kept_ids)), 2):
+        want = expected[frozenset((x, y))][0] if frozenset((x, y)) in solved else -1.0
+        assert table[p + 1, q + 1] == pytest.approx(want, rel=1e-6)
+    written = {p.name for p in (tmp_path / "out").iterdir()}
+    per_pair = {n for n in written if n.startswith("job_node_currents_") and "cum" not in n}
+    assert per_pair == {f"job_node_currents_{x}_{y}.txt" for x, y in map(sorted, solved)}
+    cum = np.loadtxt(tmp_path / "out" / "job_node_currents_cum.txt")
+    want_cum = sum(e[1] for e in expected.values())
+    np.testing.assert_allclose(cum[:, 0], node_ids)
+    np.testing.assert_allclose(cum[:, 1], want_cum, rtol=1e-6, atol=1e-9)
+    # The same job without the pairs file solves every pair of each part, with all six ids.
+    ini = _write_network_ini(tmp_path, a, b, r, f, None)
+    result = typer_testing.CliRunner().invoke(
+        app, ["circuitscape", "run", str(ini), "--run-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    full = np.loadtxt(tmp_path / "out" / "job_resistances.out")
+    assert full[0, 1:].tolist() == sorted(f)
+    assert (full[1:, 1:] > 0).sum() == 2 * (6 + 1)  # pairs within each part, both triangles

@@ -21,13 +21,14 @@ into focal node ``k`` and the component grounded at its first focal node ``g``, 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
-from crossings.core.circuit import RemovePolicy
+from crossings.core.circuit import PairSelection, RemovePolicy
 from crossings.core.solve import SolveInfo, Solver, SPDSolver, connected_components
 from crossings.errors import ConfigError
 
@@ -35,6 +36,7 @@ __all__ = [
     "NetworkGraph",
     "NetworkFlow",
     "NetworkPairwiseResult",
+    "PairSelection",
     "RemovePolicy",
     "network_pairwise",
     "network_advanced",
@@ -223,11 +225,12 @@ class NetworkPairwiseResult:
     focal_ids : ndarray of int64
         Sorted unique focal node ids (rows/columns of ``resistances``).
     resistances : ndarray, shape (k, k)
-        Effective resistances; 0 on the diagonal, -1 for pairs in different components.
+        Effective resistances; 0 on the diagonal, -1 for pairs in different components and
+        pairs left out by the pair selection.
     pairs : tuple of NetworkFlow
         Per-pair flows (empty unless ``keep_pairs``), in the order solved.
     cumulative : NetworkFlow or None
-        Node and branch currents summed over every connected pair (all nodes of the graph).
+        Node and branch currents summed over every solved pair (all nodes of the graph).
     solve_info : tuple of SolveInfo
         One per component solved.
     """
@@ -284,6 +287,7 @@ def network_pairwise(
     keep_pairs: bool = True,
     cumulative: bool = True,
     on_pair: Callable[[NetworkFlow], None] | None = None,
+    selection: PairSelection | None = None,
     source: str = "focal nodes",
 ) -> NetworkPairwiseResult:
     """Effective resistance, voltages and currents between every pair of focal nodes.
@@ -301,13 +305,16 @@ def network_pairwise(
         Sum node and branch currents over the pairs.
     on_pair : callable, optional
         Called with each pair's flow as soon as it is computed (e.g. to write it).
+    selection : PairSelection, optional
+        Included / excluded pairs, as in raster mode: focal ids absent from it are dropped,
+        pairs it leaves out are not solved and get resistance -1.
     source : str
         Origin of ``focal_ids`` for error messages.
 
     Raises
     ------
     ConfigError
-        Fewer than two focal nodes, or ids not in the graph.
+        Fewer than two focal nodes (after the pair selection), or ids not in the graph.
     SolverConvergenceError
         A solve missed ``tol``.
 
@@ -320,13 +327,7 @@ def network_pairwise(
            [ 2.,  0., -1.],
            [-1., -1.,  0.]])
     """
-    focal_ids = np.unique(_as_ids(focal_ids, source, "focal node"))
-    if focal_ids.size < 2:
-        raise ConfigError(
-            f"pairwise mode needs at least two distinct focal nodes; got {focal_ids.tolist()}.",
-            source=source,
-            field="focal nodes",
-        )
+    focal_ids = _selected_focal_ids(_as_ids(focal_ids, source, "focal node"), selection, source)
     focal_index = graph.index_of(focal_ids, source=source, field="focal node")
     count, labels = connected_components(graph.laplacian)
     k = focal_ids.size
@@ -338,44 +339,72 @@ def network_pairwise(
     cum_branches = np.zeros(len(graph.edges)) if cumulative else None
     for component in range(count):
         members = np.flatnonzero(labels[focal_index] == component)
-        if members.size < 2:
+        kept = _kept_pairs(focal_ids, members, selection)
+        if not kept:
             continue
+        # Only focal nodes of a solved pair need a unit-injection solve.
+        members = np.unique(np.array(kept).ravel())
+        position = {int(m): column for column, m in enumerate(members)}
         nodes = np.flatnonzero(labels == component)
         solved = _solve_unit_injections(graph, nodes, focal_index[members], solver, tol, maxiter)
         voltages_by_focal, info = solved
         infos.append(info)
         currents = _Currents(graph, nodes)
         local_focal = np.searchsorted(nodes, focal_index[members])
-        for first in range(members.size):
-            for second in range(first + 1, members.size):
-                a, b = members[first], members[second]
-                v = voltages_by_focal[:, second] - voltages_by_focal[:, first]
-                v = v - v[local_focal[first]]
-                resistance = float(v[local_focal[second]])
-                resistances[a, b] = resistances[b, a] = resistance
-                branch, node_currents = currents.flow(v)
-                if cumulative:
-                    cum_nodes[nodes] += node_currents
-                    cum_branches[currents.edge_rows] += np.abs(branch)
-                if keep_pairs or on_pair is not None:
-                    branch_ids, branch_values = _nonzero_branches(graph, currents.edges, branch)
-                    flow = NetworkFlow(
-                        graph.node_ids[nodes],
-                        v,
-                        node_currents,
-                        branch_ids,
-                        branch_values,
-                        (int(focal_ids[a]), int(focal_ids[b])),
-                    )
-                    if on_pair is not None:
-                        on_pair(flow)
-                    if keep_pairs:
-                        pairs.append(flow)
+        for a, b in kept:
+            first, second = position[a], position[b]
+            v = voltages_by_focal[:, second] - voltages_by_focal[:, first]
+            v = v - v[local_focal[first]]
+            resistance = float(v[local_focal[second]])
+            resistances[a, b] = resistances[b, a] = resistance
+            branch, node_currents = currents.flow(v)
+            if cumulative:
+                cum_nodes[nodes] += node_currents
+                cum_branches[currents.edge_rows] += np.abs(branch)
+            if keep_pairs or on_pair is not None:
+                branch_ids, branch_values = _nonzero_branches(graph, currents.edges, branch)
+                flow = NetworkFlow(
+                    graph.node_ids[nodes],
+                    v,
+                    node_currents,
+                    branch_ids,
+                    branch_values,
+                    (int(focal_ids[a]), int(focal_ids[b])),
+                )
+                if on_pair is not None:
+                    on_pair(flow)
+                if keep_pairs:
+                    pairs.append(flow)
     cum = None
     if cumulative:
         branch_ids, branch_values = _nonzero_branches(graph, graph.edges, cum_branches)
         cum = NetworkFlow(graph.node_ids, None, cum_nodes, branch_ids, branch_values)
     return NetworkPairwiseResult(focal_ids, resistances, tuple(pairs), cum, tuple(infos))
+
+
+def _selected_focal_ids(focal_ids, selection: PairSelection | None, source: str) -> np.ndarray:
+    """Sorted unique focal ids kept by ``selection`` (as raster mode); at least two."""
+    focal_ids = np.unique(focal_ids)
+    if selection is not None:
+        focal_ids = focal_ids[np.isin(focal_ids, np.asarray(selection.point_ids))]
+    if focal_ids.size < 2:
+        hint = " (check the included-pairs file)" if selection is not None else ""
+        raise ConfigError(
+            f"pairwise mode needs at least two distinct focal nodes{hint}; got "
+            f"{focal_ids.tolist()}.",
+            source=source,
+            field="focal nodes",
+        )
+    return focal_ids
+
+
+def _kept_pairs(focal_ids, members, selection: PairSelection | None) -> list[tuple[int, int]]:
+    """Pairs ``(a, b)`` (positions in ``focal_ids``, ``a < b``) of one component to solve."""
+    return [
+        (int(a), int(b))
+        for a, b in itertools.combinations(members, 2)
+        if selection is None or selection.keeps(focal_ids[a], focal_ids[b])
+    ]
 
 
 def _solve_unit_injections(graph, nodes, focal_nodes, solver, tol, maxiter):

@@ -34,6 +34,7 @@ import numpy as np
 from crossings.core.network import (
     NetworkFlow,
     NetworkGraph,
+    PairSelection,
     RemovePolicy,
     network_advanced,
     network_pairwise,
@@ -258,6 +259,7 @@ def _run_pairwise(config, graph, prefix, maxiter, on_step) -> list[Path]:
         keep_pairs=False,
         cumulative=currents,
         on_pair=on_pair,
+        selection=_pair_selection(config),
         source=str(config.point_file),
     )
     written += write_resistances(prefix, result.focal_ids, result.resistances)
@@ -266,6 +268,16 @@ def _run_pairwise(config, graph, prefix, maxiter, on_step) -> list[Path]:
             prefix, "_cum", result.cumulative, currents=True, voltages=False
         )
     return written
+
+
+def _pair_selection(config) -> PairSelection | None:
+    """The included/excluded pairs of the INI, checked and read exactly as raster mode does."""
+    from crossings.io.circuitscape import _require, read_included_pairs
+
+    if not config.use_included_pairs:
+        return None
+    pairs = read_included_pairs(_require(config, "included_pairs_file"))
+    return PairSelection(pairs.mode, pairs.point_ids, pairs.matrix)
 
 
 def _run_advanced(config, graph, prefix, maxiter) -> list[Path]:
