@@ -419,3 +419,33 @@ def test_cli_network_job_honours_included_pairs(tmp_path):
     full = np.loadtxt(tmp_path / "out" / "job_resistances.out")
     assert full[0, 1:].tolist() == sorted(f)
     assert (full[1:, 1:] > 0).sum() == 2 * (6 + 1)  # pairs within each part, both triangles
+
+
+@pytest.mark.parametrize("form", ["include_list", "exclude_list", "exclude_matrix"])
+def test_pair_selection_agrees_with_raster_pairwise(form, tmp_path):
+    """The raster's cell graph run as a network gives raster mode's table and cumulative map."""
+    from crossings.core.circuit import FocalPoints, PairSelection, pairwise
+    from crossings.core.graph import build_graph
+    from crossings.core.grid import GridSpec
+
+    rng = np.random.default_rng(5)
+    conductance = 10 ** rng.uniform(-1, 1, (6, 9))
+    conductance[:, 4] = np.nan  # a NoData wall: two components
+    raster = build_graph(GridSpec.from_origin(0, 6, 1, (6, 9), "EPSG:3857"), conductance)
+    cells = [(0, 0), (5, 3), (2, 1), (3, 3), (1, 6), (4, 8)]  # four left, two right
+    f = [int(raster.node_index[cell]) + 1 for cell in cells]  # node ids = raster focal ids
+    text, _, _ = _pairs_files(f)[form]
+    pairs = cs.read_included_pairs(_write_pairs(tmp_path, text))
+    selection = PairSelection(pairs.mode, pairs.point_ids, pairs.matrix)
+    rows, cols = (np.array(axis) for axis in zip(*cells, strict=True))
+    expected = pairwise(raster, FocalPoints(rows, cols, f), selection=selection, cumulative=True)
+    i, j, w = raster.edges()
+    network = NetworkGraph.from_edge_list(i + 1, j + 1, w)
+    result = network_pairwise(network, f, selection=selection, tol=1e-11)
+    np.testing.assert_array_equal(result.focal_ids, expected.ids)
+    np.testing.assert_allclose(result.resistances, expected.resistances, rtol=1e-7)
+    cumulative = np.zeros(raster.n_nodes)
+    cumulative[result.cumulative.node_ids - 1] = result.cumulative.node_currents
+    np.testing.assert_allclose(
+        cumulative, expected.cumulative_current[raster.valid], rtol=1e-6, atol=1e-10
+    )
