@@ -764,7 +764,7 @@ class JobPlan:
         return [first, second]
 
 
-def _require(config: CircuitscapeConfig, key: str) -> Path:
+def require_input_file(config: CircuitscapeConfig, key: str) -> Path:
     value = getattr(config, key)
     if value is None:
         raise ConfigError(
@@ -813,10 +813,10 @@ def load_job(config: CircuitscapeConfig) -> JobInputs:
     from crossings.core.circuit import FocalPoints, PairSelection
     from crossings.core.graph import AveragingRule, build_graph
 
-    files = [_require(config, "habitat_file")]
+    files = [require_input_file(config, "habitat_file")]
     conductance, meta = _habitat_conductance(config, files[0])
     if config.use_mask:
-        files.append(_require(config, "mask_file"))
+        files.append(require_input_file(config, "mask_file"))
         mask = read_aligned_grid(files[-1], meta, field="mask_file")
         conductance = np.where(np.nan_to_num(mask, nan=0.0) > 0, conductance, np.nan)
     if not np.isfinite(conductance).any():
@@ -827,7 +827,7 @@ def load_job(config: CircuitscapeConfig) -> JobInputs:
         )
     regions = None
     if config.use_polygons:
-        files.append(_require(config, "polygon_file"))
+        files.append(require_input_file(config, "polygon_file"))
         grid = read_aligned_grid(files[-1], meta, field="polygon_file")
         regions = np.nan_to_num(grid, nan=0.0).astype(np.int64)
     rule = (
@@ -840,18 +840,21 @@ def load_job(config: CircuitscapeConfig) -> JobInputs:
     )
     focal = selection = strengths = sources = grounds = None
     if config.scenario is Scenario.ADVANCED:
-        files += [_require(config, "source_file"), _require(config, "ground_file")]
+        files += [
+            require_input_file(config, "source_file"),
+            require_input_file(config, "ground_file"),
+        ]
         sources, grounds = _sources_and_grounds(config, files[-2], files[-1], meta)
     else:
-        files.append(_require(config, "point_file"))
+        files.append(require_input_file(config, "point_file"))
         rows, cols, ids = read_point_file(files[-1], meta)
         focal = FocalPoints(rows, cols, ids)
         if config.use_included_pairs:
-            files.append(_require(config, "included_pairs_file"))
+            files.append(require_input_file(config, "included_pairs_file"))
             pairs = read_included_pairs(files[-1])
             selection = PairSelection(pairs.mode, pairs.point_ids, pairs.matrix)
         if config.use_variable_source_strengths:
-            files.append(_require(config, "variable_source_file"))
+            files.append(require_input_file(config, "variable_source_file"))
             strengths = read_variable_sources(files[-1])
     return JobInputs(
         meta,

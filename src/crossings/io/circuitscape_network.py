@@ -272,11 +272,11 @@ def _run_pairwise(config, graph, prefix, maxiter, on_step) -> list[Path]:
 
 def _pair_selection(config) -> PairSelection | None:
     """The included/excluded pairs of the INI, checked and read exactly as raster mode does."""
-    from crossings.io.circuitscape import _require, read_included_pairs
+    from crossings.io.circuitscape import read_included_pairs, require_input_file
 
     if not config.use_included_pairs:
         return None
-    pairs = read_included_pairs(_require(config, "included_pairs_file"))
+    pairs = read_included_pairs(require_input_file(config, "included_pairs_file"))
     return PairSelection(pairs.mode, pairs.point_ids, pairs.matrix)
 
 
