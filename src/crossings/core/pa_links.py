@@ -43,6 +43,7 @@ __all__ = [
     "RegionNodes",
     "SimplifyReport",
     "centroid_links",
+    "cost_graph",
     "cut_links",
     "edge_links",
     "least_cost_links",
@@ -147,7 +148,7 @@ def _index_span(lo, hi, origin, cell, count):
     return first, max(first, last)
 
 
-def _cost_graph(graph: ConductanceGraph) -> sp.csr_matrix:
+def cost_graph(graph: ConductanceGraph) -> sp.csr_matrix:
     """Edge costs ``cell_size / w``: metres times the mean resistance of the two cells."""
     heads, tails, costs = [], [], []
     node = graph.node_index
@@ -189,7 +190,7 @@ def least_cost_links(graph: ConductanceGraph, cells, max_cost: float) -> Links:
     >>> least_cost_links(g, [([0], [0]), ([0], [4])], 100.0).distance.tolist()
     [4.0]
     """
-    matrix = _cost_graph(graph)
+    matrix = cost_graph(graph)
     nodes = _cell_nodes(graph, cells)
     owner = np.full(graph.n_nodes, -1, np.int64)
     for k, members in enumerate(nodes):

@@ -35,6 +35,7 @@ __all__ = [
     "SectionShare",
     "boundary_sections",
     "country_table",
+    "fences_without_section",
     "section_shares",
 ]
 
@@ -193,7 +194,7 @@ def _section_fence(section: Section) -> Fence:
     return Fence(f"closed:{section.section_id}", coords, 0.0, section.country_pair)
 
 
-def _without_section(fences, openings, section: Section, tolerance: float):
+def fences_without_section(fences, openings, section: Section, tolerance: float):
     """Fences with the part along ``section`` removed; openings on removed parts dropped."""
     zone = section.line.buffer(tolerance, cap_style="flat")
     kept = []
@@ -251,7 +252,7 @@ def section_shares(
             (*landscape.fences, _section_fence(section)), landscape.openings
         )
         opened = landscape.with_fences(
-            *_without_section(landscape.fences, landscape.openings, section, tolerance)
+            *fences_without_section(landscape.fences, landscape.openings, section, tolerance)
         )
         for name in section.countries:
             if name not in countries:
