@@ -20,9 +20,13 @@ Outputs:
   along the Kazakhstan-Uzbekistan boundary across Ustyurt, following the boundary because the
   real alignment is not public), ``openings`` (the mitigation scheme: lower strands removed
   between two poles every 1 km), ``protected_areas`` and ``ranges`` (both ILLUSTRATIVE);
-- ``metadata.json``: provenance, licences and what is illustrative.
+- ``metadata.json``: provenance, licences and what is illustrative;
+- ``states.gpkg`` (layer ``states``): the five Central Asian states whole (Kazakhstan with the
+  Baikonur lease area), for ProtConn per country. Outlines are simplified together (shared
+  borders stay shared) with a tolerance of STATES_TOLERANCE metres to keep the file small; the
+  ``area_km2`` column holds the area of the unsimplified outline, which ProtConn uses.
 
-Run: ``.venv/bin/python scripts/build_demo.py [--data DIR] [--out DIR]``.
+Run: ``.venv/bin/python scripts/build_demo.py [--data DIR] [--out DIR] [--only states]``.
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ OPENING_SPACING = 1000.0  # metres: "every 1 km" of the mitigation scheme
 OPENING_WIDTH = 4.0  # metres between two poles: an assumption
 OPENING_PERMEABILITY = 1.0  # assumption: inside the gap the fence has no effect
 FOCAL = ("KAZ", "UZB", "TKM")
+STATES = ("KAZ", "KGZ", "TJK", "TKM", "UZB")
+STATES_TOLERANCE = 1000.0  # metres
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -373,6 +379,38 @@ def metadata(grid: GridSpec, fences, openings, stats, model_path: Path) -> dict:
     }
 
 
+def states_layer(data: Path) -> gpd.GeoDataFrame:
+    """The five states in the Albers CRS, simplified as one coverage, with exact areas."""
+    raw = gpd.read_file(data / "boundaries" / "ne10m_countries_central_asia.gpkg")
+    baikonur = raw[raw["name"] == "Baikonur"].geometry.union_all()
+    outlines = []
+    for code in STATES:
+        geom = raw[raw["iso_a3"] == code].geometry.union_all()
+        if code == "KAZ":  # Natural Earth cuts out the leased Baikonur area: it is Kazakh land
+            geom = shapely.union_all([geom, baikonur])
+        outlines.append(to_albers(geom))
+    exact = np.array([g.area / 1e6 for g in outlines])
+    simplified = shapely.coverage_simplify(np.array(outlines, dtype=object), STATES_TOLERANCE)
+    names = [raw[raw["iso_a3"] == code]["name"].iloc[0] for code in STATES]
+    return gpd.GeoDataFrame(
+        {
+            "iso_a3": list(STATES),
+            "name": names,
+            "area_km2": exact.round(1),
+            "simplified_tolerance_m": STATES_TOLERANCE,
+            "source": "Natural Earth 1:10m Admin-0 countries v4.1 (public domain)",
+        },
+        geometry=list(simplified),
+        crs=ALBERS,
+    )
+
+
+def build_states(data: Path, out: Path) -> None:
+    states = states_layer(data)
+    write_gpkg(out / "states.gpkg", {"states": states})
+    print(states.drop(columns="geometry").to_string())
+
+
 def build(data: Path, out: Path) -> None:
     grid = demo_grid()
     countries, borders, lakes, raw = context_layers(data, grid)
@@ -415,6 +453,7 @@ def build(data: Path, out: Path) -> None:
     )
     meta = metadata(grid, fences, openings, stats, out / "resistance_model.toml")
     (out / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    build_states(data, out)
     total = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
     print(
         pd.Series(
@@ -434,8 +473,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared raw data folder")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="demo folder to write")
+    parser.add_argument("--only", choices=["states"], help="rebuild only this part (states.gpkg)")
     args = parser.parse_args()
-    build(args.data, args.out)
+    if args.only == "states":
+        build_states(args.data, args.out)
+    else:
+        build(args.data, args.out)
 
 
 if __name__ == "__main__":
