@@ -727,6 +727,8 @@ DOC_COMMANDS = {
     "tracks.md": [["tracks", "classify"], ["tracks", "rank"]],
     "camera.md": [["camera", "detect"], ["camera", "events"], ["camera", "export-camtrapdp"]],
     "demo.md": [["demo"]],
+    "omniscape.md": [["omniscape", "run"]],
+    "scale.md": [["omniscape", "run"]],
     "solvers.md": [["circuitscape", "run"]],
 }
 
@@ -874,3 +876,28 @@ def test_demo_error_table_quotes_the_real_messages(tmp_path, monkeypatch, case):
         with pytest.raises(CrossingsError) as raised:
             ERROR_CALLS[case]()
         assert_quoted(unreadable, str(raised.value))
+
+
+def test_omniscape_command_writes_the_documented_files(tmp_path, monkeypatch):
+    block = code_blocks("omniscape.md", "sh")[0]
+    (command,) = [line for line in block.splitlines() if line.startswith("crossings ")]
+    shutil.copytree(DATA / "omniscape" / "input", tmp_path / "input")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, shlex.split(command.replace("JOB.ini", "input/config2.ini"))[1:])
+    assert result.exit_code == 0, result.output
+    written = {p.name for p in (tmp_path / "runs" / "test2").iterdir()}
+    assert {"cum_currmap.asc", "config.ini", "run.toml", "manifest.json"} <= written
+
+
+def test_scale_command_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    block = code_blocks("scale.md", "sh")[0]
+    (command,) = [line for line in block.splitlines() if line.startswith("crossings ")]
+    shutil.copytree(DATA / "omniscape" / "input", tmp_path / "input")
+    monkeypatch.chdir(tmp_path)
+    args = shlex.split(command.replace("JOB.ini", "input/config6.ini"))[1:]
+    args = [a for a in args if a not in ("--workers", "2")]  # Dask is tested in test_scale_windows
+    assert runner.invoke(app, args).exit_code == 0
+    assert list((tmp_path / "tiles").glob("tile_*.npz"))
+    again = runner.invoke(app, [*args, "--resume"])
+    assert again.exit_code == 0, again.output
+    assert (tmp_path / "test6_1" / "run.toml").exists()

@@ -1,0 +1,150 @@
+"""Executors: submit independent tasks, receive each result in the calling process.
+
+Every executor has one method, ``run(function, tasks, on_result)``: ``function(task)`` is called
+once per task (in this process, or on Dask workers), and ``on_result(index, result)`` is called
+here as each finishes, in completion order. Results are never all held at once, so the caller
+can reduce them (e.g. sum tiles) or checkpoint them as they come.
+
+>>> results = {}
+>>> SerialExecutor().run(abs, [-1, 2, -3], lambda i, r: results.__setitem__(i, r))
+>>> results
+{0: 1, 1: 2, 2: 3}
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from crossings.errors import ConfigError, MissingDependencyError
+
+__all__ = ["DaskExecutor", "Executor", "SerialExecutor", "make_executor"]
+
+#: Default memory limit of each LocalCluster worker.
+DEFAULT_WORKER_MEMORY = "2GiB"
+
+
+class Executor(Protocol):
+    """Anything with ``run(function, tasks, on_result)`` and a ``workers`` count."""
+
+    workers: int
+
+    def run(
+        self, function: Callable[[Any], Any], tasks: Sequence, on_result: Callable[[int, Any], None]
+    ) -> None: ...
+
+
+class SerialExecutor:
+    """Run the tasks one after the other in this process."""
+
+    workers = 1
+
+    def run(self, function, tasks, on_result) -> None:
+        for index, task in enumerate(tasks):
+            on_result(index, function(task))
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise MissingDependencyError(
+            "Dask is not installed; install it with `pip install 'crossings[scale]'` or run "
+            "without --workers/--scheduler."
+        ) from None
+    return distributed
+
+
+class DaskExecutor:
+    """Run tasks on Dask: a LocalCluster of ``workers`` processes, or the scheduler at ``address``.
+
+    Parameters
+    ----------
+    workers : int
+        LocalCluster worker processes (one thread each); ignored with ``address``.
+    address : str, optional
+        ``tcp://host:port`` of a running scheduler (dask-jobqueue, Kubernetes, ``dask
+        scheduler``).
+    memory_limit : str
+        Memory limit of each LocalCluster worker.
+
+    Notes
+    -----
+    A LocalCluster starts processes, so the calling script needs an ``if __name__ ==
+    "__main__":`` guard.
+    """
+
+    def __init__(
+        self,
+        workers: int = 2,
+        address: str | None = None,
+        memory_limit: str = DEFAULT_WORKER_MEMORY,
+    ):
+        distributed = _distributed()
+        self._cluster = None
+        if address is None:
+            if workers < 1:
+                raise ConfigError(f"must be >= 1; got {workers}", field="workers")
+            self._cluster = distributed.LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                memory_limit=memory_limit,
+                dashboard_address=None,
+                silence_logs=40,
+                # Workers solve one window at a time; more BLAS threads only fight for cores.
+                env={"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+            )
+            self._client = distributed.Client(self._cluster)
+        else:
+            try:
+                self._client = distributed.Client(address, timeout="10s")
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot reach the Dask scheduler at {address!r} ({exc}); start it (dask "
+                    "scheduler) or check the address.",
+                    field="scheduler",
+                ) from None
+        self.workers = max(1, len(self._client.scheduler_info()["workers"]))
+
+    def run(self, function, tasks, on_result) -> None:
+        distributed = _distributed()
+        futures = self._client.map(function, list(tasks), pure=False)
+        index = {future.key: k for k, future in enumerate(futures)}
+        for future in distributed.as_completed(futures):
+            result = future.result()
+            on_result(index[future.key], result)
+            future.release()
+
+    def close(self) -> None:
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def make_executor(
+    workers: int | None = None, scheduler: str | None = None, memory_limit: str | None = None
+):
+    """Serial without ``workers`` and ``scheduler``; else a :class:`DaskExecutor`."""
+    if scheduler:
+        return DaskExecutor(address=scheduler)
+    if workers is None or workers <= 0:
+        return SerialExecutor()
+    limit = memory_limit or os.environ.get("CROSSINGS_WORKER_MEMORY", DEFAULT_WORKER_MEMORY)
+    return DaskExecutor(workers=workers, memory_limit=limit)
