@@ -360,12 +360,19 @@ def _event_table(tracks: Tracks, inside: np.ndarray, interval: float, tolerance:
     """Rows, burst labels and fetched flags of every event fix, in R's order."""
     hours = tracks.hours
     rows, labels, fetched = [], [], []
-    for name, sl in tracks.individuals():
+    segments = tracks.segments()
+    bursts_of = {}
+    for name, _, _ in segments:
+        bursts_of[name] = bursts_of.get(name, 0) + 1
+    for name, burst, sl in segments:
         if not inside[sl].any():
             continue
         local, sums, is_fetched = _individual_points(hours[sl], inside[sl], interval, tolerance)
         rows.append(local + sl.start)
-        labels.extend(f"{name}_{_r_number(s)}" for s in sums)
+        # R's label is AnimalID_sum; a burst of a split track adds its number so that events
+        # of two bursts never merge.
+        prefix = name if bursts_of[name] == 1 else f"{name}.burst{burst + 1}"
+        labels.extend(f"{prefix}_{_r_number(s)}" for s in sums)
         fetched.append(is_fetched)
     labels_arr = np.array(labels, dtype=str)
     _, first, inverse = np.unique(labels_arr, return_index=True, return_inverse=True)
@@ -521,14 +528,18 @@ def classify(tracks: Tracks, fences: FenceLayer | Sequence[Fence], config: BabaC
 
 def _classify_events(tracks, layer, config, interval, rows, event_of_point, fetched, labels):
     seconds = tracks.time.astype(np.int64).astype(float)
-    slices = dict(tracks.individuals())
+    seg_start = np.zeros(tracks.n_fixes, dtype=np.int64)
+    seg_stop = np.zeros(tracks.n_fixes, dtype=np.int64)
+    for _, _, sl in tracks.segments():
+        seg_start[sl], seg_stop[sl] = sl.start, sl.stop
     bounds = np.flatnonzero(np.r_[True, event_of_point[1:] != event_of_point[:-1], True])
     excluded = np.zeros(tracks.n_fixes, dtype=bool)
     excluded[rows] = True
     events = []
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         ev_rows = rows[a:b]
-        track = slices[str(tracks.animal_id[ev_rows[0]])]
+        first = ev_rows[0]  # windows and padding stay within the event's burst
+        track = slice(int(seg_start[first]), int(seg_stop[first]))
         events.append(_Event(ev_rows, track, seconds[ev_rows[0]], seconds[ev_rows[-1]]))
     short = np.array([ev.duration <= config.b_time for ev in events])
     lines, complete = [], []

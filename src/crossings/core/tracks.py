@@ -7,6 +7,7 @@ the BaBA rules number fixes in that order.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,10 @@ class Tracks:
         CRS of ``x`` and ``y`` (WKT, PROJ string or authority code).
     source : str
         Where the fixes came from (a file name), used in messages.
+    burst : ndarray of int, shape (n,), optional
+        Burst number of each fix within its individual (0, 1, ... in time order). A burst is a
+        run of fixes without a data gap (see :func:`crossings.core.tracks_qc.quality_control`);
+        no step, encounter, window or crossing spans two bursts. Default: one burst each.
 
     Examples
     --------
@@ -61,14 +66,16 @@ class Tracks:
     y: np.ndarray
     crs: str = ""
     source: str = "tracks"
+    burst: np.ndarray | None = None
 
     def __post_init__(self):
         animal_id = np.asarray(self.animal_id).astype(str)
+        n = len(animal_id)
+        burst = np.zeros(n, np.int64) if self.burst is None else np.asarray(self.burst, np.int64)
         time = np.asarray(self.time).astype("datetime64[s]")
         x = np.asarray(self.x, dtype=float)
         y = np.asarray(self.y, dtype=float)
-        n = len(animal_id)
-        for name, values in (("time", time), ("x", x), ("y", y)):
+        for name, values in (("time", time), ("x", x), ("y", y), ("burst", burst)):
             if values.shape != (n,):
                 raise ConfigError(
                     f"every column needs one value per fix ({n}); got shape {values.shape}",
@@ -90,8 +97,9 @@ class Tracks:
                 field="x/y",
             )
         # Stable sort: ties (duplicate times) keep their input order, as dplyr::arrange does.
-        order = np.lexsort((time, animal_id))
-        for name, values in (("animal_id", animal_id), ("time", time), ("x", x), ("y", y)):
+        order = np.lexsort((time, burst, animal_id))
+        columns = {"animal_id": animal_id, "time": time, "x": x, "y": y, "burst": burst}
+        for name, values in columns.items():
             object.__setattr__(self, name, values[order])
 
     @classmethod
@@ -128,11 +136,38 @@ class Tracks:
             for a, b in zip(starts, stops, strict=True)
         ]
 
+    def segments(self) -> list[tuple[str, int, slice]]:
+        """``(animal_id, burst, slice of rows)`` per burst of each individual, in row order."""
+        if self.n_fixes == 0:
+            return []
+        change = (self.animal_id[1:] != self.animal_id[:-1]) | (self.burst[1:] != self.burst[:-1])
+        starts = np.flatnonzero(np.r_[True, change])
+        stops = np.r_[starts[1:], self.n_fixes]
+        return [
+            (str(self.animal_id[a]), int(self.burst[a]), slice(int(a), int(b)))
+            for a, b in zip(starts, stops, strict=True)
+        ]
+
+    def same_burst_steps(self) -> np.ndarray:
+        """Row ``r`` of every step from fix ``r`` to fix ``r + 1`` within one burst."""
+        same = (self.animal_id[1:] == self.animal_id[:-1]) & (self.burst[1:] == self.burst[:-1])
+        return np.flatnonzero(same)
+
     def subset(self, rows: np.ndarray) -> Tracks:
         """A new Tracks with the given rows (indices or boolean mask)."""
         return Tracks(
-            self.animal_id[rows], self.time[rows], self.x[rows], self.y[rows], self.crs, self.source
+            self.animal_id[rows],
+            self.time[rows],
+            self.x[rows],
+            self.y[rows],
+            self.crs,
+            self.source,
+            self.burst[rows],
         )
+
+    def moved(self, x: np.ndarray, y: np.ndarray, crs: str) -> Tracks:
+        """The same fixes at new coordinates (e.g. reprojected)."""
+        return Tracks(self.animal_id, self.time, x, y, crs, self.source, self.burst)
 
 
 def modal_interval_hours(hours: np.ndarray, round_fixes: bool = False) -> float:
@@ -295,6 +330,18 @@ class FenceCrossings:
         Country (or side) left and entered. A fence's ``country_pair`` ``"A-B"`` puts A on the
         left and B on the right of the fence as digitised (first vertex to last); without a
         country pair the sides are ``left`` and ``right``.
+    step_row : ndarray of int
+        Row (in the sorted tracks) of the fix that starts the crossing step.
+    qc_flag : ndarray of str
+        ``ok`` or the quality-control flags of the step (see :mod:`crossings.core.track_qc`);
+        ``not_checked`` until the flags are set.
+    kind : ndarray of str
+        ``fence`` (the step cuts a fence line) or ``gap`` (it passes through a gap in a fence
+        broken at its openings).
+    opening_id : ndarray of str
+        Opening within the tolerance of the crossing point (``""`` for none).
+    opening_distance : ndarray of float
+        Distance from the crossing point to that opening, metres (NaN for none).
     """
 
     animal_id: np.ndarray
@@ -306,9 +353,46 @@ class FenceCrossings:
     step_end: np.ndarray
     from_side: np.ndarray
     to_side: np.ndarray
+    step_row: np.ndarray | None = None
+    qc_flag: np.ndarray | None = None
+    kind: np.ndarray | None = None
+    opening_id: np.ndarray | None = None
+    opening_distance: np.ndarray | None = None
+
+    def __post_init__(self):
+        n = len(self.animal_id)
+        defaults = {
+            "step_row": np.full(n, -1, np.int64),
+            "qc_flag": np.full(n, "not_checked", dtype=object),
+            "kind": np.full(n, "fence", dtype=object),
+            "opening_id": np.full(n, "", dtype=object),
+            "opening_distance": np.full(n, np.nan),
+        }
+        for name, default in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)
 
     def __len__(self) -> int:
         return len(self.animal_id)
+
+    def take(self, rows: np.ndarray) -> FenceCrossings:
+        """The crossings selected by a boolean mask or an index array."""
+        return FenceCrossings(
+            **{f.name: np.asarray(getattr(self, f.name))[rows] for f in dataclasses.fields(self)}
+        )
+
+    def concat(self, other: FenceCrossings) -> FenceCrossings:
+        """These crossings followed by ``other``'s, sorted by individual and time."""
+        both = {
+            f.name: np.concatenate([getattr(self, f.name), getattr(other, f.name)])
+            for f in dataclasses.fields(self)
+        }
+        order = np.lexsort((both["time"], both["animal_id"]))
+        return FenceCrossings(**{k: v[order] for k, v in both.items()})
+
+    def with_columns(self, **columns) -> FenceCrossings:
+        """A copy with some columns replaced."""
+        return dataclasses.replace(self, **columns)
 
     @property
     def direction(self) -> np.ndarray:
@@ -329,10 +413,14 @@ class FenceCrossings:
             "from_side": self.from_side,
             "to_side": self.to_side,
             "direction": self.direction,
+            "kind": self.kind,
+            "opening_id": self.opening_id,
+            "opening_distance": self.opening_distance,
+            "qc_flag": self.qc_flag,
         }
 
 
-def _fence_segments(layer: FenceLayer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def fence_segments(layer: FenceLayer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Start and end vertices of every straight piece of every fence, and its fence index."""
     parts, fence_of_part = shapely.get_parts(layer.geometries, return_index=True)
     coords, part_of_vertex = shapely.get_coordinates(parts, return_index=True)
@@ -365,11 +453,10 @@ def locate_crossings(tracks: Tracks, layer: FenceLayer) -> FenceCrossings:
     >>> c.fence_id.tolist(), c.time.tolist()[0].isoformat(), c.direction.tolist()
     (['f'], '2020-01-01T00:30:00', ['from KAZ to UZB'])
     """
-    same = tracks.animal_id[1:] == tracks.animal_id[:-1]
-    step = np.flatnonzero(same)
+    step = tracks.same_burst_steps()
     a = np.column_stack([tracks.x[step], tracks.y[step]])
     b = np.column_stack([tracks.x[step + 1], tracks.y[step + 1]])
-    seg_a, seg_b, seg_fence = _fence_segments(layer)
+    seg_a, seg_b, seg_fence = fence_segments(layer)
     tree = shapely.STRtree(shapely.linestrings(np.stack([seg_a, seg_b], axis=1)))
     moving = np.any(a != b, axis=1)
     steps_geom = np.full(len(step), None, dtype=object)
@@ -406,6 +493,7 @@ def locate_crossings(tracks: Tracks, layer: FenceLayer) -> FenceCrossings:
         step_end=tracks.time[rows + 1],
         from_side=np.where(to_left, right, left),
         to_side=np.where(to_left, left, right),
+        step_row=rows,
     )
 
 
@@ -482,7 +570,7 @@ def simulate_fence_walks(
     hole_tree = None
     if openings is not None and len(openings):
         hole_tree = shapely.STRtree(shapely.points(np.asarray(openings, float)))
-    seg_a, seg_b, _ = _fence_segments(layer)
+    seg_a, seg_b, _ = fence_segments(layer)
     seg_tree = shapely.STRtree(shapely.linestrings(np.stack([seg_a, seg_b], axis=1)))
     ids, xs, ys = [], [], []
     for k, start in enumerate(np.asarray(starts, float)):
