@@ -171,9 +171,10 @@ def test_geographic_tracks_are_reprojected_to_the_fences_crs():
     assert projected.y[0] == pytest.approx(y, abs=1e-6)
 
 
-def test_geographic_fences_with_metres_are_refused_with_the_utm_zone(tmp_path):
+def test_geographic_fences_are_reprojected_to_the_utm_zone_with_a_warning(tmp_path):
     import geopandas as gpd
     import shapely
+    from pyproj import Transformer
 
     frame = gpd.GeoDataFrame(
         {"fence_id": ["f"]}, geometry=[shapely.LineString([(60, 44), (60.1, 44)])], crs=4326
@@ -181,8 +182,16 @@ def test_geographic_fences_with_metres_are_refused_with_the_utm_zone(tmp_path):
     frame.to_file(tmp_path / "geo.gpkg")
     fences, crs = read_barriers(tmp_path / "geo.gpkg")
     tracks = Tracks.from_records([("a", "2021-01-01T00:00", 60.05, 44.0)], crs="EPSG:4326")
-    with pytest.raises(ConfigError, match="geographic CRS.*EPSG:32641"):
-        to_projected(tracks, fences, crs, distance=100)
+    with pytest.warns(
+        CrossingsWarning, match="geographic CRS.*reprojected to WGS 84 / UTM zone 41N"
+    ):
+        projected, moved, crs_out = to_projected(tracks, fences, crs, distance=100)
+    to_utm = Transformer.from_crs("EPSG:4326", "EPSG:32641", always_xy=True)
+    expected = np.column_stack(to_utm.transform([60, 60.1], [44, 44]))
+    np.testing.assert_allclose(moved[0].coords, expected, atol=1e-6)
+    x, y = to_utm.transform(60.05, 44.0)
+    assert (projected.x[0], projected.y[0]) == pytest.approx((x, y), abs=1e-6)
+    assert "UTM zone 41N" in crs_out
 
 
 def test_polygon_fences_are_refused(tmp_path):
@@ -195,3 +204,92 @@ def test_polygon_fences_are_refused(tmp_path):
         warnings.simplefilter("ignore")
         with pytest.raises(ConfigError, match="Polygon; fences must be lines"):
             read_barriers(tmp_path / "poly.gpkg")
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_renamed_columns_and_a_us_time_format_in_a_named_time_zone(tmp_path):
+    from crossings.io.gps import TrackColumns
+
+    path = _write(
+        tmp_path / "collars.csv",
+        "collar,when,east,north\n"
+        "A1,2/6/2014 0:01,500000,4400000\n"
+        "A1,7/6/2014 13:30,500100,4400000\n",
+    )
+    tracks = read_tracks(
+        path,
+        crs="EPSG:32612",
+        columns=TrackColumns(id="collar", time="when", x="east", y="north"),
+        time_format="%m/%d/%Y %H:%M",
+        timezone="America/Denver",
+    )
+    # Denver is UTC-7 in February (MST) and UTC-6 in July (MDT)
+    assert tracks.time.astype(str).tolist() == ["2014-02-06T07:01:00", "2014-07-06T19:30:00"]
+    assert tracks.animal_id.tolist() == ["A1", "A1"]
+
+
+def test_a_non_iso_time_without_format_names_the_option(tmp_path):
+    path = _write(tmp_path / "t.csv", "id,timestamp,x,y\na,2/6/2014 0:01,0,0\n")
+    with pytest.raises(ConfigError, match="row 2.*'2/6/2014 0:01'.*--time-format"):
+        read_tracks(path, crs="EPSG:32612")
+
+
+def test_a_local_time_skipped_by_daylight_saving_is_refused(tmp_path):
+    path = _write(tmp_path / "t.csv", "id,timestamp,x,y\na,2014-03-09 02:30,0,0\n")
+    with pytest.raises(ConfigError, match="America/Denver.*daylight-saving"):
+        read_tracks(path, crs="EPSG:32612", timezone="America/Denver")
+    with pytest.raises(ConfigError, match="not an IANA time zone"):
+        read_tracks(path, crs="EPSG:32612", timezone="Mountain")
+
+
+def test_offsets_win_over_the_time_zone(tmp_path):
+    path = _write(tmp_path / "t.csv", "id,timestamp,x,y\na,2014-03-09T12:00:00+05:00,0,0\n")
+    tracks = read_tracks(path, crs="EPSG:32612", timezone="America/Denver")
+    assert str(tracks.time[0]) == "2014-03-09T07:00:00"
+
+
+def test_point_layers_are_read_as_tracks(tmp_path):
+    import geopandas as gpd
+
+    frame = gpd.GeoDataFrame(
+        {"animal_id": ["b", "b"], "time": ["2021-01-01T02:00:00Z", "2021-01-01T00:00:00Z"]},
+        geometry=gpd.points_from_xy([10.0, 20.0], [1.0, 2.0]),
+        crs=UTM12,
+    )
+    for name in ("fixes.gpkg", "fixes.geojson", "fixes.shp"):
+        frame.to_file(tmp_path / name)
+        tracks = read_tracks(tmp_path / name)
+        assert tracks.x.tolist() == [20.0, 10.0]
+        assert str(tracks.time[0]) == "2021-01-01T00:00:00"
+        assert "UTM zone 12N" in tracks.crs
+    with pytest.raises(ConfigError, match="no column 'collar'.*animal_id"):
+        from crossings.io.gps import TrackColumns
+
+        read_tracks(tmp_path / "fixes.gpkg", columns=TrackColumns(id="collar"))
+
+
+def test_guessed_fence_id_is_named_with_a_warning_and_attributes_are_kept(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    from crossings.io.gps import read_fence_layer
+
+    frame = gpd.GeoDataFrame(
+        {"length_m": [100.0, 250.0], "type": ["wire", "mesh"], "country_pair": ["KAZ-UZB", ""]},
+        geometry=[shapely.LineString([(0, 0), (100, 0)]), shapely.LineString([(0, 5), (250, 5)])],
+        crs=UTM12,
+    )
+    frame.to_file(tmp_path / "f.gpkg")
+    with pytest.warns(CrossingsWarning, match="ids were taken from 'length_m'.*--fence-id"):
+        guessed = read_fence_layer(tmp_path / "f.gpkg")
+    assert guessed.id_column == "length_m" and guessed.id_guessed
+    assert [f.fence_id for f in guessed.fences] == ["100", "250"]
+    named = read_fence_layer(tmp_path / "f.gpkg", id_column="type")
+    assert named.id_column == "type" and not named.id_guessed
+    assert named.attributes["fence_id"].tolist() == ["wire", "mesh"]
+    assert named.attributes["country_pair"].tolist() == ["KAZ-UZB", ""]
+    assert named.attributes["length_m"].tolist() == [100.0, 250.0]
