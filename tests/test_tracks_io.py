@@ -293,3 +293,27 @@ def test_guessed_fence_id_is_named_with_a_warning_and_attributes_are_kept(tmp_pa
     assert named.attributes["fence_id"].tolist() == ["wire", "mesh"]
     assert named.attributes["country_pair"].tolist() == ["KAZ-UZB", ""]
     assert named.attributes["length_m"].tolist() == [100.0, 250.0]
+
+
+def test_openings_and_side_areas_are_read_in_the_analysis_crs(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    from crossings.io.gps import read_opening_points, read_side_areas
+
+    gaps = gpd.GeoDataFrame(
+        {"opening_id": ["g1", "g2"]},
+        geometry=[shapely.Point(500000, 4400000), shapely.LineString([(0, 0), (10, 0)])],
+        crs=UTM12,
+    ).to_crs(4326)
+    gaps.to_file(tmp_path / "gaps.gpkg")
+    with pytest.warns(CrossingsWarning):
+        openings = read_opening_points(tmp_path / "gaps.gpkg", target_crs=UTM12)
+    assert openings.opening_id.tolist() == ["g1", "g2"]
+    assert shapely.get_x(openings.geometries[0]) == pytest.approx(500000, abs=1e-3)
+    areas = gpd.GeoDataFrame({"NAME": ["North"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=UTM12)
+    areas.to_file(tmp_path / "areas.gpkg")
+    sides = read_side_areas(tmp_path / "areas.gpkg", target_crs=UTM12)
+    assert sides.name_of(np.array([0.5, 5.0]), np.array([0.5, 5.0])).tolist() == ["North", ""]
+    with pytest.raises(ConfigError, match="no column 'land'"):
+        read_side_areas(tmp_path / "areas.gpkg", target_crs=UTM12, name_column="land")

@@ -26,7 +26,13 @@ import numpy as np
 import shapely
 
 from crossings.core.fences import Fence
-from crossings.core.tracks import FenceLayer, Tracks, check_regularity, warn_short_tracks
+from crossings.core.tracks import (
+    FenceCrossings,
+    FenceLayer,
+    Tracks,
+    check_regularity,
+    warn_short_tracks,
+)
 from crossings.errors import ConfigError
 
 __all__ = [
@@ -41,6 +47,7 @@ __all__ = [
     "straightness",
     "FenceRanking",
     "rank_fences",
+    "rank_with_crossings",
 ]
 
 EVENT_TYPES = (
@@ -657,3 +664,37 @@ def rank_fences(
 
 def _codes(values: np.ndarray) -> np.ndarray:
     return np.unique(values, return_inverse=True)[1].reshape(-1)
+
+
+def rank_with_crossings(ranking: FenceRanking, crossings: FenceCrossings) -> dict[str, np.ndarray]:
+    """Every fence that was crossed or encountered: BaRanking's columns plus ``crossings``.
+
+    Fences crossed without any encounter event get zero class counts and a NaN index. Rows are
+    sorted by index (highest first, NaN last), then encounters, crossings and fence id.
+
+    Examples
+    --------
+    >>> empty = FenceRanking(np.array(["f"]), {k: np.array([0]) for k in EVENT_TYPES},
+    ...                      np.array([1]), np.array([0]), np.array([np.nan]))
+    >>> c = FenceCrossings(*[np.array(v) for v in (["a"], ["g"], [0.0], [0.0],
+    ...     ["2020-01-01"], ["2020-01-01"], ["2020-01-01"], ["left"], ["right"])])
+    >>> table = rank_with_crossings(empty, c)
+    >>> table["fence_id"].tolist(), table["crossings"].tolist(), table["total_enc"].tolist()
+    (['g', 'f'], [1, 0], [0, 0])
+    """
+    crossed, counts = np.unique(np.asarray(crossings.fence_id).astype(str), return_counts=True)
+    ids = np.asarray(ranking.fence_id).astype(str)
+    extra = np.setdiff1d(crossed, ids)
+    all_ids = np.r_[ids, extra]
+    pad = np.zeros(len(extra), dtype=np.int64)
+    columns = {"fence_id": all_ids}
+    for name, values in ranking.class_counts.items():
+        columns[name] = np.r_[values, pad]
+    columns["unique_ind"] = np.r_[ranking.unique_ind, pad]
+    columns["total_enc"] = np.r_[ranking.total_enc, pad]
+    columns["index"] = np.r_[ranking.index, np.full(len(extra), np.nan)]
+    observed = dict(zip(crossed, counts, strict=True))
+    columns["crossings"] = np.array([observed.get(f, 0) for f in all_ids], dtype=np.int64)
+    index = np.where(np.isfinite(columns["index"]), columns["index"], -np.inf)
+    order = np.lexsort((all_ids, -columns["crossings"], -columns["total_enc"], -index))
+    return {name: values[order] for name, values in columns.items()}

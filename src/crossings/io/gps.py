@@ -20,6 +20,7 @@ from pyproj import CRS, Transformer
 
 from crossings.core.baba import BabaEvents
 from crossings.core.fences import Fence
+from crossings.core.passages import Openings, SideAreas
 from crossings.core.tracks import Tracks
 from crossings.errors import ConfigError, CrossingsWarning, InputFileError
 from crossings.io.atomic import atomic_path
@@ -33,6 +34,8 @@ __all__ = [
     "read_tracks",
     "read_barriers",
     "read_fence_layer",
+    "read_opening_points",
+    "read_side_areas",
     "FenceInput",
     "FENCE_ATTRIBUTES",
     "to_projected",
@@ -559,3 +562,68 @@ def write_table_csv(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, na_rep="NA", float_format="%.15g")
     return Path(path)
+
+
+def read_opening_points(
+    path: str | os.PathLike, *, target_crs: str, id_column: str | None = None
+) -> Openings:
+    """Openings (points or short lines) for the tracks analysis, in ``target_crs``.
+
+    The id column is ``id_column``, else ``opening_id``, else the feature number (warned).
+    """
+    frame = read_vector(path, target_crs=target_crs)
+    kinds = set(shapely.get_type_id(frame.geometry.values).tolist())
+    if kinds - {0, 1, 4, 5}:
+        raise ConfigError(
+            "openings must be points or short lines (one per gap or gate)",
+            source=str(path),
+            field="geometry",
+        )
+    column = id_column or ("opening_id" if "opening_id" in frame else None)
+    if column is None:
+        warnings.warn(
+            f"{path}: no opening_id column; openings are numbered by feature (1, 2, ...)",
+            CrossingsWarning,
+            stacklevel=2,
+        )
+        ids = np.array([str(k + 1) for k in range(len(frame))])
+    else:
+        ids = np.array([_id_text(v) for v in _column(frame, column, path)])
+    try:
+        return Openings(ids, frame.geometry.values)
+    except ConfigError as exc:
+        raise ConfigError(exc.message, source=str(path), field=column or "opening_id") from None
+
+
+def read_side_areas(
+    path: str | os.PathLike, *, target_crs: str, name_column: str | None = None
+) -> SideAreas:
+    """Polygons naming the sides of the fences (countries, properties), in ``target_crs``.
+
+    The name column is ``name_column``, else the first of ``name``, ``country``, ``NAME``.
+    """
+    frame = read_vector(path, target_crs=target_crs)
+    kinds = set(shapely.get_type_id(frame.geometry.values).tolist())
+    if kinds - {3, 6}:
+        raise ConfigError("side areas must be polygons", source=str(path), field="geometry")
+    lower = {c.lower(): c for c in frame.columns if c != "geometry"}
+    column = name_column or next(
+        (lower[c] for c in ("name", "country", "name_en", "side") if c in lower), None
+    )
+    if column is None:
+        raise ConfigError(
+            "no name column (looked for name, country, name_en, side); name it with --sides-column",
+            source=str(path),
+            field="name",
+        )
+    names = _column(frame, column, path).astype(str).to_numpy()
+    return SideAreas(names, frame.geometry.values)
+
+
+def _column(frame, column: str, path) -> pd.Series:
+    if column not in frame:
+        present = ", ".join(c for c in frame.columns if c != "geometry")
+        raise ConfigError(
+            f"no column {column!r} (columns present: {present})", source=str(path), field=column
+        )
+    return frame[column]
