@@ -26,6 +26,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,8 @@ __all__ = [
     "decide",
     "generalise_point",
     "generalise_points",
+    "generalise_geometries",
+    "EQUAL_AREA_CRS",
     "coordinate_uncertainty_m",
     "block_mean",
     "N_",
@@ -213,6 +216,45 @@ def generalise_points(xy: Any, grid_m: float) -> np.ndarray:
     points = np.asarray(xy, dtype=float).reshape(-1, 2)
     generalise_point(0.0, 0.0, grid_m)  # validates grid_m
     return (np.floor(points / grid_m) + 0.5) * grid_m
+
+
+#: The equal-area CRS whose grid :func:`generalise_geometries` uses (Central Asian Albers).
+EQUAL_AREA_CRS = "+proj=aea +lat_1=38 +lat_2=50 +lat_0=44 +lon_0=68 +datum=WGS84 +units=m"
+
+
+@lru_cache(maxsize=4)
+def _to_and_from_equal_area(crs: str):
+    from pyproj import Transformer
+
+    return (
+        Transformer.from_crs(crs, EQUAL_AREA_CRS, always_xy=True),
+        Transformer.from_crs(EQUAL_AREA_CRS, crs, always_xy=True),
+    )
+
+
+def generalise_geometries(geometries: Any, grid_m: float, *, crs: str = "EPSG:4326") -> Any:
+    """Move every vertex of shapely geometries (in ``crs``) to its ``grid_m`` cell centre.
+
+    The grid is that of :func:`generalise_point`, laid in :data:`EQUAL_AREA_CRS`; the result is
+    in ``crs`` again (the service serves EPSG:4326). Accepts one geometry or an array of them.
+
+    >>> from shapely import Point
+    >>> g = generalise_geometries(Point(58.123456, 44.654321), 10_000)
+    >>> round(g.x, 6) != 58.123456 and round(g.y, 6) != 44.654321
+    True
+    """
+    import shapely
+
+    generalise_point(0.0, 0.0, grid_m)  # validates grid_m
+    forward, back = _to_and_from_equal_area(crs)
+
+    def snap(xy: np.ndarray) -> np.ndarray:
+        x, y = forward.transform(xy[:, 0], xy[:, 1])
+        cells = generalise_points(np.column_stack([x, y]), grid_m)
+        lon, lat = back.transform(cells[:, 0], cells[:, 1])
+        return np.column_stack([lon, lat])
+
+    return shapely.transform(geometries, snap)
 
 
 def coordinate_uncertainty_m(grid_m: float) -> int:

@@ -34,7 +34,16 @@ def _root(
 
 def _register() -> None:
     # Each noun lives in its own module; importing here keeps `crossings --help` complete.
-    for noun in ("demo", "circuitscape", "omniscape", "connectivity", "plan", "tracks", "camera"):
+    for noun in (
+        "demo",
+        "circuitscape",
+        "omniscape",
+        "connectivity",
+        "plan",
+        "tracks",
+        "camera",
+        "serve",
+    ):
         if importlib.util.find_spec(f"crossings.cli.{noun}") is None:
             continue
         module = importlib.import_module(f"crossings.cli.{noun}")
