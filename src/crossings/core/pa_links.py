@@ -358,11 +358,14 @@ def region_protconn(
     convention: Convention = Convention.SAURA,
     floor: float = DEFAULT_FLOOR,
     area_unit: float = 1e6,
+    nodes: RegionNodes | None = None,
 ) -> tuple[ProtConnResult, RegionNodes]:
     """ProtConn of one region (country) from PA polygons, with foreign PAs as stepping stones.
 
     Areas are reported in ``area_unit`` m2 (default km2). ECA_design links the region's land
     parts to the nodes by edge distance (0 to every PA they hold), as Saura et al. 2018.
+    ``nodes``: the region's :func:`region_nodes` from an earlier call with the same PAs, region
+    and buffer (saves clipping and buffering again when only the fences change).
 
     Examples
     --------
@@ -373,7 +376,7 @@ def region_protconn(
     >>> round(r.eca ** 2, 9)
     3.0
     """
-    nodes = region_nodes(pa_geoms, region, buffer)
+    nodes = nodes or region_nodes(pa_geoms, region, buffer)
     geoms = nodes.all_nodes
     links = node_links(geoms, kernel, distance=distance, graph=graph, barrier=barrier, floor=floor)
     with_land = np.r_[geoms, nodes.land]

@@ -127,18 +127,24 @@ class Landscape:
         return self.distance in (DistanceKind.EDGE, DistanceKind.CENTROID)
 
 
-def _protconn(pa_geoms, region, kernel, landscape: Landscape, settings) -> ProtConnResult:
+def _protconn(pa_geoms, region, kernel, landscape: Landscape, settings, cache=None):
+    """ProtConn of one region; ``cache`` (a dict) keeps its nodes between landscapes."""
+    key = id(region)
+    nodes = None if cache is None else cache.get(key)
     barrier = landscape.closed_lines() if landscape.straight else None
     graph = None if landscape.straight else landscape.fenced_graph()
-    result, _ = region_protconn(
+    result, nodes = region_protconn(
         pa_geoms,
         region,
         kernel,
         distance=landscape.distance,
         graph=graph,
         barrier=barrier,
+        nodes=nodes,
         **settings,
     )
+    if cache is not None:
+        cache[key] = nodes
     return result
 
 
@@ -243,6 +249,7 @@ def section_shares(
     """
     settings = {"buffer": buffer, "convention": convention, "floor": floor, "area_unit": area_unit}
     landscape = landscape or Landscape()
+    cache: dict = {}
     now = {}
     shares = []
     for done, section in enumerate(sections):
@@ -259,9 +266,9 @@ def section_shares(
                 continue
             region = countries[name]
             if name not in now:
-                now[name] = _protconn(pa_geoms, region, kernel, landscape, settings)
-            shut = _protconn(pa_geoms, region, kernel, closed, settings)
-            free = _protconn(pa_geoms, region, kernel, opened, settings)
+                now[name] = _protconn(pa_geoms, region, kernel, landscape, settings, cache)
+            shut = _protconn(pa_geoms, region, kernel, closed, settings, cache)
+            free = _protconn(pa_geoms, region, kernel, opened, settings, cache)
             shares.append(
                 SectionShare(
                     section.section_id,
