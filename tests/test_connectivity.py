@@ -10,11 +10,11 @@ import shapely
 from typer.testing import CliRunner
 
 from crossings.cli import app
-from crossings.connectivity import Scenario, focal_areas, pair_table, run_scenarios
 from crossings.core.fences import Fence, Opening
 from crossings.core.grid import GridSpec
 from crossings.io.raster import write_geotiff
 from crossings.io.vector import fences_to_gdf, openings_to_gdf, write_gpkg
+from crossings.jobs.connectivity import Scenario, focal_areas, pair_table, run_scenarios
 from crossings.landscape import Landscape
 
 CRS = "EPSG:3857"

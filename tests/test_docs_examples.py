@@ -323,7 +323,7 @@ def test_scenarios_job_and_command(tmp_path, monkeypatch):
 
 
 def test_scenarios_job_options_left_commented_out_are_valid_keys(tmp_path):
-    from crossings.connectivity import load_config
+    from crossings.jobs.connectivity import load_config
 
     (job,) = code_blocks("scenarios.md", "toml")
     full = re.sub(r"^# (\w+ = )", r"\1", job, flags=re.M)
@@ -331,6 +331,32 @@ def test_scenarios_job_options_left_commented_out_are_valid_keys(tmp_path):
     (tmp_path / "job.toml").write_text(full)
     config = load_config(tmp_path / "job.toml")
     assert config.landscape.crs and config.focal.id_column
+
+
+# --- jobs.md: crossings run ---------------------------------------------------------------
+
+
+def test_jobs_toml_runs_and_matches_its_own_command(tmp_path, monkeypatch):
+    (job,) = code_blocks("jobs.md", "toml")
+    _scenario_inputs(tmp_path)
+    (tmp_path / "job.toml").write_text(job)
+    monkeypatch.chdir(tmp_path)
+    (command,) = doc_commands("jobs.md")
+    assert command[:2] == ["run", "job.toml"]
+    invoke(command)
+    out = tmp_path / command[command.index("--out") + 1]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["job"] == tomllib.loads(job)["job"]
+    assert not list(out.glob("*.png"))  # maps = false
+    assert (out / "pairs.csv").is_file()
+
+
+def test_jobs_python_api(tmp_path, monkeypatch):
+    _scenario_inputs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (scope,) = run_python("jobs.md", {})
+    assert scope["record"].job == "connectivity"
+    assert (tmp_path / "results-py" / "pairs.csv").is_file()
 
 
 # --- fences.md ----------------------------------------------------------------------------
@@ -721,6 +747,7 @@ def _own_data(folder: Path):
 # --- every name, path and option a doc mentions exists ----------------------------------------
 
 DOC_COMMANDS = {
+    "jobs.md": [["run"], ["connectivity", "run"]],
     "connectivity.md": [["circuitscape", "run"]],
     "scenarios.md": [["connectivity", "run"]],
     "planner.md": [["plan"]],

@@ -31,7 +31,7 @@ DemoStep = Callable[[Landscape, Path], list[str]]
 #: The steps of ``crossings demo``, in order: "module:function" or a callable.
 DEMO_STEPS: tuple[str | DemoStep, ...] = (
     "crossings.demo:landscape_step",
-    "crossings.connectivity:demo_step",
+    "crossings.jobs.connectivity:demo_step",
     "crossings.plan:demo_step",
     "crossings.report.tracks_plots:demo_step",
     "crossings.cli.camera:demo_step",

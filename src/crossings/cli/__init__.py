@@ -35,6 +35,7 @@ def _root(
 def _register() -> None:
     # Each noun lives in its own module; importing here keeps `crossings --help` complete.
     for noun in (
+        "run",
         "demo",
         "circuitscape",
         "omniscape",

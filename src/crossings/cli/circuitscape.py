@@ -45,7 +45,9 @@ def _run_network(config, ini: Path, max_iterations: int | None) -> list[Path]:
 
 
 def _check_plan(plan, max_memory_gb: float | None) -> None:
-    limit = int(max_memory_gb * 2**30) if max_memory_gb else common.available_memory_bytes()
+    from crossings.jobs.base import memory_limit
+
+    limit = memory_limit(max_memory_gb)
     if plan.n_pairs > PAIR_WARNING:
         message = (
             f"{plan.n_pairs:,} pairs will be solved ({plan.n_focal} focal ids); use an "

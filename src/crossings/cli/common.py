@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import os
+import logging
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import typer
 from rich.console import Console
@@ -39,20 +39,25 @@ def show_warning(message, category, filename, lineno, file=None, line=None) -> N
 
 
 def install_warning_printer() -> None:
-    """Route Python warnings through :func:`show_warning` for the rest of the process."""
+    """Route Python warnings through :func:`show_warning`, and jobs' notes to stderr."""
     warnings.showwarning = show_warning
+    show_job_notes()
 
 
-def available_memory_bytes() -> int:
-    """Memory the operating system reports as available (MemAvailable), else total RAM."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+def show_job_notes() -> None:
+    """Print what jobs log at INFO and above (their plans) on stderr, once per process."""
+    logger = logging.getLogger("crossings")
+    if not any(isinstance(h, _NoteHandler) for h in logger.handlers):
+        logger.addHandler(_NoteHandler())
+        logger.setLevel(logging.INFO)
+
+
+class _NoteHandler(logging.Handler):
+    """Jobs log what a user should read before a long run (its plan) at INFO level."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        style = "yellow" if record.levelno >= logging.WARNING else None
+        err_console.print(record.getMessage(), style=style, highlight=False, soft_wrap=True)
 
 
 def exit_code_for(error: BaseException) -> int:
@@ -69,6 +74,7 @@ def exit_code_for(error: BaseException) -> int:
 @contextlib.contextmanager
 def handle_errors() -> Iterator[None]:
     """Turn crossings errors into one line on stderr and the matching exit code."""
+    show_job_notes()
     try:
         yield
     except (CrossingsError, KeyboardInterrupt) as error:
@@ -93,3 +99,15 @@ def progress() -> Progress:
         transient=False,
         disable=not sys.stderr.isatty(),
     )
+
+
+@contextlib.contextmanager
+def job_progress(description: str) -> Iterator[Callable[[str, int, int | None], None]]:
+    """A progress bar and the ``progress(stage, done, total)`` callback a job drives it with."""
+    with progress() as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(stage: str, done: int, total: int | None) -> None:
+            bar.update(task, description=stage, completed=done, total=total)
+
+        yield update

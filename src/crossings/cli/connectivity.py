@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from crossings.cli import common
-from crossings.errors import PlanTooLargeError
 
 app = typer.Typer(
     help="Pairwise circuit theory on a landscape whose fences cut graph edges.",
@@ -22,7 +22,9 @@ def run(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path(
         "connectivity-out"
     ),
-    maps: Annotated[bool, typer.Option("--maps/--no-maps", help="Write PNG maps.")] = True,
+    maps: Annotated[
+        bool | None, typer.Option("--maps/--no-maps", help="Write PNG maps [default: maps].")
+    ] = None,
     max_memory_gb: Annotated[
         float | None,
         typer.Option(help="Refuse runs estimated to need more (default: available memory)."),
@@ -33,25 +35,15 @@ def run(
     Prints a plan (solves, estimated memory and time) first and refuses a run that would not
     fit in memory.
     """
-    from crossings.connectivity import run_config
+    from crossings.jobs import connectivity as job
 
-    def check(plan) -> None:
-        common.err_console.print(f"plan: {plan}", highlight=False)
-        limit = int(max_memory_gb * 2**30) if max_memory_gb else common.available_memory_bytes()
-        if plan.memory_bytes > limit:
-            raise PlanTooLargeError(
-                f"the run needs about {plan.memory_bytes / 2**30:.1f} GiB but "
-                f'{limit / 2**30:.1f} GiB is available. Lower it with solver = "cg_amg" '
-                "(least memory) or a coarser resistance grid, or allow more with --max-memory-gb."
-            )
-
-    with common.handle_errors(), common.progress() as bar:
-        task = bar.add_task("scenarios", total=None)
-
-        def show(scenario) -> None:
-            bar.update(task, description=f"solving {scenario.value}", advance=1)
-
-        lines = run_config(config, out, maps=maps, on_scenario=show, on_plan=check)
-    for line in lines:
+    with common.handle_errors():
+        settings = job.load_config(config)
+        options = {"maps": maps, "max_memory_gb": max_memory_gb}
+        changes = {key: value for key, value in options.items() if value is not None}
+        settings = dataclasses.replace(settings, **changes)
+        with common.job_progress("scenarios") as progress:
+            record = job.run(settings, out, progress)
+    for line in record.figures["summary"]:
         common.console.print(line, highlight=False)
     common.console.print(f"outputs in {out}", highlight=False)

@@ -7,7 +7,6 @@ and end times and any solver figures, so an agency can reproduce and audit a res
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -19,25 +18,18 @@ import tomli_w
 from crossings import __version__
 from crossings.errors import ConfigError
 from crossings.io.atomic import write_text_atomic
+from crossings.jobs.base import MANIFEST, RUN_TOML, FileRecord, RunRecord
 
-__all__ = ["RunLog", "file_record", "SENSITIVITY_LEVELS"]
+__all__ = ["RunLog", "SENSITIVITY_LEVELS"]
 
 #: Sensitivity levels of outputs, from least to most restricted.
 SENSITIVITY_LEVELS = ("public", "restricted", "confidential")
 
 
-def file_record(path: str | os.PathLike) -> dict[str, Any]:
-    """Path, size in bytes and SHA-256 of a file."""
-    path = Path(path)
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return {"path": str(path), "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
-
-
 class RunLog:
     """Collects what a run read and wrote; ``finish`` writes ``run.toml`` and ``manifest.json``.
+
+    ``finish_record`` does the same and returns the :class:`~crossings.jobs.base.RunRecord`.
 
     Examples
     --------
@@ -58,6 +50,7 @@ class RunLog:
         config: Mapping[str, Any],
         sensitivity: str = "public",
         sensitivity_reason: str = "",
+        job: str = "",
     ):
         if sensitivity not in SENSITIVITY_LEVELS:
             raise ConfigError(
@@ -65,6 +58,7 @@ class RunLog:
                 field="sensitivity",
             )
         self.sensitivity = {"level": sensitivity, "reason": sensitivity_reason}
+        self.job = job or command.removeprefix("crossings ").split(" ")[0]
         self.out_dir = Path(out_dir)
         self.command = command
         self.config = dict(config)
@@ -85,24 +79,36 @@ class RunLog:
 
     def finish(self) -> list[Path]:
         """Write ``run.toml`` and ``manifest.json`` into the output folder; return their paths."""
+        self.finish_record()
+        return [self.out_dir / RUN_TOML, self.out_dir / MANIFEST]
+
+    def finish_record(self) -> RunRecord:
+        """Write ``run.toml`` and ``manifest.json``; return the run's record."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        run_toml = write_text_atomic(
-            self.out_dir / "run.toml", tomli_w.dumps(_tomlable(self.config))
+        write_text_atomic(self.out_dir / RUN_TOML, tomli_w.dumps(_tomlable(self.config)))
+        record = RunRecord(
+            job=self.job,
+            command=self.command,
+            config=_tomlable(self.config),
+            sensitivity=self.sensitivity["level"],
+            sensitivity_reason=self.sensitivity["reason"],
+            started=self.started.isoformat(),
+            finished=dt.datetime.now(dt.timezone.utc).isoformat(),
+            crossings_version=__version__,
+            inputs=_records(self.inputs),
+            outputs=_records(self.outputs),
+            figures=json.loads(json.dumps(self.figures, default=str)),
+            out_dir=self.out_dir,
         )
-        manifest = {
-            "crossings_version": __version__,
-            "command": self.command,
-            # Who may see these outputs (DESIGN.md): public, restricted (agencies of the countries
-            # concerned) or confidential (owner only).
-            "sensitivity": self.sensitivity,
-            "started": self.started.isoformat(),
-            "finished": dt.datetime.now(dt.timezone.utc).isoformat(),
-            "inputs": [file_record(p) for p in self.inputs if p.is_file()],
-            "outputs": [file_record(p) for p in self.outputs if p.is_file()],
-            "figures": self.figures,
-        }
-        text = json.dumps(manifest, indent=2, default=str)
-        return [run_toml, write_text_atomic(self.out_dir / "manifest.json", text)]
+        text = json.dumps(record.to_manifest(), indent=2, default=str)
+        write_text_atomic(self.out_dir / MANIFEST, text)
+        return record
+
+
+def _records(paths: Iterable[Path]) -> tuple[FileRecord, ...]:
+    # A file listed twice (a step re-writing it) is recorded once, in first-seen order.
+    unique = dict.fromkeys(p for p in paths if p.is_file())
+    return tuple(FileRecord.of(p) for p in unique)
 
 
 def _tomlable(value: Any) -> Any:

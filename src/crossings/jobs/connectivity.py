@@ -10,12 +10,15 @@ A run compares fence scenarios on the same landscape and focal areas:
 Each scenario gives the effective resistance between every pair of focal areas (each area is a
 focal region: its cells are short-circuited for the pairs it takes part in, as in Circuitscape)
 and a cumulative current map. Differences between scenarios show where a fence diverts or blocks
-current. ``crossings connectivity run CONFIG.toml`` reads a TOML job (:class:`ConnectivityConfig`).
+current. ``crossings connectivity run CONFIG.toml`` and ``crossings run CONFIG.toml`` (with
+``job = "connectivity"``) read a TOML job into :class:`Config` and call :func:`run`.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,30 +26,46 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crossings.config import load_toml, to_mapping
+from crossings.config import to_mapping
 from crossings.core.barriers import apply_fences
 from crossings.core.circuit import FocalPoints, PairwiseResult, SolverOptions, pairwise
 from crossings.core.graph import AveragingRule, ConductanceGraph
 from crossings.core.solve import SolvePlan, Solver, plan_solves
-from crossings.errors import ConfigError
+from crossings.errors import ConfigError, PlanTooLargeError
 from crossings.io.atomic import atomic_path
 from crossings.io.raster import write_geotiff
 from crossings.io.runlog import RunLog
 from crossings.io.vector import read_vector
+from crossings.jobs.base import (
+    Progress,
+    RunRecord,
+    check_config,
+    config_from_mapping,
+    memory_limit,
+    read_toml,
+    report_progress,
+)
 from crossings.landscape import Landscape, load_landscape
 
 __all__ = [
+    "NAME",
     "Scenario",
-    "ConnectivityConfig",
+    "Config",
     "ScenarioResult",
+    "run",
+    "load_config",
     "run_scenarios",
     "focal_areas",
-    "run_config",
     "write_outputs",
     "demo_step",
     "plan_run",
     "RunPlan",
 ]
+
+NAME = "connectivity"
+SENSITIVITY = "restricted"
+SENSITIVITY_REASON = "maps show the fence alignment and where current crosses it"
+_log = logging.getLogger(__name__)
 
 
 class Scenario(enum.Enum):
@@ -84,17 +103,21 @@ class FocalFiles:
 
 
 @dataclass(frozen=True)
-class ConnectivityConfig:
-    """A ``crossings connectivity run`` job.
+class Config:
+    """A connectivity job: landscape files, focal areas, scenarios and solver.
+
+    ``maps`` writes PNG maps beside the GeoTIFFs; ``max_memory_gb`` refuses runs estimated to
+    need more (default: the memory available when the run starts).
 
     Examples
     --------
-    >>> from crossings.config import from_mapping
-    >>> cfg = from_mapping(ConnectivityConfig, {
+    >>> cfg = Config.from_mapping({
     ...     "landscape": {"resistance": "r.tif"}, "focal": {"path": "areas.gpkg"},
-    ...     "scenarios": ["no_fence", "fence_closed"], "solver": "cg_amg"})
-    >>> cfg.solver, cfg.scenarios[1]
-    (<Solver.CG_AMG: 'cg_amg'>, <Scenario.FENCE_CLOSED: 'fence_closed'>)
+    ...     "scenarios": ["no_fence", "fence_closed"], "solver": "cg_amg"}, base_dir="/data")
+    >>> cfg.solver, cfg.scenarios[1], str(cfg.landscape.resistance)
+    (<Solver.CG_AMG: 'cg_amg'>, <Scenario.FENCE_CLOSED: 'fence_closed'>, '/data/r.tif')
+    >>> Config.from_mapping(cfg.to_mapping()) == cfg
+    True
     """
 
     landscape: LandscapeFiles
@@ -104,6 +127,16 @@ class ConnectivityConfig:
     averaging: AveragingRule = AveragingRule.AVG_RESISTANCE
     solver: Solver = Solver.AUTO
     tolerance: float = 1e-8
+    maps: bool = True
+    max_memory_gb: float | None = None
+
+    @classmethod
+    def from_mapping(cls, data, *, source=None, base_dir=None) -> Config:
+        """Strictly from a TOML table (unknown keys are errors); paths relative to ``base_dir``."""
+        return config_from_mapping(cls, NAME, data, source=source, base_dir=base_dir)
+
+    def to_mapping(self) -> dict:
+        return to_mapping(self)
 
 
 @dataclass(frozen=True)
@@ -339,44 +372,20 @@ def _no_fences(landscape: Landscape) -> Landscape:
     return dataclasses.replace(landscape, fences=(), openings=())
 
 
-def load_config(path: str | Path) -> ConnectivityConfig:
+def load_config(path: str | os.PathLike) -> Config:
     """Read and check a TOML job; relative paths are resolved against the TOML file's folder."""
     path = Path(path)
-    config = load_toml(ConnectivityConfig, path, what="a connectivity job")
-    return _resolve_paths(config, path.parent)
+    data = read_toml(path, what="a connectivity job")
+    return Config.from_mapping(data, source=path, base_dir=path.parent)
 
 
-def _resolve_paths(config: ConnectivityConfig, base: Path) -> ConnectivityConfig:
-    import dataclasses
+def run(config: Config, out_dir: str | os.PathLike, progress: Progress | None = None) -> RunRecord:
+    """Solve every scenario of ``config`` and write the maps, ``pairs.csv`` and the manifest.
 
-    def resolve(p):
-        return None if p is None else (p if Path(p).is_absolute() else base / p)
-
-    land = config.landscape
-    land = dataclasses.replace(
-        land,
-        resistance=resolve(land.resistance),
-        fences=resolve(land.fences),
-        openings=resolve(land.openings),
-    )
-    focal = dataclasses.replace(config.focal, path=resolve(config.focal.path))
-    return dataclasses.replace(config, landscape=land, focal=focal)
-
-
-def run_config(
-    config_path: str | Path,
-    out_dir: str | Path,
-    *,
-    maps: bool = True,
-    on_scenario: Callable[[Scenario], None] | None = None,
-    on_plan: Callable[[RunPlan], None] | None = None,
-) -> list[str]:
-    """Run a TOML job into ``out_dir``; return summary lines.
-
-    ``on_plan`` receives the :class:`RunPlan` before anything is solved; it may raise (e.g.
-    :class:`~crossings.errors.PlanTooLargeError`) to stop the run.
+    Refuses (:class:`~crossings.errors.PlanTooLargeError`) before solving anything when the
+    run's estimated memory exceeds ``config.max_memory_gb`` (default: available memory).
     """
-    config = load_config(config_path)
+    check_config(config, Config, NAME)
     land_files = config.landscape
     landscape = load_landscape(
         land_files.resistance,
@@ -397,28 +406,22 @@ def run_config(
         connect_four=config.connect_four,
         solver=config.solver,
     )
-    if on_plan is not None:
-        on_plan(plan)
+    _check_plan(plan, config.max_memory_gb)
     log = RunLog(
         out_dir,
         command="crossings connectivity run",
         config=to_mapping(config),
-        sensitivity="restricted",
-        sensitivity_reason="maps show the fence alignment and where current crosses it",
+        sensitivity=SENSITIVITY,
+        sensitivity_reason=SENSITIVITY_REASON,
+        job=NAME,
     )
-    log.add_inputs(
-        [
-            p
-            for p in (
-                land_files.resistance,
-                land_files.fences,
-                land_files.openings,
-                config.focal.path,
-            )
-            if p is not None
-        ]
-    )
+    log.add_inputs(p for p in _input_paths(config) if p is not None)
     options = SolverOptions(solver=config.solver, tol=config.tolerance)
+    done = iter(range(len(config.scenarios) + 1))
+
+    def show(scenario: Scenario) -> None:
+        report_progress(progress, f"solving {scenario.value}", next(done), len(config.scenarios))
+
     results = run_scenarios(
         landscape,
         focal,
@@ -427,12 +430,29 @@ def run_config(
         connect_four=config.connect_four,
         averaging=config.averaging,
         options=options,
-        on_scenario=on_scenario,
+        on_scenario=show,
     )
-    log.add_outputs(write_outputs(landscape, results, Path(out_dir), maps=maps))
-    log.add_figures(**_solve_figures(results))
-    log.finish()
-    return summary_lines(results)
+    report_progress(progress, "writing", len(config.scenarios), len(config.scenarios))
+    log.add_outputs(write_outputs(landscape, results, Path(out_dir), maps=config.maps))
+    log.add_figures(**_solve_figures(results), summary=summary_lines(results))
+    return log.finish_record()
+
+
+def _input_paths(config: Config):
+    land = config.landscape
+    return (land.resistance, land.fences, land.openings, config.focal.path)
+
+
+def _check_plan(plan: RunPlan, max_memory_gb: float | None) -> None:
+    _log.info("plan: %s", plan)
+    limit = memory_limit(max_memory_gb)
+    if plan.memory_bytes > limit:
+        raise PlanTooLargeError(
+            f"the run needs about {plan.memory_bytes / 2**30:.1f} GiB but "
+            f'{limit / 2**30:.1f} GiB is available. Lower it with solver = "cg_amg" '
+            "(least memory) or a coarser resistance grid, or allow more with max_memory_gb "
+            "(--max-memory-gb)."
+        )
 
 
 def _solve_figures(results: Sequence[ScenarioResult]) -> dict:

@@ -1,0 +1,106 @@
+"""The jobs layer: registry, run records, and ``crossings run JOB.toml`` against each command."""
+
+import json
+from pathlib import Path
+
+import pytest
+from test_connectivity import _write_job as write_connectivity_job
+from typer.testing import CliRunner
+
+from crossings import jobs
+from crossings.cli import app
+from crossings.errors import ConfigError, InputFileError
+from crossings.jobs.base import MANIFEST, RUN_TOML, FileRecord, RunRecord
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def same_outputs(first: Path, second: Path) -> list[str]:
+    """Names of the outputs two run folders hold, after checking each has the same bytes."""
+    records = [RunRecord.read(first), RunRecord.read(second)]
+    by_name = [{Path(f.path).relative_to(r.out_dir).as_posix(): f for f in r.outputs}
+               for r in records]  # fmt: skip
+    assert by_name[0].keys() == by_name[1].keys()
+    for name, record in by_name[0].items():
+        assert record.sha256 == by_name[1][name].sha256, name
+    assert records[0].job == records[1].job
+    assert records[0].sensitivity == records[1].sensitivity
+    return sorted(by_name[0])
+
+
+def test_every_registered_job_has_the_common_shape():
+    for name in jobs.names():
+        job = jobs.get(name)
+        assert job.NAME == name
+        assert callable(job.run) and callable(job.Config.from_mapping)
+        assert callable(job.Config.to_mapping)
+
+
+def test_an_unknown_job_name_suggests_the_nearest():
+    with pytest.raises(ConfigError, match="Did you mean 'connectivity'"):
+        jobs.get("conectivity")
+
+
+def test_run_record_reads_back_what_the_manifest_holds(tmp_path):
+    from crossings.io.runlog import RunLog
+
+    (tmp_path / "in.txt").write_text("abc")
+    (tmp_path / "out.txt").write_text("xyz")
+    log = RunLog(tmp_path, command="crossings x", config={"a": 1}, job="x")
+    log.add_inputs([tmp_path / "in.txt"])
+    log.add_outputs([tmp_path / "out.txt", tmp_path / "out.txt"])
+    written = log.finish_record()
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    assert manifest["job"] == "x" and len(manifest["outputs"]) == 1
+    read = RunRecord.read(tmp_path)
+    assert read == written
+    assert read.config == {"a": 1} and (tmp_path / RUN_TOML).is_file()
+    assert read.inputs == (FileRecord.of(tmp_path / "in.txt"),)
+    # SHA-256 of "abc", computed independently of crossings.
+    assert read.inputs[0].sha256.startswith("ba7816bf8f01cfea")
+
+
+def test_a_folder_without_manifest_is_an_input_error(tmp_path):
+    with pytest.raises(InputFileError, match="manifest.json: no such file"):
+        RunRecord.read(tmp_path)
+
+
+def test_connectivity_from_toml_via_crossings_run_equals_its_command(tmp_path):
+    write_connectivity_job(tmp_path)
+    text = (tmp_path / "job.toml").read_text()
+    (tmp_path / "any.toml").write_text('job = "connectivity"\nmaps = false\n' + text)
+    by_run = invoke("run", tmp_path / "any.toml", "--out", tmp_path / "a")
+    assert by_run.exit_code == 0, by_run.output
+    by_command = invoke(
+        "connectivity", "run", tmp_path / "job.toml", "--out", tmp_path / "b", "--no-maps"
+    )
+    assert by_command.exit_code == 0, by_command.output
+    names = same_outputs(tmp_path / "a", tmp_path / "b")
+    assert "pairs.csv" in names and not any(n.endswith(".png") for n in names)
+    assert RunRecord.read(tmp_path / "a").job == "connectivity"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b'scenarios = ["no_fence"]\n', "missing the job name"),
+        (b'job = "conectivity"\n', "Did you mean 'connectivity'"),
+        (bytes(range(256)) * 4, "not UTF-8"),
+        (b"job = = ]\x01[[", "not valid TOML"),
+        (b'job = "connectivity"\n[focal]\npath = "a.gpkg"\n', "missing required key"),
+    ],
+)
+def test_bad_job_files_give_one_line_and_exit_1(tmp_path, content, expected):
+    (tmp_path / "job.toml").write_bytes(content)
+    result = invoke("run", tmp_path / "job.toml")
+    assert result.exit_code == 1, result.output
+    assert expected in result.output and "job.toml" in result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_a_job_file_of_another_job_is_refused_by_the_command(tmp_path):
+    (tmp_path / "job.toml").write_text('job = "plan"\n')
+    result = invoke("connectivity", "run", tmp_path / "job.toml")
+    assert result.exit_code == 1 and "crossings run" in result.output
