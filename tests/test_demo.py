@@ -46,7 +46,8 @@ def test_cli_demo_runs_every_step(demo_run):
         "connectivity/cum_current_difference_no_fence_minus_fence_closed.tif",
         "plan/openings.csv",
         "plan/pareto.png",
-        "tracks_events.csv",
+        "tracks/events.csv",
+        "tracks/manifest.json",
         "camera/events.csv",
         "camera/camtrapdp/datapackage.json",
     ):

@@ -104,3 +104,33 @@ def test_a_job_file_of_another_job_is_refused_by_the_command(tmp_path):
     (tmp_path / "job.toml").write_text('job = "plan"\n')
     result = invoke("connectivity", "run", tmp_path / "job.toml")
     assert result.exit_code == 1 and "crossings run" in result.output
+
+
+BABA = Path(__file__).parent / "data" / "baba"
+
+
+def test_tracks_from_toml_via_crossings_run_equals_tracks_rank(tmp_path):
+    (tmp_path / "tracks.toml").write_text(
+        f'job = "tracks"\ntracks = "{BABA / "muleDeer.csv"}"\nfences = "{BABA / "fences.gpkg"}"\n'
+        'crs = "EPSG:32612"\nranking = "rank.csv"\nplots = "plots"\n[baba]\ndistance = 90\n'
+    )
+    by_run = invoke("run", tmp_path / "tracks.toml", "--out", tmp_path / "a")
+    assert by_run.exit_code == 0, by_run.output
+    by_command = invoke(
+        "tracks", "rank", BABA / "muleDeer.csv", BABA / "fences.gpkg", "--distance", "90",
+        "--crs", "EPSG:32612", "--out", tmp_path / "b" / "rank.csv", "--plots", tmp_path / "b/plots",
+    )  # fmt: skip
+    assert by_command.exit_code == 0, by_command.output
+    names = same_outputs(tmp_path / "a", tmp_path / "b")
+    assert {"rank.csv", "rank_crossings.csv", "rank_crossings_per_month.csv"} <= set(names)
+    assert "plots/classes_per_fence.png" in names
+    record = RunRecord.read(tmp_path / "a")
+    assert record.sensitivity == "confidential" and record.figures["events"] == 201
+
+
+def test_a_tracks_job_without_outputs_is_refused(tmp_path):
+    (tmp_path / "t.toml").write_text(
+        'job = "tracks"\ntracks = "t.csv"\nfences = "f.gpkg"\n[baba]\ndistance = 90\n'
+    )
+    result = invoke("run", tmp_path / "t.toml")
+    assert result.exit_code == 1 and "no output asked for" in result.output

@@ -38,14 +38,19 @@ def test_simulated_animals_cross_only_near_openings():
 
 def test_demo_step_writes_labelled_outputs(tmp_path):
     from crossings.landscape import load_demo
-    from crossings.report.tracks_plots import demo_step
+    from crossings.jobs.base import RunRecord
+    from crossings.jobs.tracks import demo_step
 
     lines = demo_step(load_demo(mitigation=True), tmp_path)
     assert "SYNTHETIC" in lines[0]
-    for name in ("tracks_synthetic.csv", "tracks_events.csv", "tracks_crossings.csv"):
-        assert (tmp_path / name).is_file()
-    assert (tmp_path / "tracks_map.png").stat().st_size > 10_000
-    with open(tmp_path / "tracks_crossings.csv", newline="") as handle:
+    folder = tmp_path / "tracks"
+    for name in ("input/synthetic_tracks.csv", "events.csv", "crossings.csv", "ranking.csv"):
+        assert (folder / name).is_file()
+    assert (folder / "map.png").stat().st_size > 10_000
+    record = RunRecord.read(folder)
+    assert record.job == "tracks" and record.sensitivity == "confidential"
+    assert record.inputs[0].path.endswith("synthetic_tracks.csv")
+    with open(folder / "crossings.csv", newline="") as handle:
         crossings = list(csv.DictReader(handle))
     assert crossings and all(
         r["direction"] in ("from KAZ to UZB", "from UZB to KAZ") for r in crossings

@@ -33,7 +33,7 @@ DEMO_STEPS: tuple[str | DemoStep, ...] = (
     "crossings.demo:landscape_step",
     "crossings.jobs.connectivity:demo_step",
     "crossings.plan:demo_step",
-    "crossings.report.tracks_plots:demo_step",
+    "crossings.jobs.tracks:demo_step",
     "crossings.cli.camera:demo_step",
 )
 

@@ -20,6 +20,7 @@ __all__ = ["JOBS", "get", "names", "load_job"]
 #: Job name -> module that implements it.
 JOBS: dict[str, str] = {
     "connectivity": "crossings.jobs.connectivity",
+    "tracks": "crossings.jobs.tracks",
 }
 
 

@@ -29,7 +29,6 @@ __all__ = [
     "plot_tracks",
     "plot_classes_per_fence",
     "plot_all",
-    "demo_step",
 ]
 
 CLASS_COLOURS = {
@@ -150,86 +149,3 @@ def _save(fig, path: str | os.PathLike) -> Path:
         fig.savefig(tmp, dpi=100)
     plt.close(fig)
     return Path(path)
-
-
-DEMO_DISTANCE = 250.0  # metres: the buffer for the simulated saiga
-
-
-def demo_step(landscape, out_dir: Path) -> list[str]:
-    """Demo: SYNTHETIC saiga tracks from the summer to the winter range, classified with BaBA.
-
-    No GPS data of the Ustyurt saiga are public, so the tracks are simulated (seeded) biased
-    random walks that pass the fence only within 100 m of an opening and otherwise trace it.
-    Writes ``tracks_synthetic.csv``, ``tracks_events.csv``, ``tracks_ranking.csv``,
-    ``tracks_crossings.csv``, ``tracks_crossings_per_month.csv``, ``tracks_map.png`` and
-    ``tracks_classes_per_fence.png``.
-    """
-    import dataclasses
-
-    import pandas as pd
-
-    from crossings.core.baba import BabaConfig, classify, rank_fences
-    from crossings.core.tracks import crossings_per_month, locate_crossings, simulate_fence_walks
-    from crossings.io.gps import events_frame, write_table_csv
-
-    out_dir = Path(out_dir)
-    layer = FenceLayer.from_fences(landscape.fences)
-    seasons = landscape.ranges.set_index("season").geometry
-    starts = _sample_points(seasons["summer"], 12, seed=2012)
-    target = np.array(seasons["winter"].centroid.coords[0])
-    openings = np.array([(o.x, o.y) for o in landscape.openings]).reshape(-1, 2)
-    tracks = simulate_fence_walks(layer, starts, target, n_fixes=360, seed=2023, openings=openings)
-    tracks = dataclasses.replace(tracks, crs=landscape.grid.crs, source="synthetic saiga")
-    result = classify(tracks, layer, BabaConfig(distance=DEMO_DISTANCE))
-    ranking = rank_fences(result.events, layer, DEMO_DISTANCE)
-    crossings = locate_crossings(tracks, layer)
-    fixes = pd.DataFrame(
-        {
-            "id": tracks.animal_id,
-            "timestamp": [f"{t}Z" for t in tracks.time],
-            "x": tracks.x,
-            "y": tracks.y,
-        }
-    )
-    write_table_csv(fixes, out_dir / "tracks_synthetic.csv")
-    write_table_csv(events_frame(result.events), out_dir / "tracks_events.csv")
-    write_table_csv(pd.DataFrame(ranking.columns()), out_dir / "tracks_ranking.csv")
-    crossing_table = pd.DataFrame(crossings.columns())
-    for name in ("time", "step_start", "step_end"):
-        crossing_table[name] = [f"{t}Z" for t in crossing_table[name].to_numpy("datetime64[s]")]
-    write_table_csv(crossing_table, out_dir / "tracks_crossings.csv")
-    monthly = pd.DataFrame(crossings_per_month(crossings))
-    write_table_csv(monthly, out_dir / "tracks_crossings_per_month.csv")
-    title = (
-        "SYNTHETIC saiga tracks (simulated, not real data)\n"
-        f"BaBA encounters within {DEMO_DISTANCE:g} m of the fence"
-    )
-    plot_tracks(tracks, layer, result, out_dir / "tracks_map.png", title=title)
-    if len(ranking):
-        plot_classes_per_fence(ranking, out_dir / "tracks_classes_per_fence.png")
-    counts = ", ".join(f"{k} {v}" for k, v in result.events.class_counts().items() if v)
-    directions = pd.Series(crossings.direction).value_counts()
-    return [
-        (
-            f"tracks: {len(starts)} SYNTHETIC saiga (simulated walks, not real data), "
-            f"{tracks.n_fixes} fixes every 2 h"
-        ),
-        f"BaBA (d = {DEMO_DISTANCE:g} m): {len(result.events)} encounters ({counts})",
-        "crossings located: " + (", ".join(f"{n} {d}" for d, n in directions.items()) or "none"),
-        (
-            "wrote tracks_synthetic.csv, tracks_events.csv, tracks_ranking.csv, "
-            "tracks_crossings.csv, tracks_crossings_per_month.csv, tracks_map.png"
-        ),
-    ]
-
-
-def _sample_points(polygon, count: int, *, seed: int) -> np.ndarray:
-    """``count`` seeded random points inside ``polygon`` (rejection sampling)."""
-    rng = np.random.default_rng(seed)
-    xmin, ymin, xmax, ymax = polygon.bounds
-    found = np.zeros((0, 2))
-    while len(found) < count:
-        candidates = rng.uniform((xmin, ymin), (xmax, ymax), size=(8 * count, 2))
-        inside = shapely.contains_xy(polygon, candidates[:, 0], candidates[:, 1])
-        found = np.vstack([found, candidates[inside]])
-    return found[:count]
