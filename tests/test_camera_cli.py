@@ -189,9 +189,10 @@ def test_images_without_exif_time_exit_code_1(scene):
 def test_demo_step_at_landscape_openings(tmp_path):
     from types import SimpleNamespace
 
-    from crossings.cli.camera import demo_step
     from crossings.core.fences import Fence, Opening
     from crossings.io.camtrap_dp import read_camtrapdp
+    from crossings.jobs.base import RunRecord
+    from crossings.jobs.camera import demo_step
 
     aea = "+proj=aea +lat_1=38 +lat_2=50 +lat_0=44 +lon_0=68 +datum=WGS84 +units=m"
     openings = tuple(Opening("KAZ-UZB-01", -955785.0, 69915.0 + 1000 * i, 4.0,
@@ -205,6 +206,9 @@ def test_demo_step_at_landscape_openings(tmp_path):
     package = read_camtrapdp(tmp_path / "camera" / "camtrapdp")
     assert all(o["observationType"] == "animal" for o in package.observations)
     assert "SYNTHETIC" in (tmp_path / "camera" / "README.txt").read_text()
+    record = RunRecord.read(tmp_path / "camera")
+    assert record.job == "camera" and record.sensitivity == "public"
+    assert {Path(i.path).name for i in record.inputs} == {"md.json", "deployments.csv"}
 
 
 def test_exported_package_gives_the_same_events(scene):

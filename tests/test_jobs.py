@@ -118,7 +118,7 @@ def test_tracks_from_toml_via_crossings_run_equals_tracks_rank(tmp_path):
     assert by_run.exit_code == 0, by_run.output
     by_command = invoke(
         "tracks", "rank", BABA / "muleDeer.csv", BABA / "fences.gpkg", "--distance", "90",
-        "--crs", "EPSG:32612", "--out", tmp_path / "b" / "rank.csv", "--plots", tmp_path / "b/plots",
+        "--crs", "EPSG:32612", "--out", tmp_path / "b/rank.csv", "--plots", tmp_path / "b/plots",
     )  # fmt: skip
     assert by_command.exit_code == 0, by_command.output
     names = same_outputs(tmp_path / "a", tmp_path / "b")
@@ -134,3 +134,35 @@ def test_a_tracks_job_without_outputs_is_refused(tmp_path):
     )
     result = invoke("run", tmp_path / "t.toml")
     assert result.exit_code == 1 and "no output asked for" in result.output
+
+
+def test_camera_from_toml_via_crossings_run_equals_camera_events(tmp_path):
+    from crossings.io.camera import write_synthetic_survey
+
+    md, deployments = write_synthetic_survey(tmp_path / "input", 300, seed=4)
+    (tmp_path / "camera.toml").write_text(
+        f'job = "camera"\ndetections = "{md}"\ndeployments = "{deployments}"\n'
+        "plots = false\n[events]\nindependence_s = 900\n"
+    )
+    by_run = invoke("run", tmp_path / "camera.toml", "--out", tmp_path / "a")
+    assert by_run.exit_code == 0, by_run.output
+    by_command = invoke(
+        "camera", "events", "--detections", md, "--deployments", deployments,
+        "--independence", "900", "--no-plots", "--out", tmp_path / "b",
+    )  # fmt: skip
+    assert by_command.exit_code == 0, by_command.output
+    names = same_outputs(tmp_path / "a", tmp_path / "b")
+    assert {"events.csv", "use_by_opening.csv", "monthly.csv", "diel.csv"} <= set(names)
+    figures = RunRecord.read(tmp_path / "a").figures
+    assert figures["events"] > 0 and figures["withheld_private"] > 0
+
+
+def test_camera_export_sensitivity_follows_what_it_keeps(tmp_path):
+    from crossings.jobs import camera
+
+    base = {"package": "p.json", "tables": False, "camtrapdp": "."}
+    levels = [
+        camera.Config.from_mapping({**base, **extra}).sensitivity[0]
+        for extra in ({}, {"coordinate_grid_km": 10.0}, {"keep_private": True})
+    ]
+    assert levels == ["restricted", "public", "confidential"]

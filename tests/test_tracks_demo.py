@@ -37,9 +37,9 @@ def test_simulated_animals_cross_only_near_openings():
 
 
 def test_demo_step_writes_labelled_outputs(tmp_path):
-    from crossings.landscape import load_demo
     from crossings.jobs.base import RunRecord
     from crossings.jobs.tracks import demo_step
+    from crossings.landscape import load_demo
 
     lines = demo_step(load_demo(mitigation=True), tmp_path)
     assert "SYNTHETIC" in lines[0]

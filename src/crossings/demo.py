@@ -34,7 +34,7 @@ DEMO_STEPS: tuple[str | DemoStep, ...] = (
     "crossings.jobs.connectivity:demo_step",
     "crossings.plan:demo_step",
     "crossings.jobs.tracks:demo_step",
-    "crossings.cli.camera:demo_step",
+    "crossings.jobs.camera:demo_step",
 )
 
 MAP_FOOTNOTE = (

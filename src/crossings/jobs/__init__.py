@@ -19,6 +19,7 @@ __all__ = ["JOBS", "get", "names", "load_job"]
 
 #: Job name -> module that implements it.
 JOBS: dict[str, str] = {
+    "camera": "crossings.jobs.camera",
     "connectivity": "crossings.jobs.connectivity",
     "tracks": "crossings.jobs.tracks",
 }
