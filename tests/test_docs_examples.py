@@ -409,7 +409,7 @@ def test_fences_api_table_gives_the_real_signatures():
 def test_planner_command_is_the_bundled_example():
     (command,) = doc_commands("planner.md")
     assert command[0] == "plan"
-    from crossings.plan import load_config
+    from crossings.jobs.plan import load_config
 
     config = load_config(ROOT / command[1])
     assert config.landscape.demo is True
@@ -417,7 +417,7 @@ def test_planner_command_is_the_bundled_example():
 
 def test_planner_example_options_left_commented_out_are_valid_keys(tmp_path):
     """Uncommenting any option of the bundled example gives a config the planner accepts."""
-    from crossings.plan import load_config
+    from crossings.jobs.plan import load_config
 
     (command,) = doc_commands("planner.md")
     text = (ROOT / command[1]).read_text(encoding="utf-8")
@@ -429,7 +429,7 @@ def test_planner_example_options_left_commented_out_are_valid_keys(tmp_path):
 
 
 def test_planner_default_opening_widths_are_the_documented_ones():
-    from crossings.plan import default_opening_types
+    from crossings.jobs.plan import default_opening_types
 
     text = section("planner.md", "Candidates and opening types")
     widths = dict(re.findall(r"`(\w+)`\s+\([^)]*?(\d+) m[,)]", text))

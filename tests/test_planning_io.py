@@ -36,6 +36,11 @@ def frame(geometries, crs=ALBERS, **columns):
 
 @pytest.fixture
 def inputs(tmp_path):
+    return make_inputs(tmp_path)
+
+
+def make_inputs(tmp_path):
+    """Resistance, fence, focal areas and a veto layer (in EPSG:4326) in ``tmp_path``."""
     rng = np.random.default_rng(5)
     grid = GridSpec.from_origin(WEST, NORTH, CELL, (N, N), ALBERS)
     write_geotiff(tmp_path / "resistance.tif", grid, np.exp(rng.uniform(0, 1.5, (N, N))))
@@ -192,7 +197,7 @@ def test_exact_and_greedy_both_reported(inputs):
 def test_bundled_example_config_parses():
     from importlib import resources
 
-    from crossings.plan import load_config
+    from crossings.jobs.plan import load_config
 
     path = resources.files("crossings") / "data" / "plan" / "example_plan.toml"
     config = load_config(str(path))
@@ -201,8 +206,8 @@ def test_bundled_example_config_parses():
 
 def test_demo_step_compares_the_scheme_with_the_best_openings(tmp_path):
     from crossings.core.fences import Fence, Opening
+    from crossings.jobs.plan import demo_step
     from crossings.landscape import Landscape
-    from crossings.plan import demo_step
 
     n = 60  # 60 km: the demo's three illustrative posts (5 km buffers) leave room for openings
     grid = GridSpec.from_origin(0.0, n * CELL, CELL, (n, n), ALBERS)

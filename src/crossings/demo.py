@@ -32,7 +32,7 @@ DemoStep = Callable[[Landscape, Path], list[str]]
 DEMO_STEPS: tuple[str | DemoStep, ...] = (
     "crossings.demo:landscape_step",
     "crossings.jobs.connectivity:demo_step",
-    "crossings.plan:demo_step",
+    "crossings.jobs.plan:demo_step",
     "crossings.jobs.tracks:demo_step",
     "crossings.jobs.camera:demo_step",
 )

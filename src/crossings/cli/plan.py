@@ -20,33 +20,31 @@ def command(
     ] = Path("crossings-plan"),
 ) -> None:
     """Rank fence openings by exact connectivity gain under border-security constraints."""
-    from crossings.plan import run_plan
+    from crossings.jobs import plan as job
 
-    with common.handle_errors(), common.progress() as bar:
-        task = bar.add_task("planning", total=None)
-
-        def show(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        report, written = run_plan(config, out, progress=show)
-    _print_summary(report, out, len(written))
+    with common.handle_errors():
+        settings = job.load_config(config)
+        with common.job_progress("planning") as progress:
+            record = job.run(settings, out, progress)
+    print_summary(record)
 
 
-def _print_summary(report, out: Path, n_files: int) -> None:
-    percent = 100.0 / report.value_no_fence if report.value_no_fence > 0 else float("nan")
-    table = Table(title=f"crossings plan -> {out}")
+def print_summary(record) -> None:
+    """The table of methods, openings, cost and share of the no-fence connectivity kept."""
+    figures = record.figures
+    table = Table(title=f"crossings plan -> {record.out_dir}")
     for column in ("method", "openings", "security cost", "% of no-fence connectivity"):
         table.add_column(column)
-    table.add_row("fence as it is", "0", "0", f"{report.value_before * percent:.1f}")
-    for plan in report.plans:
-        cost = sum(report.candidates[c].security_cost for c in plan.chosen)
-        table.add_row(plan.method, str(len(plan.steps)), f"{cost:g}", f"{plan.value * percent:.1f}")
+    table.add_row("fence as it is", "0", "0", f"{figures['percent_before']:.1f}")
+    for plan in figures["plans"]:
+        table.add_row(plan["method"], str(plan["openings"]), f"{plan['security_cost']:g}",
+                      f"{plan['percent_of_no_fence']:.1f}")  # fmt: skip
     common.console.print(table)
-    for plan in report.plans:
-        if plan.message:
-            common.err_console.print(f"{plan.method}: {plan.message}", style="yellow")
+    for plan in figures["plans"]:
+        if plan["message"]:
+            common.err_console.print(f"{plan['method']}: {plan['message']}", style="yellow")
     common.console.print(
-        f"{len(report.candidates)} candidates, {len(report.rejected)} excluded by a rule "
+        f"{figures['candidates']} candidates, {figures['rejected']} excluded by a rule "
         "(rule and reason per candidate in rejected.csv); "
-        f"{n_files} files written."
+        f"{len(record.outputs) + 2} files written."
     )

@@ -20,7 +20,9 @@ __all__ = ["JOBS", "get", "names", "load_job"]
 #: Job name -> module that implements it.
 JOBS: dict[str, str] = {
     "camera": "crossings.jobs.camera",
+    "circuitscape": "crossings.jobs.circuitscape",
     "connectivity": "crossings.jobs.connectivity",
+    "plan": "crossings.jobs.plan",
     "tracks": "crossings.jobs.tracks",
 }
 

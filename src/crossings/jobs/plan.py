@@ -1,4 +1,7 @@
-"""Fence-opening plans from a TOML config: read inputs, run the planner, write the outputs.
+"""The plan job: fence openings from a TOML config: read inputs, run the planner, write outputs.
+
+``crossings plan CONFIG.toml`` and ``crossings run CONFIG.toml`` (with ``job = "plan"``) read
+the config into :class:`Config` and call :func:`run`.
 
 The computation lives in :mod:`crossings.core.planning`; this module reads the landscape, focal
 areas, candidates, veto and patrol layers (reprojected to the grid CRS), and writes
@@ -23,31 +26,42 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from crossings.config import load_toml, to_mapping
+from crossings.config import to_mapping
 from crossings.core import planning as core
 from crossings.core.solve import Solver, SPDSolver
 from crossings.errors import ConfigError, InputFileError
 from crossings.io.atomic import atomic_path, write_text_atomic
+from crossings.jobs.base import (
+    Progress,
+    RunRecord,
+    check_config,
+    config_from_mapping,
+    read_toml,
+    report_progress,
+)
 
 __all__ = [
+    "NAME",
+    "Config",
+    "run",
     "LandscapeSection",
     "ObjectiveSection",
     "CandidatesSection",
     "SectorSection",
     "ConstraintsSection",
     "SelectionSection",
-    "PlanConfig",
     "PlanReport",
     "load_config",
     "default_opening_types",
     "read_opening_types",
     "plan_landscape",
-    "run_plan",
     "write_outputs",
     "demo_step",
 ]
 
+NAME = "plan"
 SENSITIVITY = "confidential"
+SENSITIVITY_REASON = "exact coordinates of proposed fence openings"
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,8 +141,18 @@ class SelectionSection:
 
 
 @dataclass(frozen=True)
-class PlanConfig:
-    """The whole ``crossings plan`` config."""
+class Config:
+    """The whole plan config (``source`` is the file it came from, named in errors).
+
+    Examples
+    --------
+    >>> cfg = Config.from_mapping({"landscape": {"demo": True},
+    ...                            "selection": {"method": "both"}}, source="plan.toml")
+    >>> cfg.selection.method, cfg.source
+    ('both', 'plan.toml')
+    >>> Config.from_mapping(cfg.to_mapping()) == cfg
+    True
+    """
 
     landscape: LandscapeSection = field(default_factory=LandscapeSection)
     objective: ObjectiveSection = field(default_factory=ObjectiveSection)
@@ -136,33 +160,37 @@ class PlanConfig:
     constraints: ConstraintsSection = field(default_factory=ConstraintsSection)
     selection: SelectionSection = field(default_factory=SelectionSection)
     opening_types: Path | None = None
+    source: str | None = field(default=None, compare=False)
+
+    @classmethod
+    def from_mapping(cls, data, *, source=None, base_dir=None) -> Config:
+        """Strictly from a TOML table (unknown keys are errors); paths relative to ``base_dir``."""
+        where = None if source is None else str(source)
+        if "source" in data:
+            raise ConfigError("unknown key.", source=where, field="source")
+        config = config_from_mapping(cls, NAME, data, source=source, base_dir=base_dir)
+        if config.selection.method not in METHODS:
+            raise ConfigError(
+                f"must be one of {', '.join(METHODS)}; got {config.selection.method!r}",
+                source=where,
+                field="selection.method",
+            )
+        return dataclasses.replace(config, source=where)
+
+    def to_mapping(self) -> dict:
+        data = to_mapping(self)
+        data.pop("source", None)
+        return data
 
 
 METHODS = ("greedy", "exact", "both")
 
 
-def load_config(path: str | Path) -> PlanConfig:
-    """Parse a plan TOML into :class:`PlanConfig`; relative paths are resolved against it."""
+def load_config(path: str | Path) -> Config:
+    """Parse a plan TOML into :class:`Config`; relative paths are resolved against it."""
     path = Path(path)
-    config = load_toml(PlanConfig, path, what="a plan config")
-    if config.selection.method not in METHODS:
-        raise ConfigError(
-            f"must be one of {', '.join(METHODS)}; got {config.selection.method!r}",
-            source=str(path),
-            field="selection.method",
-        )
-    return _resolve_paths(config, path.parent)
-
-
-def _resolve_paths(config, base: Path):
-    changes = {}
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name)
-        if isinstance(value, Path) and not value.is_absolute():
-            changes[f.name] = base / value
-        elif dataclasses.is_dataclass(value):
-            changes[f.name] = _resolve_paths(value, base)
-    return dataclasses.replace(config, **changes)
+    data = read_toml(path, what="a plan config")
+    return Config.from_mapping(data, source=path, base_dir=path.parent)
 
 
 def default_opening_types() -> dict[str, core.OpeningType]:
@@ -444,14 +472,13 @@ def plan_landscape(
     )
 
 
-def run_plan(
-    config_path: str | Path, out_dir: str | Path, *, progress=None
-) -> tuple[PlanReport, list[Path]]:
-    """``crossings plan CONFIG.toml --out DIR``: read, plan, write; returns the report and files."""
+def run(config: Config, out_dir: str | Path, progress: Progress | None = None) -> RunRecord:
+    """Read the inputs, plan, write the tables, maps and manifest into ``out_dir``."""
     from crossings.io.runlog import RunLog
 
-    config = load_config(config_path)
-    source = str(config_path)
+    check_config(config, Config, NAME)
+    source = config.source or "plan config"
+    report_progress(progress, "reading inputs", 0, None)
     landscape = _read_landscape(config.landscape, source)
     types = read_opening_types(config.opening_types)
     regions_a, regions_b = _focal_rasters(landscape, config.objective, source)
@@ -468,24 +495,45 @@ def run_plan(
         connect_four=config.landscape.connect_four,
         solver=config.selection.solver,
         pre_rejected=off_fence,
-        progress=progress,
+        progress=lambda done, total: report_progress(progress, "planning", done, total),
     )
     log = RunLog(
         out_dir,
-        command=f"crossings plan {config_path}",
-        config=to_mapping(config),
-        sensitivity="confidential",
-        sensitivity_reason="exact coordinates of proposed fence openings",
+        command="crossings plan" + (f" {config.source}" if config.source else ""),
+        config=config.to_mapping(),
+        sensitivity=SENSITIVITY,
+        sensitivity_reason=SENSITIVITY_REASON,
+        job=NAME,
     )
-    inputs = [Path(config_path)] + [p for p in _input_paths(config) if p is not None]
-    log.add_inputs(inputs)
-    written = write_outputs(report, landscape, objective, Path(out_dir))
-    log.add_outputs(written)
-    log.add_figures(**report.figures)
-    return report, written + log.finish()
+    inputs = [Path(config.source)] if config.source and Path(config.source).is_file() else []
+    log.add_inputs(inputs + [p for p in _input_paths(config) if p is not None])
+    report_progress(progress, "writing", 1, 1)
+    log.add_outputs(write_outputs(report, landscape, objective, Path(out_dir)))
+    log.add_figures(**report.figures, **summary_figures(report))
+    return log.finish_record()
 
 
-def _input_paths(config: PlanConfig):
+def summary_figures(report: PlanReport) -> dict:
+    """What a reader of the run wants first: each method's openings, cost and % kept."""
+    percent = 100.0 / report.value_no_fence if report.value_no_fence > 0 else float("nan")
+    plans = [
+        {
+            "method": plan.method,
+            "openings": len(plan.steps),
+            "security_cost": sum(report.candidates[c].security_cost for c in plan.chosen),
+            "percent_of_no_fence": plan.value * percent,
+            "message": plan.message,
+        }
+        for plan in report.plans
+    ]
+    return {
+        "percent_before": report.value_before * percent,
+        "plans": plans,
+        "rejected": len(report.rejected),
+    }
+
+
+def _input_paths(config: Config):
     yield config.landscape.resistance
     yield config.landscape.fences
     yield config.landscape.openings
@@ -794,7 +842,12 @@ def demo_step(landscape, out_dir: Path) -> list[str]:
     from crossings.io.runlog import RunLog
 
     log = RunLog(
-        out, command="crossings demo (planner step)", config={"demo_setting": DEMO_SETTING}
+        out,
+        command="crossings demo (planner step)",
+        config={"demo_setting": DEMO_SETTING},
+        sensitivity=SENSITIVITY,
+        sensitivity_reason=SENSITIVITY_REASON,
+        job=NAME,
     )
     log.add_outputs(written)
     log.add_figures(**report.figures, scheme_percent=scheme_value * percent)
