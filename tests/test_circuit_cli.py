@@ -41,7 +41,7 @@ def _asc(path: Path, values: np.ndarray) -> Path:
     return path
 
 
-def _job(tmp_path: Path, resistance, points, *, scenario="pairwise", solver="cholmod", maps=True):
+def _job(tmp_path: Path, resistance, points, *, scenario="pairwise", solver="auto", maps=True):
     habitat = _asc(tmp_path / "habitat.asc", resistance)
     point_file = _asc(tmp_path / "points.asc", points)
     ini = tmp_path / "job.ini"
@@ -102,7 +102,7 @@ def test_unknown_key_and_bad_values_name_key_and_allowed_values(tmp_path):
     result = _run(ini)
     assert result.exit_code == 1 and "write_cur_map" in result.output
     assert "Did you mean 'write_cur_maps'?" in result.output
-    ini.write_text(text.replace("solver = cholmod", "solver = chol"))
+    ini.write_text(text.replace("solver = auto", "solver = chol"))
     result = _run(ini)
     assert result.exit_code == 1 and "'solver'" in result.output and "'cholmod'" in result.output
     ini.write_text(text.replace("write_cur_maps = True", "write_cur_maps = maybe"))

@@ -96,6 +96,15 @@ class SolveInfo:
     seconds: float
 
 
+#: The message when CHOLMOD is asked for but scikit-sparse does not import: the real fix.
+MISSING_CHOLMOD = (
+    "solver 'cholmod' needs scikit-sparse, which does not import here. It builds against "
+    "SuiteSparse: on Debian/Ubuntu run `apt-get install libsuitesparse-dev`, then "
+    "`pip install 'crossings[cholmod]'`; or use solver = 'cg_amg' (or 'auto'), which gives the "
+    "same answers without SuiteSparse."
+)
+
+
 def _cholmod_module():
     try:
         from sksparse import cholmod
@@ -479,8 +488,7 @@ class SPDSolver:
             solver = choose_solver(self._matrix.shape[0], n_rhs_hint)
         if solver is Solver.CHOLMOD and _cholmod_module() is None:
             raise ConfigError(
-                "solver 'cholmod' needs scikit-sparse, which is not installed. Install it with "
-                "`pip install 'crossings[cholmod]'` or use solver = 'cg_amg'.",
+                MISSING_CHOLMOD,
                 field="solver",
             )
         self.method = solver
