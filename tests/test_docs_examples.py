@@ -757,6 +757,7 @@ DOC_COMMANDS = {
     "omniscape.md": [["omniscape", "run"]],
     "scale.md": [["omniscape", "run"]],
     "solvers.md": [["circuitscape", "run"]],
+    "service.md": [["serve"], ["serve", "adduser"], ["serve", "import"]],
 }
 
 

@@ -7,6 +7,7 @@ browser. Reads of restricted or confidential data and every write go to the audi
 import datetime as dt
 import hmac
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
@@ -54,6 +55,7 @@ __all__ = ["create_app"]
 STATIC = Path(__file__).parent / "static"
 Country = Literal["KAZ", "KGZ", "TJK", "TKM", "UZB"]
 ANONYMOUS = Principal()
+POLICY_TTL_S = 5.0
 
 
 class Credentials(BaseModel):
@@ -93,6 +95,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.factory = factory
     app.state.cache = {}
+    app.state.policy = (-1e9, None)
 
     def address(request: Request) -> str:
         forwarded = request.headers.get("x-forwarded-for") if settings.trust_proxy else None
@@ -148,7 +151,12 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     Writer = Annotated[Principal, Depends(writer)]
 
     def policy(db: Session) -> PolicyTable:
-        return load_policy(db)
+        # Reread at most every few seconds: an edited policy row applies within POLICY_TTL_S.
+        loaded_at, table = app.state.policy
+        if time.monotonic() - loaded_at > POLICY_TTL_S:
+            table = load_policy(db)
+            app.state.policy = (time.monotonic(), table)
+        return table
 
     # ---- sessions -------------------------------------------------------------------------
     @app.post("/api/login", tags=["session"])
@@ -264,6 +272,12 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                 treatments=view.treatments,
             )
             db.commit()
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            return Response(
+                view.gzipped,
+                media_type="application/geo+json",
+                headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
+            )
         return Response(view.geojson, media_type="application/geo+json")
 
     @app.get("/api/features/{feature_id}", tags=["layers"])

@@ -7,10 +7,12 @@ that end up identical are merged into one with a ``count``. Withheld features ar
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import shapely
@@ -29,6 +31,10 @@ class LayerView:
     geojson: bytes
     levels: frozenset[str]  # sensitivity levels of what was served (for the audit log)
     treatments: dict[str, int]  # how many features got each treatment
+
+    @cached_property
+    def gzipped(self) -> bytes:
+        return gzip.compress(self.geojson, compresslevel=6, mtime=0)
 
 
 def treatments_for(
@@ -103,6 +109,8 @@ def _generalised_json(rows, grid_km: float, public_fields: list[str]) -> list[di
     geometries = generalise_geometries(
         np.array([shapely.from_wkb(r[5]) for r in rows]), grid_km * 1000
     )
+    # Cell centres need no more than 6 decimals (0.1 m); shorter numbers, smaller responses.
+    geometries = shapely.transform(geometries, lambda xy: np.round(xy, 6))
     merged: dict[tuple[bytes, str], dict] = {}
     for row, geometry in zip(rows, geometries, strict=True):
         properties = {k: row[4][k] for k in public_fields if k in row[4]}
