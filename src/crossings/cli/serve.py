@@ -152,5 +152,6 @@ def _publish_demo(url: str) -> None:
     with system_session(open_database(url)) as session:
         runs = sorted({p.parent for p in out.rglob("manifest.json")})
         for run in runs:
-            publish_run(session, run)
+            nested = run.relative_to(out).as_posix()
+            publish_run(session, run, prefix="" if nested == "." else f"{nested}.")
     common.console.print(f"published {len(runs)} demo run(s) from {out}")

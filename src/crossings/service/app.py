@@ -5,6 +5,7 @@ browser. Reads of restricted or confidential data and every write go to the audi
 """
 
 import datetime as dt
+import functools
 import hmac
 import json
 import time
@@ -36,6 +37,7 @@ from crossings.service.db import grants_setting, load_policy, open_database
 from crossings.service.models import (
     AuditEntry,
     Comment,
+    Feature,
     FieldReport,
     Layer,
     LoginFailure,
@@ -53,6 +55,7 @@ from crossings.service.views import exact_feature, layer_view
 __all__ = ["create_app"]
 
 STATIC = Path(__file__).parent / "static"
+LOCALE = Path(__file__).parent / "locale"
 Country = Literal["KAZ", "KGZ", "TJK", "TKM", "UZB"]
 ANONYMOUS = Principal()
 POLICY_TTL_S = 5.0
@@ -325,6 +328,23 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             for p in db.scalars(select(Proposal).where(Proposal.fence_id == fence_id))
             if _proposal_visible(p, table, who)
         ]
+        tables = {}
+        # A table row about a segment lies in the segment's countries.
+        where = (
+            db.scalar(select(Feature.country).where(Feature.fence_id == fence_id).limit(1)) or ""
+        )
+        for run_table in db.scalars(select(RunTable)):
+            if "fence_id" not in run_table.columns:
+                continue
+            if table.treatment(who, run_table.name, run_table.sensitivity, where).name != "exact":
+                continue
+            column = run_table.columns.index("fence_id")
+            rows = [r for r in run_table.rows if len(r) > column and r[column] == fence_id]
+            if rows:
+                tables[run_table.name] = [
+                    dict(zip(run_table.columns, r, strict=False)) for r in rows
+                ]
+                levels.add(run_table.sensitivity)
         reports = sum(
             1
             for r in db.scalars(select(FieldReport).where(FieldReport.fence_id == fence_id))
@@ -336,6 +356,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         return {
             "fence_id": fence_id,
             "layers": found,
+            "tables": tables,
             "proposals": proposals,
             "field_reports": reports,
         }
@@ -583,6 +604,11 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             for (layer, level, role), (i, e, km) in sorted(table.rows.items())
         ]
 
+    @app.get("/api/i18n/{lang}", tags=["ui"])
+    def catalogue(lang: Literal["en", "ru"]) -> dict[str, str]:
+        """The UI's messages in ``lang`` (English is the source language: an empty catalogue)."""
+        return _catalogue(lang)
+
     _mount_ui(app)
     return app
 
@@ -735,6 +761,18 @@ def _read_photo(photo: UploadFile | None, settings: ServiceSettings):
         return clean_photo(data, settings.people_detector)
     except ConfigError as error:
         raise HTTPException(415, str(error)) from None
+
+
+@functools.cache
+def _catalogue(lang: str) -> dict[str, str]:
+    path = LOCALE / lang / "LC_MESSAGES" / "service.po"
+    if not path.is_file():
+        return {}
+    from babel.messages.pofile import read_po
+
+    with open(path, "rb") as handle:
+        catalogue = read_po(handle)
+    return {m.id: m.string for m in catalogue if m.id and m.string}
 
 
 def _mount_ui(app: FastAPI) -> None:

@@ -146,16 +146,70 @@ def publish_run(
     run_dir = Path(run_dir)
     level = _run_level(run_dir)
     result = PublishedRun(run_dir, level)
-    for path in sorted(run_dir.rglob("*")):
-        if path.suffix.lower() in (".gpkg", ".geojson"):
-            for name, frame in _vector_layers(path):
-                name = prefix + name
-                result.layers[name] = _publish_layer(session, name, frame, level, rules, run_dir)
-        elif path.suffix.lower() == ".csv":
-            name = prefix + path.relative_to(run_dir).with_suffix("").as_posix().replace("/", ".")
-            result.tables[name] = _publish_table(session, name, path, level, rules, run_dir)
+    paths = [p for p in sorted(run_dir.rglob("*")) if _owner_run(p, run_dir) == run_dir]
+    vectors = [
+        (prefix + name, frame)
+        for path in paths
+        if path.suffix.lower() in (".gpkg", ".geojson")
+        for name, frame in _vector_layers(path)
+    ]
+    # Features without a country (openings, crossings) take that of their fence segment.
+    fences = {
+        str(k): str(v)
+        for _, frame in vectors
+        if {"fence_id", "country_pair"} <= set(frame.columns)
+        for k, v in zip(frame["fence_id"], frame["country_pair"], strict=True)
+    }
+    for name, frame in vectors:
+        result.layers[name] = _publish_layer(session, name, frame, level, rules, run_dir, fences)
+    for path in (p for p in paths if p.suffix.lower() == ".csv"):
+        name = prefix + path.relative_to(run_dir).with_suffix("").as_posix().replace("/", ".")
+        result.tables[name] = _publish_table(session, name, path, level, rules, run_dir)
+        points = _csv_points(path, run_dir)
+        if points is not None:
+            result.layers[name] = _publish_layer(
+                session, name, points, level, rules, run_dir, fences
+            )
     session.commit()
     return result
+
+
+def _owner_run(path: Path, run_dir: Path) -> Path:
+    """The innermost folder at or below ``run_dir`` that holds ``path`` and a manifest."""
+    for folder in path.parents:
+        if folder == run_dir or (folder / "manifest.json").is_file():
+            return folder
+    return run_dir
+
+
+def _csv_points(path: Path, run_dir: Path):
+    """A table with lon/lat columns, or x/y in the CRS of the run's vector layers, as points."""
+    import geopandas as gpd
+    import pandas as pd
+
+    frame = pd.read_csv(path, nrows=MAX_TABLE_ROWS)
+    if {"lon", "lat"} <= set(frame.columns):
+        xy, crs = (frame["lon"], frame["lat"]), "EPSG:4326"
+    elif {"x", "y"} <= set(frame.columns):
+        crs = _run_crs(run_dir)
+        if crs is None:
+            return None
+        xy = (frame["x"], frame["y"])
+    else:
+        return None
+    geometry = gpd.points_from_xy(*xy)
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs=crs)
+
+
+def _run_crs(run_dir: Path):
+    import pyogrio
+
+    for path in sorted(run_dir.glob("*.gpkg")):
+        for layer, _ in pyogrio.list_layers(path):
+            crs = pyogrio.read_info(path, layer=layer).get("crs")
+            if crs:
+                return crs
+    return None
 
 
 def _vector_layers(path: Path):
@@ -169,7 +223,7 @@ def _vector_layers(path: Path):
         yield (layer if len(names) > 1 or path.suffix == ".gpkg" else path.stem), frame
 
 
-def _publish_layer(session, name, frame, run_level, rules, run_dir) -> int:
+def _publish_layer(session, name, frame, run_level, rules, run_dir, fences) -> int:
     rule = rule_for(name, rules)
     source_crs = frame.crs.to_string()
     frame = frame[~frame.geometry.isna() & ~frame.geometry.is_empty].to_crs("EPSG:4326")
@@ -204,9 +258,7 @@ def _publish_layer(session, name, frame, run_level, rules, run_dir) -> int:
             Feature(
                 layer_id=layer.id,
                 sensitivity=_highest(layer.sensitivity, own),
-                country=str(properties.get(country_column) or rule.country)
-                if country_column
-                else rule.country,
+                country=_country(properties, country_column, rule, fences),
                 fence_id=str(properties.get("fence_id") or ""),
                 properties=properties,
                 wkb=shapely.to_wkb(geometry),
@@ -217,6 +269,11 @@ def _publish_layer(session, name, frame, run_level, rules, run_dir) -> int:
             )
         )
     return len(records)
+
+
+def _country(properties: dict, column: str | None, rule: LayerRule, fences: dict) -> str:
+    own = str(properties.get(column) or "") if column else ""
+    return own or fences.get(str(properties.get("fence_id")), "") or rule.country
 
 
 def _json_value(value):
