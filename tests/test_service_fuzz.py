@@ -12,7 +12,14 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from service_support import make_world  # noqa: E402
 
 #: Routes any caller may use (the policy decides what they get).
-OPEN = ("/api/login", "/api/layers", "/api/features/", "/api/tables/", "/api/segments/")
+OPEN = (
+    "/api/login",
+    "/api/layers",
+    "/api/features/",
+    "/api/tables/",
+    "/api/segments/",
+    "/api/i18n/",
+)
 
 
 @pytest.fixture(scope="module")
