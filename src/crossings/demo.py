@@ -35,6 +35,8 @@ DEMO_STEPS: tuple[str | DemoStep, ...] = (
     "crossings.jobs.plan:demo_step",
     "crossings.jobs.tracks:demo_step",
     "crossings.jobs.camera:demo_step",
+    "crossings.jobs.indicators:demo_step",
+    "crossings.jobs.hotspots:demo_step",
 )
 
 MAP_FOOTNOTE = (

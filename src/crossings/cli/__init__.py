@@ -44,6 +44,8 @@ def _register() -> None:
         "tracks",
         "camera",
         "serve",
+        "indicators",
+        "hotspots",
     ):
         if importlib.util.find_spec(f"crossings.cli.{noun}") is None:
             continue

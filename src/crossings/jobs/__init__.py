@@ -22,6 +22,8 @@ JOBS: dict[str, str] = {
     "camera": "crossings.jobs.camera",
     "circuitscape": "crossings.jobs.circuitscape",
     "connectivity": "crossings.jobs.connectivity",
+    "hotspots": "crossings.jobs.hotspots",
+    "indicators": "crossings.jobs.indicators",
     "plan": "crossings.jobs.plan",
     "tracks": "crossings.jobs.tracks",
 }
