@@ -24,12 +24,15 @@ Definitions (documented in docs/camera.md):
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import datetime as dt
+import warnings
+import zoneinfo
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from crossings.errors import ConfigError
+from crossings.errors import ConfigError, CrossingsWarning
 
 __all__ = [
     "PRIVATE_CATEGORIES",
@@ -39,6 +42,12 @@ __all__ = [
     "Detections",
     "Table",
     "CameraResult",
+    "SpeciesMap",
+    "normalise_species",
+    "unknown_species",
+    "events_table",
+    "events_from_tags",
+    "local_offsets",
     "check_deployments",
     "assign_deployments",
     "filter_detections",
@@ -47,11 +56,20 @@ __all__ = [
     "side_of_line",
     "build_events",
     "opening_use",
+    "structure_use",
+    "light_use",
+    "people_per_month",
+    "summarise",
     "analyse",
 ]
 
 PRIVATE_CATEGORIES = frozenset({"person", "vehicle"})
 DIRECTIONS = ("A to B", "B to A", "unknown")
+COUNT_MODES = ("max", "sum", "records")
+#: Structure types: two-way openings and passages, and one-way escape ramps or jump-outs.
+STRUCTURES = ("opening", "underpass", "overpass", "ramp")
+#: Use classes of a one-way structure (side A is the side animals escape from).
+RAMP_CLASSES = ("used", "refused", "approached", "unknown")
 SECONDS_PER_DAY = 86400.0
 
 
@@ -70,6 +88,12 @@ class EventConfig:
         Minimum detection confidence per MegaDetector category (0..1).
     include_private : bool
         Keep person and vehicle detections (never for public outputs).
+    count : {"max", "sum", "records"}
+        Individuals of an event: the largest count on one record (the usual rule), the sum
+        of the records' counts, or the number of records (for comparison with older analyses).
+    merge_overlaps : bool
+        Merge overlapping deployments of one camera into one (with a warning) instead of
+        refusing them.
     """
 
     sequence_gap_s: float = 60.0
@@ -78,8 +102,14 @@ class EventConfig:
     person_threshold: float = 0.2
     vehicle_threshold: float = 0.2
     include_private: bool = False
+    count: str = "max"
+    merge_overlaps: bool = False
 
     def __post_init__(self):
+        if self.count not in COUNT_MODES:
+            raise ConfigError(
+                f"must be one of {', '.join(COUNT_MODES)}; got {self.count!r}", field="count"
+            )
         for name in ("sequence_gap_s", "independence_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"must be > 0 seconds; got {getattr(self, name)}", field=name)
@@ -115,6 +145,12 @@ class Deployment:
     location_id : str
     latitude, longitude : float or None
         WGS84 degrees (confidential: generalised for public exports).
+    timezone : str
+        IANA time zone of the site (e.g. ``Asia/Tashkent``); when given, local times follow it
+        with daylight saving, and ``utc_offset_s`` only reads the camera clock.
+    structure : str
+        One of :data:`STRUCTURES`: a two-way ``opening`` (sides A and B), an ``underpass`` or
+        ``overpass``, or a one-way ``ramp`` (escape ramp or jump-out, from side A to side B).
     """
 
     deployment_id: str
@@ -130,8 +166,23 @@ class Deployment:
     location_id: str = ""
     latitude: float | None = None
     longitude: float | None = None
+    timezone: str = ""
+    structure: str = "opening"
 
     def __post_init__(self):
+        if self.structure not in STRUCTURES:
+            raise ConfigError(
+                f"structure must be one of {', '.join(STRUCTURES)}; got {self.structure!r}",
+                field=f"deployment {self.deployment_id!r} structure",
+            )
+        if self.timezone:
+            try:
+                zoneinfo.ZoneInfo(self.timezone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ConfigError(
+                    f"{self.timezone!r} is not an IANA time zone name (e.g. Asia/Tashkent)",
+                    field=f"deployment {self.deployment_id!r} timezone",
+                ) from None
         if not self.end > self.start:
             raise ConfigError(
                 f"deployment end must be after its start; got start={self.start}, end={self.end}",
@@ -257,10 +308,107 @@ class CameraResult:
     below_threshold: int = 0
     outside_deployments: int = 0
     config: EventConfig = field(default_factory=EventConfig)
+    structures: Table | None = None
+    light: Table | None = None
+    people: Table | None = None
+    unknown_species: tuple[str, ...] = ()
+    deployments: tuple[Deployment, ...] = ()
 
 
-def check_deployments(deployments: Sequence[Deployment], source: str | None = None) -> None:
-    """Raise a ConfigError if two deployments of one camera overlap in time or share an id.
+@dataclass(frozen=True)
+class SpeciesMap:
+    """Names as written -> canonical names (e.g. common -> scientific), and optional groups.
+
+    Keys are compared after :func:`normalise_species` and case-folding, so the table needs one
+    row per name, not per spelling.
+    """
+
+    names: Mapping[str, str]
+    groups: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        canonical = {_fold(k): _tidy(v) for k, v in self.names.items()}
+        for value in list(canonical.values()):
+            canonical.setdefault(_fold(value), value)
+        object.__setattr__(self, "names", canonical)
+        object.__setattr__(self, "groups", {_fold(k): v for k, v in self.groups.items()})
+
+    def known(self, name: str) -> bool:
+        return _fold(name) in self.names
+
+
+_LABELS = frozenset({"animal", *PRIVATE_CATEGORIES})
+
+
+def _tidy(name: str) -> str:
+    """One space between words, none around."""
+    return " ".join(str(name).split())
+
+
+def _fold(name: str) -> str:
+    return _tidy(name).casefold()
+
+
+def _preferred(variants: list[tuple[str, int]]) -> str:
+    """The spelling to show for names that differ only in case: the one written as a binomial
+    (later words in small letters), then the most frequent, then the first in sort order."""
+
+    def score(item):
+        name, count = item
+        rest = name.split()[1:]
+        return (all(w == w.lower() for w in rest), count)
+
+    best = max(score(v) for v in variants)
+    return sorted(name for name, count in variants if score((name, count)) == best)[0]
+
+
+def normalise_species(names: np.ndarray, species_map: SpeciesMap | None = None) -> np.ndarray:
+    """Merge names that differ only in whitespace or case, and map them via ``species_map``.
+
+    >>> normalise_species(np.array(["Ursus Americanus ", "ursus  americanus", "Ursus americanus",
+    ...                             "saiga"])).tolist()
+    ['Ursus americanus', 'Ursus americanus', 'Ursus americanus', 'saiga']
+    >>> table = SpeciesMap({"saiga": "Saiga tatarica"})
+    >>> normalise_species(np.array(["Saiga", "SAIGA TATARICA", "wolf"]), table).tolist()
+    ['Saiga tatarica', 'Saiga tatarica', 'wolf']
+    """
+    unique, inverse, counts = np.unique(
+        np.asarray(names).astype(str), return_inverse=True, return_counts=True
+    )
+    variants: dict[str, list[tuple[str, int]]] = {}
+    for name, count in zip(unique, counts, strict=True):
+        variants.setdefault(_fold(name), []).append((_tidy(name), int(count)))
+    shown = {key: _preferred(v) for key, v in variants.items()}
+    if species_map is not None:
+        shown = {key: species_map.names.get(key, value) for key, value in shown.items()}
+    labels = np.array([shown[_fold(u)] for u in unique], dtype=object)
+    return labels[inverse.reshape(-1)]
+
+
+def unknown_species(names: np.ndarray, species_map: SpeciesMap | None) -> tuple[str, ...]:
+    """Names (already normalised) that the mapping table does not hold (none without a table)."""
+    if species_map is None:
+        return ()
+    return tuple(
+        sorted(n for n in set(np.asarray(names).astype(str)) - _LABELS if not species_map.known(n))
+    )
+
+
+def _groups(species: np.ndarray, species_map: SpeciesMap | None) -> np.ndarray:
+    if species_map is None or not species_map.groups:
+        return np.full(len(species), "", dtype=object)
+    return np.array([species_map.groups.get(_fold(s), "") for s in species], dtype=object)
+
+
+def check_deployments(
+    deployments: Sequence[Deployment], source: str | None = None, *, merge: bool = False
+) -> list[Deployment]:
+    """Refuse (or merge) deployments of one camera that overlap in time; refuse repeated ids.
+
+    With ``merge``, overlapping deployments of one camera at the same fence and opening become
+    one deployment (ids joined with ``+``, the union of their periods) and a
+    :class:`CrossingsWarning` says which; overlaps between different openings are always
+    refused. Returns the (merged) deployments.
 
     >>> a = Deployment("d1", "C1", "F1", "O1", 0, 100)
     >>> b = Deployment("d2", "C1", "F1", "O1", 50, 200)
@@ -268,6 +416,9 @@ def check_deployments(deployments: Sequence[Deployment], source: str | None = No
     Traceback (most recent call last):
     ...
     crossings.errors.ConfigError: field 'start': deployments 'd1' and 'd2' of camera 'C1' ...
+    >>> import warnings; warnings.simplefilter("ignore")
+    >>> [(d.deployment_id, d.start, d.end) for d in check_deployments([a, b], merge=True)]
+    [('d1+d2', 0, 200)]
     """
     seen: dict[str, Deployment] = {}
     for dep in deployments:
@@ -281,17 +432,44 @@ def check_deployments(deployments: Sequence[Deployment], source: str | None = No
     by_camera: dict[str, list[Deployment]] = {}
     for dep in deployments:
         by_camera.setdefault(dep.camera_id, []).append(dep)
+    result: list[Deployment] = []
     for camera, deps in by_camera.items():
-        deps = sorted(deps, key=lambda d: d.start)
-        for first, second in zip(deps, deps[1:], strict=False):
-            if second.start < first.end:
+        merged = [sorted(deps, key=lambda d: d.start)[0]]
+        for second in sorted(deps, key=lambda d: d.start)[1:]:
+            first = merged[-1]
+            if second.start >= first.end:
+                merged.append(second)
+                continue
+            same_place = (first.fence_id, first.opening_id) == (second.fence_id, second.opening_id)
+            if not (merge and same_place):
+                fix = (
+                    "give --merge-overlaps to merge them"
+                    if same_place
+                    else "they watch different openings, so they cannot be merged"
+                )
                 raise ConfigError(
                     f"deployments {first.deployment_id!r} and {second.deployment_id!r} of camera "
-                    f"{camera!r} overlap in time ({second.start} < {first.end} s UTC); end "
-                    "the first before the second starts, or give the cameras distinct ids",
+                    f"{camera!r} overlap in time ({second.start} < {first.end} s UTC), which "
+                    "would count camera-days twice; end the first before the second starts, "
+                    f"give the cameras distinct ids, or {fix}",
                     source=source,
                     field="start",
                 )
+            warnings.warn(
+                f"{source or 'deployments'}: deployments {first.deployment_id!r} and "
+                f"{second.deployment_id!r} of camera {camera!r} overlap in time; merged into "
+                "one deployment (camera-days counted once)",
+                CrossingsWarning,
+                stacklevel=2,
+            )
+            merged[-1] = dataclasses.replace(
+                first,
+                deployment_id=f"{first.deployment_id}+{second.deployment_id}",
+                end=max(first.end, second.end),
+            )
+        result += merged
+    order = {d.deployment_id: k for k, d in enumerate(deployments)}
+    return sorted(result, key=lambda d: order.get(d.deployment_id.split("+")[0], 0))
 
 
 def assign_deployments(
@@ -386,10 +564,13 @@ def side_of_line(points: np.ndarray, line: np.ndarray) -> np.ndarray:
     return side
 
 
-def _records(detections: Detections, deployment_index: np.ndarray) -> dict[str, np.ndarray]:
+def _records(
+    detections: Detections, deployment_index: np.ndarray, species_map: SpeciesMap | None = None
+) -> dict[str, np.ndarray]:
     """Collapse boxes to one record per (deployment, image, species): count and foot point."""
     species = detections.species.astype(str)
     label = np.where(species == "", detections.category.astype(str), species)
+    label = normalise_species(label, species_map)
     bbox = detections.bbox
     # The bottom centre of a box is where the animal stands: the side of a fence drawn on the
     # ground is judged there, not at the box centre, which a tall animal lifts above the line.
@@ -420,9 +601,12 @@ def _records(detections: Detections, deployment_index: np.ndarray) -> dict[str, 
 
 
 def _first_last_side(event: np.ndarray, side: np.ndarray, n_events: int):
-    """First and last non-zero side per event (rows sorted by event, then time)."""
+    """First and last non-zero side per event (rows sorted by event, then time), and whether
+    any record of the event stood on the line or on side B."""
     first = np.zeros(n_events, dtype=np.int8)
     last = np.zeros(n_events, dtype=np.int8)
+    reached = np.zeros(n_events, dtype=bool)
+    reached[event[side == 2]] = True
     rows = np.flatnonzero(side > 0)
     if len(rows):
         ev = event[rows]
@@ -432,7 +616,9 @@ def _first_last_side(event: np.ndarray, side: np.ndarray, n_events: int):
         ends[:-1] = ev[1:] != ev[:-1]
         first[ev[starts]] = side[rows[starts]]
         last[ev[ends]] = side[rows[ends]]
-    return first, last
+    on_line = side == -1
+    reached[event[on_line]] = True
+    return first, last, reached
 
 
 def _sides(records: dict[str, np.ndarray], deployments: Sequence[Deployment]) -> np.ndarray:
@@ -443,7 +629,14 @@ def _sides(records: dict[str, np.ndarray], deployments: Sequence[Deployment]) ->
             continue
         rows = records["deployment"] == index
         side[rows] = side_of_line(records["foot"][rows], np.asarray(line))
+    located = np.isfinite(records["foot"]).all(axis=1)
+    side[(side == 0) & located & _has_line(records["deployment"], deployments)] = -1  # on it
     return side
+
+
+def _has_line(deployment: np.ndarray, deployments: Sequence[Deployment]) -> np.ndarray:
+    with_line = np.array([d.fence_line is not None for d in deployments] + [False])
+    return with_line[deployment]
 
 
 def _month_and_hour(local_seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -458,13 +651,15 @@ def build_events(
     deployment_index: np.ndarray,
     deployments: Sequence[Deployment],
     config: EventConfig,
+    species_map: SpeciesMap | None = None,
 ) -> Table:
     """Independent events per deployment and species, with crossing direction.
 
     ``detections`` must already be filtered (:func:`filter_detections`) and
-    ``deployment_index`` give each row's deployment (>= 0). Returns one row per event.
+    ``deployment_index`` give each row's deployment (>= 0). Species names are normalised
+    (:func:`normalise_species`) first. Returns one row per event.
     """
-    rec = _records(detections, deployment_index)
+    rec = _records(detections, deployment_index, species_map)
     order = np.lexsort((rec["time"], rec["label"], rec["deployment"]))
     rec = {k: v[order] for k, v in rec.items()}
     rec["sequence"] = sequence_ids(rec["deployment"], rec["time"], config.sequence_gap_s)
@@ -475,22 +670,149 @@ def build_events(
     event = split_runs(group, rec["time"], config.independence_s)
     n = int(event.max()) + 1 if len(event) else 0
     starts = np.flatnonzero(_run_starts(event))
-    dep = rec["deployment"][starts]
-    direction = _directions(rec, event, n, deployments)
+    sizes = _event_sizes(rec, event, n)
+    first, last, reached = _first_last_side(event, _sides(rec, deployments), n)
+    return events_table(
+        deployments,
+        rec["deployment"][starts],
+        rec["label"][starts],
+        rec["time"][starts],
+        sizes,
+        _direction_of(first, last),
+        _ramp_class(first, last, reached),
+        config,
+        species_map,
+    )
+
+
+def events_table(
+    deployments: Sequence[Deployment],
+    dep: np.ndarray,
+    species: np.ndarray,
+    start: np.ndarray,
+    sizes: Mapping[str, np.ndarray],
+    direction: np.ndarray,
+    ramp_class: np.ndarray,
+    config: EventConfig,
+    species_map: SpeciesMap | None = None,
+) -> Table:
+    """The events table from per-event arrays (any input route: boxes, tags or records).
+
+    ``sizes`` holds ``end``, ``n_images``, ``n_sequences``, ``max_count``, ``sum_count``
+    and ``max_confidence``; ``ramp_class`` is the use class an event has if its deployment is a
+    one-way ramp (:data:`RAMP_CLASSES`).
+    """
+    n = len(dep)
+    dep = np.asarray(dep, dtype=np.int64)
+    structure = _attr(deployments, dep, "structure")
+    use_class = np.where(structure == "ramp", ramp_class, direction).astype(object)
+    count = {
+        "max": sizes["max_count"],
+        "sum": sizes["sum_count"],
+        "records": sizes["n_images"],
+    }[config.count]
     columns = {
         "event_id": np.array([f"e{i + 1}" for i in range(n)], dtype=object),
         "deployment_id": _attr(deployments, dep, "deployment_id"),
         "camera_id": _attr(deployments, dep, "camera_id"),
         "fence_id": _attr(deployments, dep, "fence_id"),
         "opening_id": _attr(deployments, dep, "opening_id"),
-        "species": rec["label"][starts].astype(object),
-        "start": rec["time"][starts],
-        **_event_sizes(rec, event, n),
-        "direction": direction,
-        **_sides_crossed(direction, dep, deployments),
-        **_calendar(rec["time"][starts], dep, deployments),
+        "structure": structure,
+        "species": np.asarray(species).astype(object),
+        "group": _groups(np.asarray(species).astype(str), species_map),
+        "start": np.asarray(start, dtype=np.int64),
+        **{k: np.asarray(sizes[k]) for k in _SIZES},
+        "count": np.asarray(count, dtype=np.int64),
+        "direction": np.asarray(direction, dtype=object),
+        "use_class": use_class,
+        **_sides_crossed(np.asarray(direction, dtype=object), dep, deployments),
+        **_calendar(np.asarray(start, dtype=np.int64), dep, deployments),
     }
     return Table(columns)
+
+
+_SIZES = ("end", "n_images", "n_sequences", "max_count", "sum_count", "max_confidence")
+
+
+def events_from_tags(
+    deployment_index: np.ndarray,
+    time: np.ndarray,
+    species: np.ndarray,
+    count: np.ndarray,
+    tag: np.ndarray,
+    deployments: Sequence[Deployment],
+    config: EventConfig,
+    species_map: SpeciesMap | None = None,
+    end: np.ndarray | None = None,
+) -> Table:
+    """Events from records that carry their crossing as a tag (Camtrap DP event observations,
+    legacy tagged-records tables) instead of boxes.
+
+    Records of one deployment and species closer than ``config.independence_s`` form one event,
+    as in :func:`build_events`. ``tag`` is a direction (``A to B``, ``B to A``) or, at a ramp,
+    a use class (``used``, ``refused``, ``approached``); anything else is ``unknown``. An event
+    whose records disagree is ``unknown``.
+
+    >>> deps = [Deployment("d", "C", "F", "O", 0, 10_000)]
+    >>> ev = events_from_tags(np.array([0, 0, 0]), np.array([10, 100, 5000]),
+    ...     np.array(["saiga"] * 3), np.array([2, 3, 1]), np.array(["A to B", "A to B", "x"]),
+    ...     deps, EventConfig())
+    >>> ev["species"].tolist(), ev["count"].tolist(), ev["direction"].tolist()
+    (['saiga', 'saiga'], [3, 1], ['A to B', 'unknown'])
+    """
+    dep = np.asarray(deployment_index, dtype=np.int64)
+    time = np.asarray(time, dtype=np.int64)
+    end = time if end is None else np.asarray(end, dtype=np.int64)
+    label = normalise_species(np.asarray(species).astype(str), species_map)
+    tag = np.char.strip(np.asarray(tag).astype(str))
+    label_code = np.unique(label, return_inverse=True)[1].reshape(-1)
+    order = np.lexsort((time, label_code, dep))
+    dep, time, end, label, tag = dep[order], time[order], end[order], label[order], tag[order]
+    count = np.asarray(count, dtype=np.int64)[order]
+    group = np.cumsum(_run_starts(dep, label_code[order])) - 1
+    event = split_runs(group, time, config.independence_s)
+    n = int(event.max()) + 1 if len(event) else 0
+    starts = np.flatnonzero(_run_starts(event)) if n else np.zeros(0, np.int64)
+    sizes = _tag_sizes(event, n, end, count)
+    agreed = _agreed_tag(event, tag, n)
+    direction = np.where(np.isin(agreed, DIRECTIONS[:2]), agreed, DIRECTIONS[2]).astype(object)
+    ramp = np.where(np.isin(agreed, RAMP_CLASSES[:3]), agreed, RAMP_CLASSES[3]).astype(object)
+    direction[agreed == "used"] = DIRECTIONS[0]
+    return events_table(
+        deployments, dep[starts], label[starts], time[starts], sizes, direction, ramp, config,
+        species_map,
+    )  # fmt: skip
+
+
+def _tag_sizes(event: np.ndarray, n: int, end: np.ndarray, count: np.ndarray) -> dict:
+    last = np.full(n, np.iinfo(np.int64).min)
+    np.maximum.at(last, event, end)
+    max_count = np.zeros(n, dtype=np.int64)
+    np.maximum.at(max_count, event, count)
+    records = np.bincount(event, minlength=n).astype(np.int64)
+    return {
+        "end": last,
+        "n_images": records,
+        "n_sequences": records,
+        "max_count": max_count,
+        "sum_count": np.bincount(event, count.astype(float), n).astype(np.int64),
+        "max_confidence": np.ones(n),
+    }
+
+
+def _agreed_tag(event: np.ndarray, tag: np.ndarray, n: int) -> np.ndarray:
+    """The tag every record of the event shares (blank and unknown tags ignored), else unknown."""
+    known = ~np.isin(np.char.lower(tag), ["", "unknown"])
+    agreed = np.full(n, "unknown", dtype=object)
+    codes, inverse = np.unique(tag[known], return_inverse=True)
+    if len(codes) == 0:
+        return agreed
+    ev = event[known]
+    kinds = np.zeros((n, len(codes)), dtype=bool)
+    kinds[ev, inverse.reshape(-1)] = True
+    single = kinds.sum(axis=1) == 1
+    agreed[single] = codes[np.argmax(kinds[single], axis=1)]
+    return agreed
 
 
 def _run_starts(*codes: np.ndarray) -> np.ndarray:
@@ -515,16 +837,26 @@ def _event_sizes(rec: dict[str, np.ndarray], event: np.ndarray, n: int) -> dict:
         "n_images": np.bincount(event, minlength=n).astype(np.int64),
         "n_sequences": np.bincount(event, new_sequence, n).astype(np.int64),
         "max_count": max_count,
+        "sum_count": np.bincount(event, rec["count"].astype(float), n).astype(np.int64),
         "max_confidence": max_conf,
     }
 
 
-def _directions(rec, event: np.ndarray, n: int, deployments) -> np.ndarray:
-    first, last = _first_last_side(event, _sides(rec, deployments), n)
-    direction = np.full(n, DIRECTIONS[2], dtype=object)
+def _direction_of(first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    direction = np.full(len(first), DIRECTIONS[2], dtype=object)
     direction[(first == 1) & (last == 2)] = DIRECTIONS[0]
     direction[(first == 2) & (last == 1)] = DIRECTIONS[1]
     return direction
+
+
+def _ramp_class(first: np.ndarray, last: np.ndarray, reached: np.ndarray) -> np.ndarray:
+    """Use class on a one-way ramp: up and over (A to B) is used; back from the line, refused."""
+    cls = np.full(len(first), RAMP_CLASSES[3], dtype=object)
+    cls[(first == 1) & (last == 2)] = "used"
+    stayed = (first == 1) & (last == 1)
+    cls[stayed & reached] = "refused"
+    cls[stayed & ~reached] = "approached"
+    return cls
 
 
 def _sides_crossed(direction: np.ndarray, dep: np.ndarray, deployments) -> dict:
@@ -538,13 +870,31 @@ def _sides_crossed(direction: np.ndarray, dep: np.ndarray, deployments) -> dict:
     }
 
 
-def _calendar(start: np.ndarray, dep: np.ndarray, deployments) -> dict:
-    """Local month and hour of each event start, and whether it is before/after the opening."""
+def local_offsets(start: np.ndarray, dep: np.ndarray, deployments) -> np.ndarray:
+    """UTC offset (seconds) of each event's local time: its site's IANA zone (daylight saving
+    included) where the deployment names one, else the camera's fixed offset."""
     offsets = np.array([deployments[i].utc_offset_s for i in dep], dtype=np.int64)
-    month, hour = _month_and_hour(start + offsets)
+    zones = np.array([deployments[i].timezone for i in dep], dtype=object)
+    for name in set(zones.tolist()) - {""}:
+        zone = zoneinfo.ZoneInfo(name)
+        rows = np.flatnonzero(zones == name)
+        offsets[rows] = [
+            int(dt.datetime.fromtimestamp(int(t), zone).utcoffset().total_seconds())
+            for t in start[rows]
+        ]
+    return offsets
+
+
+def _calendar(start: np.ndarray, dep: np.ndarray, deployments) -> dict:
+    """Local month, date and hour of each event start, and before/after the opening."""
+    local = start + local_offsets(start, dep, deployments)
+    month, hour = _month_and_hour(local)
     period = [_period(deployments[d].opening_date, t) for d, t in zip(dep, start, strict=True)]
     return {
         "local_month": month.astype(object),
+        "local_date": np.datetime_as_string(
+            local.astype("datetime64[s]").astype("datetime64[D]")
+        ).astype(object),
         "local_hour": hour,
         "period": np.array(period, dtype=object),
     }
@@ -581,7 +931,9 @@ def opening_use(events: Table, deployments: Sequence[Deployment]) -> tuple[Table
     their effort is not lost.
     """
     effort = _opening_effort(deployments)
-    sides = {(d.fence_id, d.opening_id): d.side_names for d in deployments}
+    sides: dict[tuple[str, str], tuple[str, str]] = {}
+    for d in sorted(deployments, key=lambda d: d.start):  # the first deployment names them
+        sides.setdefault((d.fence_id, d.opening_id), d.side_names)
     keys = np.array(
         [
             f"{f}\x1f{o}\x1f{s}"
@@ -601,7 +953,7 @@ def opening_use(events: Table, deployments: Sequence[Deployment]) -> tuple[Table
     groups += sorted(watched_without)
     m = len(groups)
     count = np.bincount(inv, minlength=m)
-    direction = events["direction"]
+    direction = _opening_direction(events, sides)
     period = events["period"]
     columns = {
         "fence_id": [g[0] for g in groups],
@@ -635,6 +987,22 @@ def opening_use(events: Table, deployments: Sequence[Deployment]) -> tuple[Table
 
 
 _TEXT = ("fence_id", "opening_id", "species", "side_a", "side_b")
+
+
+def _opening_direction(events: Table, sides: Mapping[tuple[str, str], tuple[str, str]]):
+    """Direction in the opening's own A/B names: a deployment whose line is drawn the other way
+    (its side A is the opening's side B) has its crossings turned round by name."""
+    direction = np.array(events["direction"], dtype=object)
+    keys = zip(events["fence_id"], events["opening_id"], strict=True)
+    for k, (key, origin, target) in enumerate(
+        zip(keys, events["from_side"], events["to_side"], strict=True)
+    ):
+        side_a, side_b = sides.get(key, ("A", "B"))
+        if (origin, target) == (side_a, side_b):
+            direction[k] = DIRECTIONS[0]
+        elif (origin, target) == (side_b, side_a):
+            direction[k] = DIRECTIONS[1]
+    return direction
 
 
 def _rate(count: np.ndarray, days: np.ndarray) -> np.ndarray:
@@ -680,20 +1048,115 @@ def _diel(events: Table, keys: np.ndarray) -> Table:
     )
 
 
+def structure_use(events: Table) -> Table:
+    """Events per structure type, opening, species and use class (direction on two-way
+    structures; used / refused / approached on one-way ramps)."""
+    return _count_by(events, ("structure", "fence_id", "opening_id", "species", "use_class"))
+
+
+def light_use(events: Table) -> Table:
+    """Events per opening, species and light (day, twilight, night)."""
+    return _count_by(events, ("fence_id", "opening_id", "species", "light"))
+
+
+def _count_by(events: Table, names: Sequence[str]) -> Table:
+    if len(events) == 0:
+        return Table({**{n: np.zeros(0, dtype=object) for n in names}, "events": np.zeros(0, int)})
+    key = np.asarray(events[names[0]]).astype(str)
+    for name in names[1:]:
+        key = np.char.add(np.char.add(key, "\x1f"), np.asarray(events[name]).astype(str))
+    groups, counts = np.unique(key, return_counts=True)
+    parts = [g.split("\x1f") for g in groups]
+    columns = {n: np.array([p[k] for p in parts], dtype=object) for k, n in enumerate(names)}
+    return Table({**columns, "events": counts.astype(np.int64)})
+
+
+def people_per_month(
+    detections: Detections, deployments: Sequence[Deployment], config: EventConfig
+) -> Table:
+    """Independent events of people and vehicles per opening and local month (counts only).
+
+    RESTRICTED: it says where and when people pass; it holds no record, time or image, and is
+    never part of a public export.
+    """
+    category = detections.category.astype(str)
+    private = np.isin(category, list(PRIVATE_CATEGORIES))
+    thresholds = np.array([config.threshold(c) for c in category[private]])
+    rows = np.flatnonzero(private)[detections.confidence[private] >= thresholds]
+    chosen = detections.take(rows)
+    chosen = dataclasses.replace(chosen, species=chosen.category.astype(object))
+    index = assign_deployments(chosen.camera_id, chosen.time, deployments)
+    chosen, index = chosen.take(index >= 0), index[index >= 0]
+    events = build_events(chosen, index, deployments, config)
+    table = _count_by(events, ("fence_id", "opening_id", "local_month", "species"))
+    columns = dict(table.columns)
+    columns["category"] = columns.pop("species")
+    columns["month"] = columns.pop("local_month")
+    return Table({k: columns[k] for k in ("fence_id", "opening_id", "month", "category", "events")})
+
+
+def summarise(
+    events: Table,
+    deployments: Sequence[Deployment],
+    config: EventConfig,
+    *,
+    daylight: Callable[[Table, Sequence[Deployment]], np.ndarray] | None = None,
+    **counts,
+) -> CameraResult:
+    """Use, monthly, diel, structure and light tables of ready-made events.
+
+    ``daylight(events, deployments)`` gives ``day``, ``twilight`` or ``night`` per event (the io
+    layer computes it from sunrise and sunset); without it the light column stays empty.
+    ``counts`` are the remaining :class:`CameraResult` fields (withheld, people, ...).
+    """
+    light = daylight(events, deployments) if daylight is not None and len(events) else None
+    if light is None:
+        light = np.full(len(events), "", dtype=object)
+    events = Table({**events.columns, "light": np.asarray(light, dtype=object)})
+    use, monthly, diel = opening_use(events, deployments)
+    return CameraResult(
+        events,
+        use,
+        monthly,
+        diel,
+        config=config,
+        structures=structure_use(events),
+        light=light_use(events),
+        deployments=tuple(deployments),
+        **counts,
+    )
+
+
 def analyse(
-    detections: Detections, deployments: Sequence[Deployment], config: EventConfig | None = None
+    detections: Detections,
+    deployments: Sequence[Deployment],
+    config: EventConfig | None = None,
+    *,
+    species_map: SpeciesMap | None = None,
+    daylight: Callable[[Table, Sequence[Deployment]], np.ndarray] | None = None,
 ) -> CameraResult:
     """Filter, assign to deployments, build events and the use tables in one call.
 
     Rows outside every deployment period of their camera are counted in
     ``CameraResult.outside_deployments`` (the io layer warns about them with examples).
+    People and vehicles never reach an event; their counts per opening and month go to the
+    restricted ``people`` table only.
     """
     config = config or EventConfig()
-    check_deployments(deployments)
+    deployments = check_deployments(deployments, merge=config.merge_overlaps)
     kept, withheld, low = filter_detections(detections, config)
     index = assign_deployments(kept.camera_id, kept.time, deployments)
     inside = index >= 0
     kept, index = kept.take(inside), index[inside]
-    events = build_events(kept, index, deployments, config)
-    use, monthly, diel = opening_use(events, deployments)
-    return CameraResult(events, use, monthly, diel, withheld, low, int((~inside).sum()), config)
+    events = build_events(kept, index, deployments, config, species_map)
+    return summarise(
+        events,
+        deployments,
+        config,
+        daylight=daylight,
+        withheld=withheld,
+        below_threshold=low,
+        outside_deployments=int((~inside).sum()),
+        people=people_per_month(detections, deployments, config),
+        unknown_species=unknown_species(events["species"], species_map),
+    )
