@@ -40,6 +40,11 @@ LABELS = "file,species,count\nC1/0001.jpg,Saiga tatarica,2\nC1/0002.jpg,Saiga ta
 
 @pytest.fixture()
 def scene(tmp_path: Path) -> dict[str, Path]:
+    return scene_files(tmp_path)
+
+
+def scene_files(tmp_path: Path) -> dict[str, Path]:
+    """Images with EXIF times, detections, deployments and labels of a small survey."""
     rng = np.random.default_rng(3)
     for file, local, _ in SCENE:
         rgb = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)

@@ -744,14 +744,16 @@ def events_from_tags(
     config: EventConfig,
     species_map: SpeciesMap | None = None,
     end: np.ndarray | None = None,
+    images: np.ndarray | None = None,
 ) -> Table:
     """Events from records that carry their crossing as a tag (Camtrap DP event observations,
     legacy tagged-records tables) instead of boxes.
 
     Records of one deployment and species closer than ``config.independence_s`` form one event,
-    as in :func:`build_events`. ``tag`` is a direction (``A to B``, ``B to A``) or, at a ramp,
-    a use class (``used``, ``refused``, ``approached``); anything else is ``unknown``. An event
-    whose records disagree is ``unknown``.
+    as in :func:`build_events`; ``images`` (default 1 per record) and ``end`` (default the record
+    time) describe records that stand for several images. ``tag`` is a direction (``A to B``,
+    ``B to A``) or, at a ramp, a use class (``used``, ``refused``, ``approached``); anything
+    else is ``unknown``. An event whose records disagree is ``unknown``.
 
     >>> deps = [Deployment("d", "C", "F", "O", 0, 10_000)]
     >>> ev = events_from_tags(np.array([0, 0, 0]), np.array([10, 100, 5000]),
@@ -769,11 +771,12 @@ def events_from_tags(
     order = np.lexsort((time, label_code, dep))
     dep, time, end, label, tag = dep[order], time[order], end[order], label[order], tag[order]
     count = np.asarray(count, dtype=np.int64)[order]
+    images = np.ones(len(dep), np.int64) if images is None else np.asarray(images)[order]
     group = np.cumsum(_run_starts(dep, label_code[order])) - 1
     event = split_runs(group, time, config.independence_s)
     n = int(event.max()) + 1 if len(event) else 0
     starts = np.flatnonzero(_run_starts(event)) if n else np.zeros(0, np.int64)
-    sizes = _tag_sizes(event, n, end, count)
+    sizes = _tag_sizes(event, n, end, count, images)
     agreed = _agreed_tag(event, tag, n)
     direction = np.where(np.isin(agreed, DIRECTIONS[:2]), agreed, DIRECTIONS[2]).astype(object)
     ramp = np.where(np.isin(agreed, RAMP_CLASSES[:3]), agreed, RAMP_CLASSES[3]).astype(object)
@@ -784,16 +787,15 @@ def events_from_tags(
     )  # fmt: skip
 
 
-def _tag_sizes(event: np.ndarray, n: int, end: np.ndarray, count: np.ndarray) -> dict:
+def _tag_sizes(event, n: int, end, count, images) -> dict:
     last = np.full(n, np.iinfo(np.int64).min)
     np.maximum.at(last, event, end)
     max_count = np.zeros(n, dtype=np.int64)
     np.maximum.at(max_count, event, count)
-    records = np.bincount(event, minlength=n).astype(np.int64)
     return {
         "end": last,
-        "n_images": records,
-        "n_sequences": records,
+        "n_images": np.bincount(event, images.astype(float), n).astype(np.int64),
+        "n_sequences": np.bincount(event, minlength=n).astype(np.int64),
         "max_count": max_count,
         "sum_count": np.bincount(event, count.astype(float), n).astype(np.int64),
         "max_confidence": np.ones(n),

@@ -9,11 +9,13 @@ that the core turns into events.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import json
 import os
 import re
 import warnings
+import zoneinfo
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,11 +23,24 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from crossings.core.camtrap import PRIVATE_CATEGORIES, Deployment, Detections, check_deployments
+from crossings.core.camtrap import (
+    PRIVATE_CATEGORIES,
+    Deployment,
+    Detections,
+    EventConfig,
+    SpeciesMap,
+    Table,
+    assign_deployments,
+    check_deployments,
+    events_from_tags,
+)
 from crossings.errors import ConfigError, CrossingsWarning, InputFileError
 from crossings.io.atomic import atomic_path
 
 __all__ = [
+    "TAGGED_COLUMNS",
+    "read_species_map",
+    "read_tagged_records",
     "MegaDetectorOutput",
     "CameraInputs",
     "ExifRecord",
@@ -471,18 +486,144 @@ def read_labels(path: str | os.PathLike) -> dict[str, tuple[str, int]]:
 _DEPLOYMENT_COLUMNS = (
     "deployment_id", "camera_id", "location_id", "fence_id", "opening_id", "start", "end",
     "utc_offset", "opening_date", "latitude", "longitude", "line_x1", "line_y1", "line_x2",
-    "line_y2", "side_a", "side_b",
+    "line_y2", "side_a", "side_b", "timezone", "structure",
 )  # fmt: skip
 
 
-def read_deployments(path: str | os.PathLike) -> list[Deployment]:
+def read_species_map(path: str | os.PathLike) -> SpeciesMap:
+    r"""Species mapping table (CSV): ``name`` (as written in the records, common or
+    scientific), ``species`` (the name to report) and an optional ``group`` (e.g. a guild).
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "map.csv"
+    >>> _ = p.write_text("name,species,group\nsaiga,Saiga tatarica,ungulate\n")
+    >>> m = read_species_map(p)
+    >>> m.names["saiga"], m.groups["saiga tatarica"]
+    ('Saiga tatarica', 'ungulate')
+    """
+    path = Path(path)
+    names, groups = {}, {}
+    for line, row in enumerate(_read_csv(path, ("name", "species")), start=2):
+        name, species = (row["name"] or "").strip(), (row["species"] or "").strip()
+        if not name or not species:
+            raise ConfigError(f"row {line}: empty name or species", source=str(path), field="name")
+        names[name] = species
+        if (row.get("group") or "").strip():
+            groups[species] = row["group"].strip()
+            groups[name] = row["group"].strip()
+    return SpeciesMap(names, groups)
+
+
+#: Columns of a tagged-records table (``structure`` is optional).
+TAGGED_COLUMNS = ("site", "datetime", "species", "count", "direction")
+
+
+def read_tagged_records(
+    path: str | os.PathLike,
+    deployments: Sequence[Deployment],
+    config: EventConfig | None = None,
+    species_map: SpeciesMap | None = None,
+) -> tuple[Table, list[Deployment], int]:
+    """Events from a tagged-records CSV, the common legacy format of crossing-structure surveys.
+
+    Columns: ``site`` (a deployment's ``camera_id``, ``location_id`` or ``deployment_id``),
+    ``datetime`` (ISO 8601; without an offset, the site's time zone or UTC offset),
+    ``species``, ``count``, ``direction`` (``A to B``, ``B to A``, at a ramp ``used``,
+    ``refused`` or ``approached``; blank for unknown) and optionally ``structure`` (which then
+    sets the deployment's structure type). Records become events as detections do (one species
+    at one site, ``independence_s``). Returns the events, the deployments (structures set) and
+    the number of records outside every deployment.
+    """
+    path, source = Path(path), str(path)
+    config = config or EventConfig()
+    rows = _read_csv(path, TAGGED_COLUMNS)
+    deployments = _with_structures(rows, list(deployments), source)
+    site_of = {}
+    for d in deployments:
+        for key in (d.deployment_id, d.location_id, d.camera_id):
+            if key:
+                site_of.setdefault(key, d)
+    cameras, times, species, counts, tags = [], [], [], [], []
+    for line, row in enumerate(rows, start=2):
+        site = (row["site"] or "").strip()
+        if site not in site_of:
+            raise ConfigError(
+                f"row {line}: site {site!r} is no deployment, camera or location of the "
+                "deployments table; add it there",
+                source=source,
+                field="site",
+            )
+        dep = site_of[site]
+        offset = (
+            _zone_offset(zoneinfo.ZoneInfo(dep.timezone), row["datetime"])
+            if dep.timezone
+            else dep.utc_offset_s
+        )
+        times.append(parse_time(row["datetime"], source=source, field=f"row {line} datetime",
+                                default_offset_s=offset))  # fmt: skip
+        cameras.append(dep.camera_id)
+        species.append((row["species"] or "").strip() or "animal")
+        counts.append(_whole(row["count"] or "1", line, source))
+        tags.append((row["direction"] or "").strip())
+    index = assign_deployments(np.array(cameras, dtype=object), np.array(times), deployments)
+    inside = index >= 0
+    events = events_from_tags(
+        index[inside], np.array(times, np.int64)[inside], np.array(species, dtype=object)[inside],
+        np.array(counts, np.int64)[inside], np.array(tags, dtype=object)[inside],
+        deployments, config, species_map,
+    )  # fmt: skip
+    return events, deployments, int((~inside).sum())
+
+
+def _whole(text: str, line: int, source: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 1:
+        raise ConfigError(
+            f"row {line}: count must be a whole number >= 1; got {text!r}",
+            source=source,
+            field="count",
+        )
+    return value
+
+
+def _with_structures(rows, deployments: list[Deployment], source: str) -> list[Deployment]:
+    if not rows or "structure" not in rows[0]:
+        return deployments
+    by_site: dict[str, set[str]] = {}
+    for row in rows:
+        if (row.get("structure") or "").strip():
+            by_site.setdefault(row["site"].strip(), set()).add(row["structure"].strip())
+    out = []
+    for d in deployments:
+        kinds = set().union(
+            *(by_site.get(k, set()) for k in (d.deployment_id, d.location_id, d.camera_id) if k)
+        )
+        if len(kinds) > 1:
+            raise ConfigError(
+                f"site of deployment {d.deployment_id!r} has several structures {sorted(kinds)}; "
+                "give one per site",
+                source=source,
+                field="structure",
+            )
+        out.append(dataclasses.replace(d, structure=kinds.pop()) if kinds else d)
+    return out
+
+
+def read_deployments(path: str | os.PathLike, *, merge_overlaps: bool = False) -> list[Deployment]:
     """Read the deployments table (CSV) and check that no camera has overlapping deployments.
 
     Columns: ``camera_id, fence_id, start, end`` (required); ``deployment_id`` (default
     ``camera_id@start``), ``location_id``, ``opening_id``, ``utc_offset`` (e.g. ``+05:00``; default
     the offset written in ``start``), ``opening_date``, ``latitude``, ``longitude`` (WGS84),
     ``line_x1, line_y1, line_x2, line_y2`` (the fence line in normalised image coordinates, all
-    four or none) and ``side_a, side_b`` (names of the two sides, default ``A`` and ``B``).
+    four or none), ``side_a, side_b`` (names of the two sides, default ``A`` and ``B``),
+    ``timezone`` (IANA name, e.g. ``Asia/Tashkent``: local times with daylight saving; times
+    without an offset are read in it) and ``structure`` (``opening``, ``underpass``,
+    ``overpass`` or ``ramp``). Overlapping deployments of one camera are refused, or merged
+    with a warning when ``merge_overlaps`` is set.
     """
     path = Path(path)
     rows = _read_csv(path, ("camera_id", "fence_id", "start", "end"))
@@ -496,8 +637,7 @@ def read_deployments(path: str | os.PathLike) -> list[Deployment]:
             field=unknown[0],
         )
     deployments = [_deployment(row, line, str(path)) for line, row in enumerate(rows, start=2)]
-    check_deployments(deployments, source=str(path))
-    return deployments
+    return check_deployments(deployments, source=str(path), merge=merge_overlaps)
 
 
 def _deployment(row: dict[str, str], line: int, source: str) -> Deployment:
@@ -519,6 +659,9 @@ def _deployment(row: dict[str, str], line: int, source: str) -> Deployment:
         if not text(name):
             raise ConfigError(f"row {line}: empty value", source=source, field=name)
     offset = _row_offset(text("utc_offset"), text("start"), line, source)
+    zone = _row_zone(text("timezone"), line, source)
+    if offset is None and zone is not None:
+        offset = _zone_offset(zone, text("start"))
     times = {
         name: parse_time(text(name), source=source, field=f"row {line} {name}",
                          default_offset_s=offset)
@@ -563,9 +706,33 @@ def _deployment(row: dict[str, str], line: int, source: str) -> Deployment:
             location_id=text("location_id"),
             latitude=lat,
             longitude=lon,
+            timezone=text("timezone"),
+            structure=text("structure") or "opening",
         )
     except ConfigError as exc:
         raise ConfigError(f"row {line}: {exc.message}", source=source, field=exc.field) from None
+
+
+def _row_zone(name: str, line: int, source: str):
+    if not name:
+        return None
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"row {line}: {name!r} is not an IANA time zone name (e.g. Asia/Tashkent)",
+            source=source,
+            field="timezone",
+        ) from None
+
+
+def _zone_offset(zone, start: str) -> int:
+    """Offset of ``zone`` at a naive local ``start`` (the camera clock's offset then)."""
+    try:
+        local = dt.datetime.fromisoformat(start.strip())
+    except ValueError:
+        return 0  # parse_time reports the bad value
+    return int(local.replace(tzinfo=zone).utcoffset().total_seconds())
 
 
 def _row_offset(utc_offset: str, start: str, line: int, source: str) -> int | None:

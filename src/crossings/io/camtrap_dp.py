@@ -33,7 +33,20 @@ from pathlib import Path
 
 import numpy as np
 
-from crossings.core.camtrap import CameraResult, Deployment, Detections, EventConfig
+from crossings.core.camtrap import (
+    CameraResult,
+    Deployment,
+    Detections,
+    EventConfig,
+    SpeciesMap,
+    analyse,
+    assign_deployments,
+    check_deployments,
+    events_from_tags,
+    people_per_month,
+    summarise,
+    unknown_species,
+)
 from crossings.errors import ConfigError, InputFileError
 from crossings.io.atomic import write_text_atomic
 
@@ -52,6 +65,7 @@ __all__ = [
     "build_export",
     "with_generalised",
     "to_camera_inputs",
+    "analyse_package",
 ]
 
 VERSION = "1.0.2"
@@ -493,7 +507,10 @@ def _deployment_row(index: int, dep: Deployment, media: Sequence[ExportMedia]) -
         "openingID": dep.opening_id,
         "sideA": dep.side_names[0],
         "sideB": dep.side_names[1],
+        "structure": dep.structure,
     }
+    if dep.timezone:
+        tags["timezone"] = dep.timezone
     if dep.opening_date is not None:
         tags["openingDate"] = _iso(dep.opening_date, dep.utc_offset_s)
     if dep.fence_line is not None:
@@ -563,7 +580,10 @@ def _event_observations(result: CameraResult, deployments, detector) -> list[dic
             "fenceID": event["fence_id"],
             "openingID": event["opening_id"],
             "period": event["period"],
+            "nImages": str(event["n_images"]),
         }
+        if event.get("structure") == "ramp":
+            tags["useClass"] = event["use_class"]
         rows.append({
             "observationID": f"{dep.deployment_id}_{event['event_id']}",
             "deploymentID": dep.deployment_id,
@@ -713,32 +733,38 @@ def to_camera_inputs(package: CamtrapPackage) -> tuple[Detections, list[Deployme
     """Detections and deployments of a Camtrap DP package, for ``analyse``.
 
     Deployments take ``fenceID``, ``openingID`` (default: the ``locationID``), ``openingDate``,
-    ``fenceLine``, ``sideA`` and ``sideB`` from ``deploymentTags`` (as crossings writes them).
+    ``fenceLine``, ``sideA``, ``sideB``, ``structure`` and ``timezone`` from ``deploymentTags``
+    (as crossings writes them); their camera is ``cameraID``, else ``locationID``, else the
+    deployment, so that overlapping deployments of one camera are caught as in the CSV route.
     Media-level observations of animals, humans and vehicles become detections (one per row,
     with its box, count and probability); a package with only event-level observations gives one
     record per event at its start. Blank, unknown and unclassified observations are skipped.
     """
     deployments = [_deployment_from_row(row) for row in package.deployments]
-    index = {d.deployment_id: i for i, d in enumerate(deployments)}
-    media_time = {m["mediaID"]: m["timestamp"] for m in package.media}
     level = (
         "media"
         if any(o["observationLevel"] == "media" for o in package.observations)
         else ("event")
     )
+    return _detections(package, deployments, level), deployments
+
+
+def _detections(package: CamtrapPackage, deployments, level: str) -> Detections:
+    camera = {d.deployment_id: d.camera_id for d in deployments}
+    media_time = {m["mediaID"]: m["timestamp"] for m in package.media}
     rows = [
         o
         for o in package.observations
         if o["observationLevel"] == level
         and o["observationType"] in _CATEGORY_OF_TYPE
-        and o["deploymentID"] in index
+        and o["deploymentID"] in camera
     ]
     stamps = [media_time.get(o["mediaID"]) or o["eventStart"] for o in rows]
-    detections = Detections(
+    return Detections(
         file=np.array(
             [o["mediaID"] or o["eventID"] or o["observationID"] for o in rows], dtype=object
         ),  # fmt: skip
-        camera_id=np.array([o["deploymentID"] for o in rows], dtype=object),
+        camera_id=np.array([camera[o["deploymentID"]] for o in rows], dtype=object),
         time=np.array([int(_utc(t).timestamp()) for t in stamps], dtype=np.int64),
         category=np.array([_CATEGORY_OF_TYPE[o["observationType"]] for o in rows], dtype=object),
         species=np.array([o["scientificName"] for o in rows], dtype=object),
@@ -746,7 +772,73 @@ def to_camera_inputs(package: CamtrapPackage) -> tuple[Detections, list[Deployme
         bbox=np.array([[float(o[k]) if o[k] else np.nan for k in _BBOX] for o in rows]),
         count=np.array([int(o["count"] or 1) for o in rows], dtype=np.int64),
     )
-    return detections, deployments
+
+
+def _tagged_events(package: CamtrapPackage) -> list[dict[str, str]]:
+    """Event-level animal observations that carry a crossing tag (as crossings writes them)."""
+    return [
+        o
+        for o in package.observations
+        if o["observationLevel"] == "event"
+        and o["observationType"] == "animal"
+        and "crossingDirection" in parse_tags(o.get("observationTags", ""))
+    ]
+
+
+def analyse_package(
+    package: CamtrapPackage,
+    config: EventConfig,
+    *,
+    species_map: SpeciesMap | None = None,
+    daylight=None,
+    source: str = "datapackage.json",
+) -> CameraResult:
+    """Analyse a Camtrap DP package.
+
+    When its event-level observations carry ``crossingDirection`` tags (packages written by
+    crossings, or tagged by hand), those events are used as they are, with their direction (or
+    ``useClass`` at a ramp); otherwise events are built from the media-level boxes. Overlapping
+    deployments of one camera are refused, or merged with a warning when
+    ``config.merge_overlaps`` is set.
+    """
+    detections, deployments = to_camera_inputs(package)
+    deployments = check_deployments(deployments, source=source, merge=config.merge_overlaps)
+    tagged = _tagged_events(package)
+    if not tagged:
+        result = analyse(detections, deployments, config, species_map=species_map,
+                         daylight=daylight)  # fmt: skip
+        return result
+    camera = {r["deploymentID"]: _camera_of_row(r) for r in package.deployments}
+    rows = [o for o in tagged if o["deploymentID"] in camera]
+    start = np.array([int(_utc(o["eventStart"]).timestamp()) for o in rows], dtype=np.int64)
+    end = np.array([int(_utc(o["eventEnd"] or o["eventStart"]).timestamp()) for o in rows])
+    index = assign_deployments(
+        np.array([camera[o["deploymentID"]] for o in rows], dtype=object), start, deployments
+    )
+    inside = index >= 0
+    tags = [parse_tags(o.get("observationTags", "")) for o in rows]
+    tag = np.array([t.get("useClass") or t["crossingDirection"] for t in tags], dtype=object)
+    species = np.array([o["scientificName"] or "animal" for o in rows], dtype=object)
+    count = np.array([int(o["count"] or 1) for o in rows], dtype=np.int64)
+    images = np.array([int(t.get("nImages") or 1) for t in tags], dtype=np.int64)
+    events = events_from_tags(
+        index[inside], start[inside], species[inside], count[inside], tag[inside],
+        deployments, config, species_map, end=end[inside], images=images[inside],
+    )  # fmt: skip
+    people = people_per_month(_detections(package, deployments, "event"), deployments, config)
+    return summarise(
+        events,
+        deployments,
+        config,
+        daylight=daylight,
+        outside_deployments=int((~inside).sum()),
+        people=people,
+        unknown_species=unknown_species(events["species"], species_map),
+    )
+
+
+def _camera_of_row(row: dict[str, str]) -> str:
+    return row.get("cameraID") or row.get("locationID") or row["deploymentID"]
 
 
 _BBOX = ("bboxX", "bboxY", "bboxWidth", "bboxHeight")
@@ -769,7 +861,7 @@ def _deployment_from_row(row: dict[str, str]) -> Deployment:
     opening_date = tags.get("openingDate")
     return Deployment(
         deployment_id=row["deploymentID"],
-        camera_id=row["deploymentID"],  # media rows name their deployment, not their camera
+        camera_id=_camera_of_row(row),
         fence_id=tags.get("fenceID", ""),
         opening_id=tags.get("openingID") or row.get("locationID", ""),
         start=int(start.timestamp()),
@@ -781,4 +873,6 @@ def _deployment_from_row(row: dict[str, str]) -> Deployment:
         location_id=row.get("locationID", ""),
         latitude=float(row["latitude"]),
         longitude=float(row["longitude"]),
+        timezone=tags.get("timezone", ""),
+        structure=tags.get("structure", "opening"),
     )

@@ -1,0 +1,197 @@
+"""Camtrap DP and tagged-records round trips: the same events, directions and effort."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import zoneinfo
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_camera_cli import events_args, read_csv, run, scene_files
+
+from crossings.core.camtrap import Deployment, EventConfig, Table
+from crossings.errors import ConfigError, CrossingsWarning
+from crossings.io.camera import read_deployments, read_tagged_records
+from crossings.io.camtrap_dp import analyse_package, read_camtrapdp
+from crossings.io.daylight import light_of_events, sun_times
+
+
+@pytest.fixture()
+def scene(tmp_path: Path) -> dict[str, Path]:
+    return scene_files(tmp_path)
+
+
+KEYS = ("species", "start", "direction", "from_side", "to_side", "period", "n_images")
+
+
+def _export(scene, out: Path) -> Path:
+    root = scene["root"]
+    result = run("export-camtrapdp", "--detections", root / "md.json", "--deployments",
+                 root / "deployments.csv", "--images", scene["images"], "--labels",
+                 root / "labels.csv", "--out", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _direct(scene) -> list[dict[str, str]]:
+    out = scene["root"] / "direct"
+    assert run(*events_args(scene, out)).exit_code == 0
+    return read_csv(out / "events.csv")
+
+
+def _keys(events: Table) -> list[tuple]:
+    def text(name, value):
+        return f"{np.datetime64(int(value), 's')}Z" if name == "start" else str(value)
+
+    return [tuple(text(k, r[k]) for k in KEYS) for r in events.rows()]
+
+
+def _rewrite(path: Path, edit) -> None:
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    fields = list(rows[0])
+    rows = edit(rows)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_a_package_from_crossings_gives_the_same_events_and_directions(scene):
+    direct = [tuple(e[k] for k in KEYS) for e in _direct(scene)]
+    assert any(d[2] == "A to B" for d in direct)  # the scene has a crossing
+    package = read_camtrapdp(_export(scene, scene["root"] / "dp") / "datapackage.json")
+    again = analyse_package(package, EventConfig())
+    assert _keys(again.events) == direct
+
+
+def test_direction_tags_are_kept_without_boxes_or_fence_line(scene):
+    """Directions come from the event tags, not from re-judging boxes (none are left here)."""
+    dp = _export(scene, scene["root"] / "dp")
+    _rewrite(
+        dp / "observations.csv", lambda rows: [r for r in rows if r["observationLevel"] == "event"]
+    )
+
+    def no_line(rows):
+        for r in rows:
+            tags = r["deploymentTags"].split(" | ")
+            r["deploymentTags"] = " | ".join(t for t in tags if not t.startswith("fenceLine"))
+        return rows
+
+    _rewrite(dp / "deployments.csv", no_line)
+    again = analyse_package(read_camtrapdp(dp / "datapackage.json"), EventConfig())
+    direct = [tuple(e[k] for k in KEYS) for e in _direct(scene)]
+    assert [k[:5] for k in _keys(again.events)] == [d[:5] for d in direct]
+
+
+def _overlapping(dp: Path) -> None:
+    def add_copy(rows):
+        copy = {**rows[0], "deploymentID": "d1-bis",
+                "deploymentStart": "2023-05-15T00:00:00+05:00",
+                "deploymentEnd": "2023-06-10T00:00:00+05:00"}  # fmt: skip
+        return rows + [copy]
+
+    _rewrite(dp / "deployments.csv", add_copy)
+
+
+def test_overlapping_deployments_in_a_package_are_refused_or_merged(scene):
+    dp = _export(scene, scene["root"] / "dp")
+    _overlapping(dp)
+    package = read_camtrapdp(dp / "datapackage.json")
+    with pytest.raises(ConfigError, match="overlap in time.*--merge-overlaps"):
+        analyse_package(package, EventConfig(), source="dp")
+    with pytest.warns(CrossingsWarning, match="merged into one deployment"):
+        merged = analyse_package(package, EventConfig(merge_overlaps=True), source="dp")
+    # 1 March to 10 June (UTC+5), counted once: 101 camera-days, not 101 + 26
+    assert {float(d) for d in merged.use["camera_days"]} == {101.0}
+    assert len(merged.events) == len(analyse_package(read_camtrapdp(_export(
+        scene, scene["root"] / "dp2") / "datapackage.json"), EventConfig()).events)  # fmt: skip
+
+
+def test_a_tagged_records_csv_gives_the_same_events_as_the_package(scene, tmp_path):
+    dp = _export(scene, scene["root"] / "dp")
+    package = read_camtrapdp(dp / "datapackage.json")
+    from_package = analyse_package(package, EventConfig()).events
+    tagged = tmp_path / "tagged.csv"
+    with open(tagged, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["site", "datetime", "species", "count", "direction"])
+        for o in package.observations:
+            if o["observationLevel"] != "event":
+                continue
+            tags = dict(t.split(":", 1) for t in o["observationTags"].split(" | "))
+            writer.writerow(["C1", o["eventStart"], o["scientificName"] or "animal", o["count"],
+                             tags["crossingDirection"]])  # fmt: skip
+    deployments = read_deployments(scene["root"] / "deployments.csv")
+    events, _, outside = read_tagged_records(tagged, deployments)
+    assert outside == 0
+    keys = KEYS[:-1]  # a tagged row is one record, whatever the images behind it
+    assert [tuple(str(r[k]) for k in keys) for r in events.rows()] == [
+        tuple(str(r[k]) for k in keys) for r in from_package.rows()
+    ]
+
+
+def test_tagged_records_bad_site_and_ramp_structure(tmp_path):
+    deps = [Deployment("d1", "R1", "F", "ramp-2", 0, 2_000_000_000, utc_offset_s=18000)]
+    path = tmp_path / "t.csv"
+    path.write_text(
+        "site,datetime,species,count,direction,structure\n"
+        "R1,2023-05-01T06:00,Gazella subgutturosa,2,used,ramp\n"
+        "R1,2023-05-01T09:00,Gazella subgutturosa,1,refused,ramp\n"
+    )
+    events, deps_out, _ = read_tagged_records(path, deps)
+    assert deps_out[0].structure == "ramp"
+    assert events["use_class"].tolist() == ["used", "refused"]
+    assert events["start"].tolist()[0] == int(
+        dt.datetime(2023, 5, 1, 1, 0, tzinfo=dt.timezone.utc).timestamp()
+    )
+    path.write_text("site,datetime,species,count,direction\nX9,2023-05-01T06:00,wolf,1,\n")
+    with pytest.raises(ConfigError, match="site 'X9' is no deployment"):
+        read_tagged_records(path, deps)
+
+
+LONDON = zoneinfo.ZoneInfo("Europe/London")
+
+
+@pytest.mark.parametrize(
+    "date, sunrise, sunset",
+    [(dt.date(2021, 6, 21), "04:43", "21:21"), (dt.date(2021, 12, 21), "08:04", "15:53")],
+)
+def test_sun_times_match_published_times_for_london(date, sunrise, sunset):
+    """Published sunrise and sunset at London (51.5074 N, 0.1278 W), to the minute."""
+    times = sun_times(51.5074, -0.1278, date, LONDON)
+
+    def minutes(text):
+        h, m = map(int, text.split(":"))
+        return 60 * h + m
+
+    for name, published in (("sunrise", sunrise), ("sunset", sunset)):
+        value = times[name].astimezone(LONDON)
+        assert abs(value.hour * 60 + value.minute + value.second / 60 - minutes(published)) <= 1
+
+
+def test_events_are_day_twilight_or_night_at_the_deployment():
+    dep = Deployment("d", "C", "F", "O", 0, 2_000_000_000, latitude=51.5074, longitude=-0.1278,
+                     timezone="Europe/London")  # fmt: skip
+    local = ["2021-06-21T03:00", "2021-06-21T04:30", "2021-06-21T12:00", "2021-06-21T21:40",
+             "2021-06-21T23:30"]  # fmt: skip
+    start = np.array(
+        [int(dt.datetime.fromisoformat(t).replace(tzinfo=LONDON).timestamp()) for t in local]
+    )
+    events = Table(
+        {
+            "deployment_id": np.array(["d"] * 5, dtype=object),
+            "local_date": np.array(["2021-06-21"] * 5, dtype=object),
+            "start": start,
+        }
+    )
+    # civil dawn about 03:4x, sunrise 04:43, sunset 21:21, civil dusk about 22:0x (BST)
+    assert light_of_events(events, [dep]).tolist() == [
+        "night",
+        "twilight",
+        "day",
+        "twilight",
+        "night",
+    ]
