@@ -240,3 +240,26 @@ def test_summarise_takes_a_daylight_function():
         ("O1", "Canis lupus", "day"): 1,
         ("O2", "Saiga tatarica", "night"): 1,
     }
+
+
+def test_plots_keep_a_bounded_size_for_many_openings_and_months(tmp_path):
+    from PIL import Image
+
+    from crossings.report.camera_plots import DPI, MAX_INCHES, MAX_OPENINGS, write_camera_plots
+
+    rng = np.random.default_rng(5)
+    t0 = 1_600_000_000
+    deps = [
+        Deployment(f"d{k}", f"C{k}", "F", f"O{k}", t0, t0 + 6 * 365 * 86400, opening_date=t0 + 9e7)
+        for k in range(MAX_OPENINGS + 15)
+    ]
+    n = 6000
+    events = events_from_tags(
+        rng.integers(0, len(deps), n), t0 + rng.integers(0, 6 * 365 * 86400, n),
+        np.array([f"species {k}" for k in range(25)])[rng.integers(0, 25, n)],
+        np.ones(n, int), np.full(n, "A to B"), deps, EventConfig(),
+    )  # fmt: skip
+    paths = write_camera_plots(summarise(events, deps, EventConfig()), tmp_path)
+    for path in paths:
+        width, height = Image.open(path).size
+        assert width <= MAX_INCHES[0] * DPI + 1 and height <= MAX_INCHES[1] * DPI + 1, path.name

@@ -3,6 +3,12 @@
 Every plot reads the tables of a :class:`crossings.core.camtrap.CameraResult`, which never hold
 person or vehicle records unless the analysis was told to keep them; the plots drop those
 categories again, so a person can never appear in a figure.
+
+The plots stay readable and fast for any survey size: months and hours are heatmaps (openings
+by month, species by month, species by hour), bar charts and heatmaps show at most
+``MAX_OPENINGS`` openings and ``MAX_SPECIES`` species (the most seen; a note on the figure says
+how many openings are left out), and every figure has a fixed upper size (``MAX_INCHES`` at
+``DPI``). Data are summed with numpy from the table columns, never row by row.
 """
 
 from __future__ import annotations
@@ -15,10 +21,17 @@ import numpy as np
 from crossings.core.camtrap import PRIVATE_CATEGORIES, CameraResult, Table
 from crossings.io.atomic import atomic_path
 
-__all__ = ["write_camera_plots", "PLOT_NAMES"]
+__all__ = ["write_camera_plots", "PLOT_NAMES", "MAX_SPECIES", "MAX_OPENINGS", "MAX_INCHES", "DPI"]
+
 
 PLOT_NAMES = ("monthly.png", "diel.png", "use_by_opening.png", "before_after.png")
-_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666")
+#: Species rows in the heatmaps (the most seen ones).
+MAX_SPECIES = 18
+#: Openings in the bar charts and heatmap rows (the most used ones).
+MAX_OPENINGS = 30
+#: Largest figure, inches (width, height).
+MAX_INCHES = (13.0, 9.0)
+DPI = 110
 
 
 def _plt():
@@ -27,29 +40,49 @@ def _plt():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.spines.top": False,
+    plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "axes.spines.top": False,
                          "axes.spines.right": False})  # fmt: skip
     return plt
 
 
-def _public_rows(table: Table) -> list[dict]:
-    return [r for r in table.rows() if r["species"] and r["species"] not in PRIVATE_CATEGORIES]
+def _public(table: Table) -> dict[str, np.ndarray]:
+    """Columns of the rows with an animal species (no person, vehicle or empty effort rows)."""
+    species = np.asarray(table["species"]).astype(str) if len(table) else np.zeros(0, str)
+    keep = (species != "") & ~np.isin(species, list(PRIVATE_CATEGORIES))
+    return {name: np.asarray(values)[keep] for name, values in table.columns.items()}
 
 
-def _opening_label(row: dict) -> str:
-    return f"{row['fence_id']} / {row['opening_id']}" if row["opening_id"] else row["fence_id"]
+def _opening_labels(columns: dict[str, np.ndarray]) -> np.ndarray:
+    fence = columns["fence_id"].astype(str)
+    opening = columns["opening_id"].astype(str)
+    return np.where(opening != "", np.char.add(np.char.add(fence, " / "), opening), fence)
 
 
-def _species_colours(rows: list[dict]) -> dict[str, str]:
-    names = sorted({r["species"] for r in rows})
-    return {s: _COLOURS[i % len(_COLOURS)] for i, s in enumerate(names)}
+def _top(labels: np.ndarray, weights: np.ndarray, limit: int) -> list[str]:
+    """Up to ``limit`` labels with the largest total weight (ties: by name)."""
+    names, inverse = np.unique(labels, return_inverse=True)
+    totals = np.bincount(inverse.reshape(-1), weights.astype(float), len(names))
+    order = np.lexsort((names, -totals))
+    return [str(n) for n in names[order][:limit]]
 
 
-def _save(fig, path: Path, caption: str = "") -> Path:
+def _size(width: float, height: float) -> tuple[float, float]:
+    return min(width, MAX_INCHES[0]), min(height, MAX_INCHES[1])
+
+
+def _save(fig, path: Path, caption: str = "", note: str = "", *, left: float = 0.2) -> Path:
+    height = fig.get_size_inches()[1]
+    # fixed margins in inches: room for the caption, the title and the axis labels
+    fig.subplots_adjust(left=left, right=0.84, bottom=min(0.45, 0.8 / height),
+                        top=max(0.5, 1 - 0.95 / height))  # fmt: skip
+    if fig._suptitle is not None:
+        fig._suptitle.set_y(1 - 0.45 / height)
     if caption:  # e.g. "SYNTHETIC detections": the label travels with the picture
-        fig.text(0.5, 1.04, caption, ha="center", va="bottom", color="#b00020", weight="bold")
+        fig.text(0.5, 0.995, caption, ha="center", va="top", color="#b00020", weight="bold")
+    if note:
+        fig.text(0.01, 0.005, note, ha="left", va="bottom", color="#555", fontsize=8)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=130, bbox_inches="tight")
+        fig.savefig(tmp, dpi=DPI)
     _plt().close(fig)
     return path
 
@@ -63,172 +96,171 @@ def _empty(path: Path, title: str, caption: str = "") -> Path:
     return _save(fig, path, caption)
 
 
-def _grid(plt, n: int, width: float = 5.5, height: float = 3.0):
-    cols = min(n, 2)
-    rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
-    for ax in axes.ravel()[n:]:
-        ax.set_axis_off()
-    return fig, axes.ravel()
+def _heatmap(ax, matrix, row_labels, col_labels, tick_step, cmap="viridis"):
+    image = ax.imshow(matrix, aspect="auto", interpolation="nearest", cmap=cmap, vmin=0)
+    ticks = np.arange(0, len(col_labels), tick_step)
+    ax.set_xticks(ticks, [col_labels[t] for t in ticks], rotation=90, fontsize=7)
+    ax.set_yticks(np.arange(len(row_labels)), row_labels, fontsize=7)
+    return image
 
 
-def _opening_panels(plt, rows: list[dict], width: float = 5.5):
-    """A figure with one panel per opening; returns it and ``(axis, opening, its rows)``."""
-    openings = sorted({_opening_label(r) for r in rows})
-    fig, axes = _grid(plt, len(openings), width=width)
-    panels = [
-        (ax, opening, [r for r in rows if _opening_label(r) == opening])
-        for ax, opening in zip(axes, openings, strict=False)
-    ]
-    return fig, panels
-
-
-def _label_events_panel(ax, opening: str) -> None:
-    ax.set_ylabel("events")
-    ax.set_title(f"Opening {opening}")
-    ax.yaxis.get_major_locator().set_params(integer=True)
-
-
-def _legend_below(fig, extra=()) -> None:
-    """One legend for all panels, below them, so it never hides a bar."""
-    from matplotlib.patches import Patch
-
-    seen: dict = {}
-    for a in fig.axes:
-        for h, lab in zip(*a.get_legend_handles_labels(), strict=True):
-            seen.setdefault(lab, h)
-    handles = list(seen.values()) + [Patch(color=c, alpha=0.5) for c, _ in extra]
-    labels = list(seen) + [text for _, text in extra]
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False)
+def _matrix(labels, keep: list[str], col: np.ndarray, n_cols: int, weights) -> np.ndarray:
+    row = {name: k for k, name in enumerate(keep)}
+    rows = np.array([row.get(lab, -1) for lab in labels], dtype=np.int64)
+    shown = rows >= 0
+    matrix = np.zeros((len(keep), n_cols))
+    np.add.at(matrix, (rows[shown], col[shown]), weights[shown])
+    return matrix
 
 
 def plot_monthly(monthly: Table, path: Path, caption: str = "") -> Path:
-    """Events per month and species, one panel per opening."""
-    rows = _public_rows(monthly)
-    title = "Independent events per month"
-    if not rows:
+    """Events per month: a heatmap of openings by month and one of species by month."""
+    cols = _public(monthly)
+    title = "Independent events per month (local time)"
+    if not len(cols["species"]) or cols["events"].sum() == 0:
         return _empty(path, title, caption)
     plt = _plt()
-    colours = _species_colours(rows)
-    months = np.arange(np.datetime64(min(r["month"] for r in rows), "M"),
-                       np.datetime64(max(r["month"] for r in rows), "M") + 1)  # fmt: skip
-    fig, panels = _opening_panels(plt, rows, width=max(5.5, 0.35 * len(months) + 2))
-    for ax, opening, mine in panels:
-        species = sorted({r["species"] for r in mine})
-        width = 0.8 / len(species)
-        for k, name in enumerate(species):
-            counts = {np.datetime64(r["month"], "M"): r["events"] for r in mine
-                      if r["species"] == name}  # fmt: skip
-            values = [counts.get(m, 0) for m in months]
-            ax.bar(np.arange(len(months)) + k * width - 0.4 + width / 2, values, width,
-                   color=colours[name], label=name)  # fmt: skip
-        ax.set_xticks(np.arange(len(months)), [str(m) for m in months], rotation=45, ha="right")
-        _label_events_panel(ax, opening)
-    fig.suptitle(title + " (local time)", fontweight="bold")
-    _legend_below(fig)
-    return _save(fig, path, caption)
+    labels = _opening_labels(cols)
+    species = cols["species"].astype(str)
+    openings = _top(labels, cols["events"], MAX_OPENINGS)
+    kinds = _top(species, cols["events"], MAX_SPECIES)
+    months = np.arange(np.datetime64(min(cols["month"]), "M"),
+                       np.datetime64(max(cols["month"]), "M") + 1)  # fmt: skip
+    col = (cols["month"].astype("datetime64[M]") - months[0]).astype(np.int64)
+    month_labels = [str(m) for m in months]
+    step = max(1, int(np.ceil(len(months) / 36)))
+    heights = (len(openings) + 1, len(kinds) + 1)
+    fig, (top, bottom) = plt.subplots(
+        2, 1, sharex=True, gridspec_kw={"height_ratios": heights},
+        figsize=_size(2.5 + 0.22 * len(months), 1.6 + 0.17 * sum(heights)),
+    )  # fmt: skip
+    fig.subplots_adjust(hspace=0.08)
+    image = _heatmap(top, _matrix(labels, openings, col, len(months), cols["events"]), openings,
+                     month_labels, step)  # fmt: skip
+    top.set_ylabel("opening")
+    fig.colorbar(image, ax=top, fraction=0.03, pad=0.01, label="events")
+    image = _heatmap(bottom, _matrix(species, kinds, col, len(months), cols["events"]), kinds,
+                     month_labels, step)  # fmt: skip
+    bottom.set_ylabel("species")
+    bottom.set_xlabel("month")
+    fig.colorbar(image, ax=bottom, fraction=0.03, pad=0.01, label="events")
+    fig.suptitle(title, fontweight="bold")
+    note = _left_out(len(set(labels)), len(openings))
+    return _save(fig, path, caption, note)
+
+
+def _left_out(total: int, shown: int) -> str:
+    return f"{total - shown} less used openings not shown" if total > shown else ""
 
 
 def plot_diel(diel: Table, path: Path, caption: str = "") -> Path:
-    """Hour-of-day activity (local camera time) per species, one panel per opening."""
-    rows = _public_rows(diel)
-    title = "Diel activity: events by hour of day (local time)"
-    if not rows or sum(r["events"] for r in rows) == 0:
+    """Share of each species' events per hour of day (local camera time), all openings."""
+    cols = _public(diel)
+    title = "Diel activity: share of events by hour of day (local time)"
+    if not len(cols["species"]) or cols["events"].sum() == 0:
         return _empty(path, title, caption)
     plt = _plt()
-    colours = _species_colours(rows)
-    fig, panels = _opening_panels(plt, rows)
-    hours = np.arange(24)
-    for ax, opening, mine in panels:
-        bottom = np.zeros(24)
-        for name in sorted({r["species"] for r in mine}):
-            counts = np.zeros(24)
-            for r in mine:
-                if r["species"] == name:
-                    counts[int(r["hour"])] += r["events"]
-            ax.bar(hours, counts, 0.85, bottom=bottom, color=colours[name], label=name, zorder=2)
-            bottom += counts
-        # night shading as a rough guide, behind the bars
-        ax.axvspan(-0.5, 5.5, color="#ccd", alpha=0.35, lw=0, zorder=0)
-        ax.axvspan(19.5, 23.5, color="#ccd", alpha=0.35, lw=0, zorder=0)
-        ax.set_xticks(range(0, 24, 3), [f"{h:02d}:00" for h in range(0, 24, 3)])
-        ax.set_xlim(-0.5, 23.5)
-        _label_events_panel(ax, opening)
+    species = _top(cols["species"].astype(str), cols["events"], MAX_SPECIES)
+    row = {name: k for k, name in enumerate(species)}
+    rows = np.array([row.get(s, -1) for s in cols["species"].astype(str)])
+    counts = np.zeros((len(species), 24))
+    mine = rows >= 0
+    np.add.at(counts, (rows[mine], cols["hour"][mine].astype(np.int64)), cols["events"][mine])
+    totals = counts.sum(axis=1, keepdims=True)
+    share = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    fig, ax = plt.subplots(figsize=_size(9.0, 2.4 + 0.3 * len(species)))
+    image = ax.imshow(share, aspect="auto", interpolation="nearest", cmap="magma")
+    ax.set_xticks(range(0, 24, 2), [f"{h:02d}" for h in range(0, 24, 2)])
+    names = [f"{s} ({int(t)})" for s, t in zip(species, totals[:, 0], strict=True)]
+    ax.set_yticks(np.arange(len(species)), names)
+    ax.set_xlabel("hour of day (local)")
+    fig.colorbar(image, ax=ax, label="share of the species' events")
     fig.suptitle(title, fontweight="bold")
-    _legend_below(fig, extra=[("#ccd", "night (20:00-06:00, approx.)")])
-    return _save(fig, path, caption)
+    return _save(fig, path, caption, left=0.3)
+
+
+def _by_opening(cols: dict[str, np.ndarray], names: list[str]) -> tuple[list[str], dict]:
+    labels = _opening_labels(cols)
+    openings = _top(labels, cols["events"], MAX_OPENINGS)
+    row = {name: k for k, name in enumerate(openings)}
+    index = np.array([row.get(lab, -1) for lab in labels])
+    shown = index >= 0
+    sums = {}
+    for name in names:
+        values = np.zeros(len(openings))
+        np.add.at(values, index[shown], np.nan_to_num(cols[name][shown].astype(float)))
+        sums[name] = values
+    return openings, sums
+
+
+def _days_per_opening(use: Table, openings: list[str], column: str) -> np.ndarray:
+    """Camera-days of each opening (repeated on its species rows in the use table: take one)."""
+    labels = _opening_labels({k: np.asarray(v) for k, v in use.columns.items()})
+    days = dict(zip(labels, np.asarray(use[column], dtype=float), strict=True))
+    return np.array([days.get(o, 0.0) for o in openings])
 
 
 def plot_use(use: Table, path: Path, caption: str = "") -> Path:
-    """Per opening: detection rate per 100 camera-days and crossings by direction."""
-    rows = _public_rows(use)
-    title = "Use of openings"
-    if not rows:
+    """Per opening (all species): events per 100 camera-days and crossings by direction."""
+    cols = _public(use)
+    title = "Use of openings (all species)"
+    if not len(cols["species"]):
         return _empty(path, title, caption)
     plt = _plt()
-    labels = [f"{_opening_label(r)}\n{r['species']}" for r in rows]
-    y = np.arange(len(rows))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 1.0 + 0.55 * len(rows)), sharey=True)
-    left.barh(y, [r["events_per_100_camera_days"] for r in rows], color="#1b9e77")
-    for yi, r in zip(y, rows, strict=True):
-        left.text(r["events_per_100_camera_days"], yi, f" {r['events']} events / "
-                  f"{r['camera_days']:.0f} camera-days", va="center", fontsize=8)  # fmt: skip
-    left.set_yticks(y, labels)
+    names = ["events", "crossings_a_to_b", "crossings_b_to_a", "direction_unknown"]
+    openings, sums = _by_opening(cols, names)
+    days = _days_per_opening(use, openings, "camera_days")
+    rate = np.divide(100 * sums["events"], days, out=np.zeros(len(days)), where=days > 0)
+    y = np.arange(len(openings))
+    fig, (left, right) = plt.subplots(1, 2, sharey=True,
+                                      figsize=_size(11.0, 1.6 + 0.28 * len(openings)))  # fmt: skip
+    left.barh(y, rate, color="#1b9e77")
+    left.set_yticks(y, openings, fontsize=8)
     left.invert_yaxis()
     left.set_xlabel("events per 100 camera-days")
     left.set_title("Detection rate")
-    a_to_b = np.array([r["crossings_a_to_b"] for r in rows])
-    b_to_a = np.array([r["crossings_b_to_a"] for r in rows])
-    unknown = np.array([r["direction_unknown"] for r in rows])
+    a_to_b, b_to_a = sums["crossings_a_to_b"], sums["crossings_b_to_a"]
     right.barh(y, a_to_b, color="#d95f02", label="A to B")
     right.barh(y, b_to_a, left=a_to_b, color="#7570b3", label="B to A")
-    right.barh(y, unknown, left=a_to_b + b_to_a, color="#bbbbbb", label="direction unknown")
-    sides = {(r["side_a"], r["side_b"]) for r in rows}
-    if len(sides) == 1:
-        side_a, side_b = sides.pop()
-        right.set_title(f"Crossings by direction (A = {side_a}, B = {side_b})")
-    else:
-        right.set_title("Crossings by direction")
-        for yi, r in zip(y, rows, strict=True):
-            right.annotate(f"A = {r['side_a']}, B = {r['side_b']}", (1.0, yi),
-                           xycoords=("axes fraction", "data"), ha="right", va="center",
-                           fontsize=7, color="#555")  # fmt: skip
+    right.barh(y, sums["direction_unknown"], left=a_to_b + b_to_a, color="#bbbbbb",
+               label="direction unknown")  # fmt: skip
+    sides = {(str(a), str(b)) for a, b in zip(cols["side_a"], cols["side_b"], strict=True)}
+    right.set_title(
+        "Crossings by direction"
+        + (" (A = {}, B = {})".format(*sides.pop()) if len(sides) == 1 else "")
+    )
     right.set_xlabel("events")
-    right.legend(frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=3)
-    right.xaxis.get_major_locator().set_params(integer=True)
+    right.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.suptitle(title, fontweight="bold")
-    fig.tight_layout()
-    return _save(fig, path, caption)
+    return _save(fig, path, caption, _left_out(len(set(_opening_labels(cols))), len(openings)))
 
 
 def plot_before_after(use: Table, path: Path, caption: str = "") -> Path:
     """Detection rate before and after each opening was made (where the date is known)."""
-    rows = [r for r in _public_rows(use) if r["camera_days_before"] > 0]
-    title = "Before and after the opening was made"
-    if not rows:
+    cols = _public(use)
+    title = "Before and after the opening was made (all species)"
+    keep = cols["camera_days_before"].astype(float) > 0 if len(cols["species"]) else []
+    cols = {k: v[keep] for k, v in cols.items()}
+    if not len(cols["species"]):
         return _empty(path, title + ": no camera-days before any opening date", caption)
     plt = _plt()
-    labels = [f"{_opening_label(r)}\n{r['species']}" for r in rows]
-    y = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(8.5, 1.2 + 0.6 * len(rows)))
-    before = np.nan_to_num([r["rate_before"] for r in rows])
-    after = np.nan_to_num([r["rate_after"] for r in rows])
+    openings, sums = _by_opening(cols, ["events", "events_before", "events_after"])
+    before_days = _days_per_opening(use, openings, "camera_days_before")
+    after_days = _days_per_opening(use, openings, "camera_days_after")
+    before = np.divide(100 * sums["events_before"], before_days, out=np.zeros(len(openings)),
+                       where=before_days > 0)  # fmt: skip
+    after = np.divide(100 * sums["events_after"], after_days, out=np.zeros(len(openings)),
+                      where=after_days > 0)  # fmt: skip
+    y = np.arange(len(openings))
+    fig, ax = plt.subplots(figsize=_size(8.5, 1.2 + 0.32 * len(openings)))
     ax.barh(y - 0.2, before, 0.4, color="#999999", label="before")
     ax.barh(y + 0.2, after, 0.4, color="#1b9e77", label="after")
-    for yi, r in zip(y, rows, strict=True):
-        ax.text(before[yi], yi - 0.2, f" {r['events_before']} events / "
-                f"{r['camera_days_before']:.0f} days", va="center", fontsize=8)  # fmt: skip
-        ax.text(after[yi], yi + 0.2, f" {r['events_after']} events / "
-                f"{r['camera_days_after']:.0f} days", va="center", fontsize=8)  # fmt: skip
-    ax.set_yticks(y, labels)
+    ax.set_yticks(y, openings, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlim(0, max(before.max(), after.max()) * 1.35 or 1)
     ax.set_xlabel("events per 100 camera-days")
-    ax.legend(frameon=False, fontsize=9, loc="lower right")
-    ax.set_title(title, fontweight="bold")
-    fig.tight_layout()
-    return _save(fig, path, caption)
+    ax.legend(frameon=False, fontsize=9, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle(title, fontweight="bold")
+    return _save(fig, path, caption, _left_out(len(set(_opening_labels(cols))), len(openings)))
 
 
 def write_camera_plots(
@@ -236,7 +268,7 @@ def write_camera_plots(
 ) -> list[Path]:
     """Write the four PNG plots into ``out_dir``; returns their paths.
 
-    ``caption`` is printed under every plot (e.g. to label synthetic data as such).
+    ``caption`` is printed on every plot (e.g. to label synthetic data as such).
     """
     out_dir = Path(out_dir)
     return [
