@@ -1064,13 +1064,18 @@ def light_use(events: Table) -> Table:
 def _count_by(events: Table, names: Sequence[str]) -> Table:
     if len(events) == 0:
         return Table({**{n: np.zeros(0, dtype=object) for n in names}, "events": np.zeros(0, int)})
-    key = np.asarray(events[names[0]]).astype(str)
-    for name in names[1:]:
-        key = np.char.add(np.char.add(key, "\x1f"), np.asarray(events[name]).astype(str))
+    # integer codes per column combined into one key: no string joins over every event
+    values, key = [], np.zeros(len(events), dtype=np.int64)
+    for name in names:
+        uniq, code = np.unique(np.asarray(events[name]).astype(str), return_inverse=True)
+        values.append(uniq)
+        key = key * len(uniq) + code.reshape(-1)
     groups, counts = np.unique(key, return_counts=True)
-    parts = [g.split("\x1f") for g in groups]
-    columns = {n: np.array([p[k] for p in parts], dtype=object) for k, n in enumerate(names)}
-    return Table({**columns, "events": counts.astype(np.int64)})
+    columns = {}
+    for name, uniq in zip(reversed(names), reversed(values), strict=True):
+        columns[name] = uniq[groups % len(uniq)].astype(object)
+        groups = groups // len(uniq)
+    return Table({**{n: columns[n] for n in names}, "events": counts.astype(np.int64)})
 
 
 def people_per_month(
