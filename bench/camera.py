@@ -118,9 +118,9 @@ def bench_tagged_with_plots(n_events: int, work: Path) -> dict:
     cpu = {}
     t0, c0 = time.perf_counter(), time.process_time()
     deps = read_deployments(dep_path)
-    events, deps, _ = read_tagged_records(records, deps, EventConfig())
+    events, deps, _, people = read_tagged_records(records, deps, EventConfig())
     marks["read + events"], cpu["read + events"] = time.perf_counter(), time.process_time()
-    result = summarise(events, deps, EventConfig(), daylight=light_of_events)
+    result = summarise(events, deps, EventConfig(), daylight=light_of_events, people=people)
     seasons = [parse_season("spring:03-01:05-31"), parse_season("autumn:09-01:11-30")]
     tables = effort_tables(result.events, deps, seasons)
     marks["tables"], cpu["tables"] = time.perf_counter(), time.process_time()
@@ -141,6 +141,30 @@ def bench_tagged_with_plots(n_events: int, work: Path) -> dict:
             "peak_mb": _peak_mb()}  # fmt: skip
 
 
+def bench_cli_with_and_without_plots(records: Path, deployments: Path, work: Path) -> dict:
+    """``crossings camera events --tagged`` end to end (a new process each), with and without
+    plots: wall and CPU seconds (children's rusage) and the share the plots add."""
+    import resource
+    import subprocess
+    import sys
+
+    runs = {}
+    for name, extra in (("with plots", []), ("--no-plots", ["--no-plots"])):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        subprocess.run(
+            [str(Path(sys.executable).parent / "crossings"), "camera", "events", "--tagged",
+             str(records),
+             "--deployments", str(deployments), "--out", str(work / name.strip("-")),
+             "--season", "spring:03-01:05-31", *extra],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        runs[name] = (time.perf_counter() - t0, cpu, after.ru_maxrss / 1024)
+    return runs
+
+
 def _peak_mb() -> float:
     """Peak resident memory of this process so far (MB; Linux reports kB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -157,6 +181,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
         tagged = bench_tagged_with_plots(args.events, work / "tagged")
+        cli = bench_cli_with_and_without_plots(
+            work / "tagged" / "tagged.csv", work / "tagged" / "deployments.csv", work / "cli"
+        )
         ev = bench_events(args.images, work / "survey")
         ex = bench_exif(args.jpegs, Path(tmp) / "jpegs")
     print(f"load average before the runs: {load:.1f} on {os.cpu_count()} cores")
@@ -173,6 +200,16 @@ def main() -> None:
     print(f"| EXIF timestamps | {size} | {seconds} | {ex['peak_mb']:.0f} | >= 500 images/s | "
           f"{ex['rate'] / 500:.1f}x |")  # fmt: skip
     _print_tagged(tagged)
+    _print_cli(cli, tagged["events"])
+
+
+def _print_cli(runs: dict, events: int) -> None:
+    (wall, cpu, rss), (wall_np, cpu_np, _) = runs["with plots"], runs["--no-plots"]
+    share = (cpu - cpu_np) / cpu
+    print(f"| `crossings camera events --tagged` (new process) | {events:,} events | {wall:.2f} "
+          f"with plots (CPU {cpu:.2f}), {wall_np:.2f} with --no-plots (CPU {cpu_np:.2f}) | "
+          f"{rss:.0f} | < 10 s, plots <= 10 % | {10 / wall:.1f}x; plots add {100 * share:.0f} % "
+          "of the run's CPU |")  # fmt: skip
 
 
 def _print_tagged(run: dict) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import zoneinfo
 from pathlib import Path
 
@@ -125,7 +126,7 @@ def test_a_tagged_records_csv_gives_the_same_events_as_the_package(scene, tmp_pa
             writer.writerow(["C1", o["eventStart"], o["scientificName"] or "animal", o["count"],
                              tags["crossingDirection"]])  # fmt: skip
     deployments = read_deployments(scene["root"] / "deployments.csv")
-    events, _, outside = read_tagged_records(tagged, deployments)
+    events, _, outside, _ = read_tagged_records(tagged, deployments)
     assert outside == 0
     keys = KEYS[:-1]  # a tagged row is one record, whatever the images behind it
     assert [tuple(str(r[k]) for k in keys) for r in events.rows()] == [
@@ -141,7 +142,7 @@ def test_tagged_records_bad_site_and_ramp_structure(tmp_path):
         "R1,2023-05-01T06:00,Gazella subgutturosa,2,used,ramp\n"
         "R1,2023-05-01T09:00,Gazella subgutturosa,1,refused,ramp\n"
     )
-    events, deps_out, _ = read_tagged_records(path, deps)
+    events, deps_out, _, _ = read_tagged_records(path, deps)
     assert deps_out[0].structure == "ramp"
     assert events["use_class"].tolist() == ["used", "refused"]
     assert events["start"].tolist()[0] == int(
@@ -195,3 +196,58 @@ def test_events_are_day_twilight_or_night_at_the_deployment():
         "twilight",
         "night",
     ]
+
+
+def test_events_command_options_for_field_data(scene, tmp_path):
+    root = scene["root"]
+    out = root / "field"
+    result = run(*events_args(scene, out), "--no-plots", "--people", "--count", "sum",
+                 "--season", "spring:03-01:05-31")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert not list(out.glob("*.png"))
+    people = read_csv(out / "people_per_month.csv")
+    assert [(r["month"], r["category"], r["events"]) for r in people] == [
+        ("2023-05", "person", "1"),
+        ("2023-05", "vehicle", "1"),
+    ]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["sensitivity"]["level"] == "restricted"
+    spring = read_csv(out / "effort_season.csv")
+    assert {r["period"] for r in spring} == {"spring 2023"}
+    assert float(spring[0]["camera_days"]) == 92.0  # 1 March to 1 June
+    assert {"effort_month.csv", "effort_year.csv", "light.csv", "structures.csv"} <= {
+        p.name for p in out.iterdir()
+    }
+    public = root / "public"
+    assert run(*events_args(scene, public), "--no-plots").exit_code == 0
+    assert not (public / "people_per_month.csv").exists()
+    assert json.loads((public / "manifest.json").read_text())["sensitivity"]["level"] == "public"
+
+
+def test_events_from_a_tagged_csv_through_the_command_line(scene, tmp_path):
+    root = scene["root"]
+    tagged = tmp_path / "tagged.csv"
+    tagged.write_text(
+        "site,datetime,species,count,direction\n"
+        "C1,2023-03-15T05:00:00+05:00,Saiga Tatarica ,2,A to B\n"
+        "C1,2023-04-20T18:00:00+05:00,saiga tatarica,1,B to A\n"
+        "C1,2023-04-21T18:00:00+05:00,wolf,1,\n"
+    )
+    names = tmp_path / "names.csv"
+    names.write_text("name,species,group\nsaiga tatarica,Saiga tatarica,ungulate\n")
+    out = tmp_path / "out"
+    result = run("events", "--tagged", tagged, "--deployments", root / "deployments.csv",
+                 "--species-map", names, "--out", out, "--no-plots")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "not in the mapping table: wolf" in result.output
+    events = read_csv(out / "events.csv")
+    assert [(e["species"], e["direction"], e["group"]) for e in events] == [
+        ("Saiga tatarica", "A to B", "ungulate"),
+        ("Saiga tatarica", "B to A", "ungulate"),
+        ("wolf", "unknown", ""),
+    ]
+    light = {(r["species"], r["light"]): r["events"] for r in read_csv(out / "light.csv")}
+    # at 56.1 E local solar time is UTC + 3 h 44 min: 05:00 at UTC+5 is 03:44 solar (night),
+    # 18:00 at UTC+5 is 16:44 solar (day, in April at 44 N)
+    assert light == {("Saiga tatarica", "night"): "1", ("Saiga tatarica", "day"): "1",
+                     ("wolf", "day"): "1"}  # fmt: skip

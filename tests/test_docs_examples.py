@@ -528,7 +528,9 @@ def test_tracks_commands_write_the_documented_files(tmp_path, monkeypatch):
     with open("events.csv", newline="") as handle:
         columns = list(csv.DictReader(handle).fieldnames)
     documented = re.search(r"R's `\$classification`: (.*?) written as", outputs, re.S).group(1)
-    assert columns == re.findall(r"`(\w+)`", documented) + ["fence_id"]
+    named = re.findall(r"`(\w+)`", documented) + ["fence_id"]
+    assert columns[: len(named)] == named  # then the fence layer's own columns
+    assert columns[len(named) :] == ["FID_Fence0", "Shape_Leng"]
     assert {n for n, _ in pyogrio.list_layers("points.gpkg")} == {"encounters", "crossings"}
     for name in re.findall(r"`(rank_[\w]+\.csv)`", outputs):
         assert Path(name).is_file(), name
@@ -621,12 +623,15 @@ def test_camera_commands_write_the_documented_files(tmp_path, monkeypatch):
     _camera_scene(tmp_path)
     monkeypatch.chdir(tmp_path)
     commands = [c for c in doc_commands("camera.md") if c[1] != "detect"]  # no model weights
-    assert [c[1] for c in commands] == ["events", "export-camtrapdp", "export-camtrapdp", "events"]
-    events, export, reexport, from_package = commands
+    assert [c[1] for c in commands] == [
+        "events", "export-camtrapdp", "export-camtrapdp", "events", "events"]  # fmt: skip
+    events, export, reexport, from_package, tagged = commands
     invoke(events)
     event_files = re.findall(r"`(\w+\.(?:csv|png))`", section("camera.md", "Outputs of `events`"))
-    for name in event_files + ["run.toml", "manifest.json"]:
+    optional = {"effort_season.csv", "people_per_month.csv"}  # with --season, --people
+    for name in set(event_files) - optional | {"run.toml", "manifest.json"}:
         assert (tmp_path / "results" / name).is_file(), name
+    assert not any((tmp_path / "results" / name).exists() for name in optional)
     with open("results/events.csv", newline="") as handle:
         (event,) = list(csv.DictReader(handle))  # the person is withheld
     assert (event["species"], event["direction"]) == ("Gazella subgutturosa", "A to B")
@@ -652,6 +657,19 @@ def test_camera_commands_write_the_documented_files(tmp_path, monkeypatch):
     # The doc's export has no --labels, so the species is the detector's "animal" there.
     assert (again["start"], again["end"], again["direction"]) == (
         event["start"], event["end"], event["direction"])  # fmt: skip
+    Path("records.csv").write_text(
+        "site,datetime,species,count,direction\n"
+        f"C1,{event['start']},Gazella subgutturosa,1,A to B\n"
+        "C1,2023-05-02T11:00:00+05:00,person,1,\n"
+    )
+    Path("names.csv").write_text("name,species\ngoitered gazelle,Gazella subgutturosa\n")
+    shutil.rmtree("results")
+    invoke(tagged)
+    for name in optional:
+        assert (tmp_path / "results" / name).is_file(), name
+    with open("results/events.csv", newline="") as handle:
+        (from_records,) = list(csv.DictReader(handle))
+    assert (from_records["start"], from_records["direction"]) == (event["start"], "A to B")
 
 
 def test_camera_detect_command(tmp_path, monkeypatch):

@@ -26,9 +26,17 @@ def _rows(path: Path) -> list[dict]:
 
 
 def test_classify_writes_the_r_package_table(tmp_path):
+    """With spikes kept (the R package has no quality control) the events are R's."""
     out = tmp_path / "events.csv"
-    result = _tracks("classify", DATA / "muleDeer.csv", out, "--gpkg", tmp_path / "points.gpkg")
+    result = _tracks("classify", DATA / "muleDeer.csv", out, "--gpkg", tmp_path / "points.gpkg",
+                     "--keep-outliers")  # fmt: skip
     assert result.exit_code == 0, result.output
+    qc = _rows(tmp_path / "events_qc.csv")
+    assert [(r["animal_id"], r["spikes"], r["bursts"]) for r in qc] == [
+        ("416_2014", "4", "1"),
+        ("419_2014", "3", "1"),
+    ]
+    assert "7 spike(s) flagged (kept" in result.output
     assert "201 encounter events" in result.output
     mine = _rows(out)
     reference = _rows(DATA / "reference" / "muleDeer_d90_default_classification.csv")
@@ -52,7 +60,10 @@ def test_rank_writes_table_crossings_monthly_and_plots(tmp_path):
     crossings = _rows(tmp_path / "rank_crossings.csv")
     monthly = _rows(tmp_path / "rank_crossings_per_month.csv")
     assert sum(int(r["crossings"]) for r in monthly) == len(crossings) > 0
-    assert sum(int(r["crossings"]) for r in table) <= len(crossings)
+    assert sum(int(r["crossings"]) for r in table) == len(crossings)  # every crossed fence
+    assert {r["qc_flag"] for r in crossings} <= {"ok", "near_outlier", "missed_fixes",
+                                                  "near_outlier;missed_fixes"}  # fmt: skip
+    assert "FID_Fence0" in table[0]  # the fence attributes travel with the table
     pngs = sorted(p.name for p in (tmp_path / "plots").iterdir())
     assert pngs == ["classes_per_fence.png", "track_416_2014.png", "track_419_2014.png"]
 
@@ -75,3 +86,64 @@ def test_no_encounter_is_a_note_and_an_empty_table(tmp_path):
     assert result.exit_code == 0, result.output
     assert "no fix lies within 90 m" in result.output
     assert out.read_text().startswith("AnimalID,burstID") and len(_rows(out)) == 0
+
+
+def test_default_qc_drops_the_spikes_before_classifying(tmp_path):
+    out = tmp_path / "events.csv"
+    result = _tracks("classify", DATA / "muleDeer.csv", out)
+    assert result.exit_code == 0, result.output
+    assert "7 spike(s) flagged;" in result.output
+    reference = _rows(DATA / "reference" / "muleDeer_d90_default_classification.csv")
+    assert len(_rows(out)) != len(reference) or _rows(out) != reference
+
+
+def test_rank_with_openings_sides_and_renamed_columns(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    crs = "EPSG:32641"
+    fences = (
+        gpd.GeoDataFrame(
+            {"fence_id": ["F1", "F1"], "type": ["wire", "wire"], "country_pair": ["KAZ-UZB"] * 2},
+            geometry=[
+                shapely.LineString([(-5000, 0), (-20, 0)]),
+                shapely.LineString([(20, 0), (5000, 0)]),
+            ],
+            crs=crs,
+        )
+        .dissolve("fence_id", aggfunc="first")
+        .reset_index()
+    )
+    fences.to_file(tmp_path / "fences.gpkg")
+    gpd.GeoDataFrame({"opening_id": ["gap-0"]}, geometry=[shapely.Point(0, 0)], crs=crs).to_file(
+        tmp_path / "gaps.gpkg"
+    )
+    areas = gpd.GeoDataFrame(
+        {"name": ["Kazakhstan", "Uzbekistan"]},
+        geometry=[shapely.box(-9e3, 0, 9e3, 9e3), shapely.box(-9e3, -9e3, 9e3, 0)],
+        crs=crs,
+    )
+    areas.to_file(tmp_path / "areas.gpkg")
+    fixes = tmp_path / "fixes.csv"
+    rows = ["collar;when;E;N"]
+    for k, (x, y) in enumerate([(5, -60), (-3, 55), (1500, 80), (1500, -80)]):
+        rows.append(f"A1;01/03/2021 {k:02d}:00;{x};{y}")
+    fixes.write_text("\n".join(rows).replace(";", ",") + "\n")
+    args = ["tracks", "rank", fixes, tmp_path / "fences.gpkg", "--distance", "30", "--crs", crs,
+            "--out", tmp_path / "rank.csv", "--openings", tmp_path / "gaps.gpkg",
+            "--sides", tmp_path / "areas.gpkg", "--id-column", "collar", "--time-column", "when",
+            "--x-column", "E", "--y-column", "N", "--time-format", "%d/%m/%Y %H:%M",
+            "--timezone", "Asia/Tashkent", "--interval", "1", "--b-time", "4"]  # fmt: skip
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    crossings = _rows(tmp_path / "rank_crossings.csv")
+    assert [(c["kind"], c["opening_id"], c["from_side"], c["to_side"]) for c in crossings] == [
+        ("gap", "gap-0", "Uzbekistan", "Kazakhstan"),
+        ("fence", "", "Kazakhstan", "Uzbekistan"),
+    ]
+    assert crossings[0]["time"].startswith("2021-02-28T19:")  # 00:30 in Tashkent (UTC+5)
+    assert {c["type"] for c in crossings} == {"wire"}
+    openings = _rows(tmp_path / "rank_openings.csv")
+    assert [(o["opening_id"], o["passages"]) for o in openings] == [("gap-0", "1")]
+    by_type = _rows(tmp_path / "rank_by_type.csv")
+    assert [(t["type"], t["crossings"]) for t in by_type] == [("wire", "2")]

@@ -58,6 +58,26 @@ def events(
     package: Annotated[
         Path | None, typer.Option(help="Analyse a Camtrap DP 1.0 package instead.")
     ] = None,
+    tagged: Annotated[
+        Path | None,
+        typer.Option(help="Tagged-records CSV (site, datetime, species, count, direction)."),
+    ] = None,
+    species_map: Annotated[
+        Path | None, typer.Option(help="Species mapping CSV: name, species[, group].")
+    ] = None,
+    count: Annotated[
+        str, typer.Option("--count", help="Individuals per event: max, sum or records.")
+    ] = "max",
+    season: Annotated[
+        list[str] | None,
+        typer.Option("--season", help="A season NAME:MM-DD:MM-DD (repeat for several)."),
+    ] = None,
+    merge_overlaps: Annotated[
+        bool, typer.Option(help="Merge overlapping deployments of a camera (with a warning).")
+    ] = False,
+    people: Annotated[
+        bool, typer.Option(help="Write people/vehicles per opening and month (RESTRICTED).")
+    ] = False,
     sequence_gap: Annotated[float, typer.Option(help="Sequence gap, seconds.")] = 60.0,
     independence: Annotated[float, typer.Option(help="Independence between events, s.")] = 1800.0,
     animal_threshold: Annotated[float, typer.Option(help="Min. animal confidence.")] = 0.2,
@@ -69,7 +89,7 @@ def events(
     workers: Annotated[int, typer.Option(help="Threads reading EXIF.")] = 2,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write the PNG plots.")] = True,
 ):
-    """Events, crossings by direction and use per opening: CSV tables and PNG plots."""
+    """Events, crossings by direction, use per opening and effort over time: tables and plots."""
     with handle_errors():
         from crossings.core.camtrap import EventConfig
         from crossings.jobs.camera import Config
@@ -81,10 +101,13 @@ def events(
             person_threshold=person_threshold,
             vehicle_threshold=vehicle_threshold,
             include_private=include_private,
+            count=count,
+            merge_overlaps=merge_overlaps,
         )
         config = Config(detections=detections, deployments=deployments, images=images,
-                        labels=labels, package=package, events=rules, workers=workers,
-                        plots=plots)  # fmt: skip
+                        labels=labels, package=package, tagged=tagged, species_map=species_map,
+                        seasons=tuple(season or ()), people=people, events=rules,
+                        workers=workers, plots=plots)  # fmt: skip
         _run(config, out)
 
 

@@ -39,6 +39,34 @@ GPKG_OUT = typer.Option(None, "--gpkg", help="Also write encounter and crossing 
 RANK_OUT = typer.Option(..., "--out", help="Per-fence table (CSV) to write.")
 MIN_ENC = typer.Option(0, "--min-total-enc", help="Index only fences with this many events.")
 PLOTS = typer.Option(None, "--plots", help="Folder for track maps and class bar charts.")
+MAX_GAP = typer.Option(
+    None, "--max-gap", help="Split tracks at gaps longer than this, hours (default: 6 fix "
+    "intervals).",
+)  # fmt: skip
+KEEP_OUTLIERS = typer.Option(False, "--keep-outliers", help="Keep spikes (still flagged).")
+OPENINGS = typer.Option(None, "--openings", help="Openings or gaps: points or short lines.")
+OPENING_TOL = typer.Option(50.0, "--opening-tolerance", help="Crossing-to-opening distance, m.")
+SIDES = typer.Option(None, "--sides", help="Polygons naming the sides (countries, properties).")
+SIDES_COLUMN = typer.Option(None, "--sides-column", help="Name column of --sides.")
+ID_COLUMN = typer.Option(None, "--id-column", help="Column of the individual id.")
+TIME_COLUMN = typer.Option(None, "--time-column", help="Column of the fix time.")
+X_COLUMN = typer.Option(None, "--x-column", help="Column of x (or longitude).")
+Y_COLUMN = typer.Option(None, "--y-column", help="Column of y (or latitude).")
+TIME_FORMAT = typer.Option(None, "--time-format", help="strftime format, e.g. '%m/%d/%Y %H:%M'.")
+TIMEZONE = typer.Option(None, "--timezone", help="IANA zone of times without an offset.")
+
+
+def _field(max_gap, keep_outliers, openings, opening_tolerance, sides, sides_column, id_column,
+           time_column, x_column, y_column, time_format, timezone) -> dict:  # fmt: skip
+    """The job settings of the quality-control, openings, sides and input-column options."""
+    from crossings.core.track_qc import QCConfig
+
+    return dict(
+        qc=QCConfig(max_gap_hours=max_gap, keep_outliers=keep_outliers), openings=openings,
+        opening_tolerance=opening_tolerance, sides=sides, sides_column=sides_column,
+        id_column=id_column, time_column=time_column, x_column=x_column, y_column=y_column,
+        time_format=time_format, timezone=timezone,
+    )  # fmt: skip
 
 
 def _baba(distance, interval, b_time, p_time, window, tolerance, max_cross, sd_mult, excl, rnd):
@@ -104,8 +132,25 @@ def classify_command(
     crs: str = CRS,
     layer: str = LAYER,
     fence_id: str = FENCE_ID,
+    max_gap: float = MAX_GAP,
+    keep_outliers: bool = KEEP_OUTLIERS,
+    openings: Path = OPENINGS,
+    opening_tolerance: float = OPENING_TOL,
+    sides: Path = SIDES,
+    sides_column: str = SIDES_COLUMN,
+    id_column: str = ID_COLUMN,
+    time_column: str = TIME_COLUMN,
+    x_column: str = X_COLUMN,
+    y_column: str = Y_COLUMN,
+    time_format: str = TIME_FORMAT,
+    timezone: str = TIMEZONE,
 ):
-    """Find encounters with fences and classify them (BaBA); write one row per event."""
+    """Find encounters with fences and classify them (BaBA); write one row per event.
+
+    Also writes OUT_qc.csv (quality control per individual) beside OUT.
+    """
+    extra = _field(max_gap, keep_outliers, openings, opening_tolerance, sides, sides_column,
+                   id_column, time_column, x_column, y_column, time_format, timezone)  # fmt: skip
     with common.handle_errors():
         _check_out(out, ".csv")
         if gpkg is not None:
@@ -122,6 +167,7 @@ def classify_command(
             fence_id=fence_id,
             events=out.name,
             gpkg=_in_run_dir(out, gpkg),
+            **extra,
         )
 
 
@@ -146,12 +192,27 @@ def rank_command(
     crs: str = CRS,
     layer: str = LAYER,
     fence_id: str = FENCE_ID,
+    max_gap: float = MAX_GAP,
+    keep_outliers: bool = KEEP_OUTLIERS,
+    openings: Path = OPENINGS,
+    opening_tolerance: float = OPENING_TOL,
+    sides: Path = SIDES,
+    sides_column: str = SIDES_COLUMN,
+    id_column: str = ID_COLUMN,
+    time_column: str = TIME_COLUMN,
+    x_column: str = X_COLUMN,
+    y_column: str = Y_COLUMN,
+    time_format: str = TIME_FORMAT,
+    timezone: str = TIMEZONE,
 ):
     """Rank fences by barrier effect (BaRanking) and list every located crossing.
 
-    Writes OUT (one row per fence with encounters), OUT_crossings.csv (every crossing with time
-    and direction) and OUT_crossings_per_month.csv beside it.
+    Writes OUT (every fence crossed or encountered), OUT_crossings.csv (every crossing and gap
+    passage with time, direction, opening and QC flag), OUT_crossings_per_month.csv and
+    OUT_qc.csv; with --openings OUT_openings.csv, with a fence type column OUT_by_type.csv.
     """
+    extra = _field(max_gap, keep_outliers, openings, opening_tolerance, sides, sides_column,
+                   id_column, time_column, x_column, y_column, time_format, timezone)  # fmt: skip
     with common.handle_errors():
         _check_out(out, ".csv")
         args = (distance, interval, b_time, p_time, window, tolerance, max_cross, sd_multiplier)
@@ -168,4 +229,5 @@ def rank_command(
             ranking=out.name,
             min_total_enc=min_total_enc,
             plots=_in_run_dir(out, plots),
+            **extra,
         )

@@ -59,6 +59,7 @@ __all__ = [
     "structure_use",
     "light_use",
     "people_per_month",
+    "people_counts",
     "summarise",
     "analyse",
 ]
@@ -1094,10 +1095,19 @@ def people_per_month(
     chosen = dataclasses.replace(chosen, species=chosen.category.astype(object))
     index = assign_deployments(chosen.camera_id, chosen.time, deployments)
     chosen, index = chosen.take(index >= 0), index[index >= 0]
-    events = build_events(chosen, index, deployments, config)
-    table = _count_by(events, ("fence_id", "opening_id", "local_month", "species"))
+    return people_counts(build_events(chosen, index, deployments, config))
+
+
+def people_counts(private_events: Table) -> Table:
+    """Events of people and vehicles per opening, local month and category (counts only).
+
+    The category is ``vehicle`` for events labelled vehicle or car, else ``person``.
+    """
+    kind = np.char.lower(np.asarray(private_events["species"]).astype(str))
+    category = np.where(np.isin(kind, ["vehicle", "car"]), "vehicle", "person").astype(object)
+    labelled = Table({**private_events.columns, "category": category})
+    table = _count_by(labelled, ("fence_id", "opening_id", "local_month", "category"))
     columns = dict(table.columns)
-    columns["category"] = columns.pop("species")
     columns["month"] = columns.pop("local_month")
     return Table({k: columns[k] for k in ("fence_id", "opening_id", "month", "category", "events")})
 

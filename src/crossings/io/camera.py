@@ -33,6 +33,7 @@ from crossings.core.camtrap import (
     assign_deployments,
     check_deployments,
     events_from_tags,
+    people_counts,
 )
 from crossings.errors import ConfigError, CrossingsWarning, InputFileError
 from crossings.io.atomic import atomic_path
@@ -514,6 +515,9 @@ def read_species_map(path: str | os.PathLike) -> SpeciesMap:
     return SpeciesMap(names, groups)
 
 
+_HUMAN_NAMES = ["person", "human", "homo sapiens", "vehicle", "car", "people"]
+
+
 #: Columns of a tagged-records table (``structure`` is optional).
 TAGGED_COLUMNS = ("site", "datetime", "species", "count", "direction")
 
@@ -523,7 +527,7 @@ def read_tagged_records(
     deployments: Sequence[Deployment],
     config: EventConfig | None = None,
     species_map: SpeciesMap | None = None,
-) -> tuple[Table, list[Deployment], int]:
+) -> tuple[Table, list[Deployment], int, Table]:
     """Events from a tagged-records CSV, the common legacy format of crossing-structure surveys.
 
     Columns: ``site`` (a deployment's ``camera_id``, ``location_id`` or ``deployment_id``),
@@ -531,8 +535,10 @@ def read_tagged_records(
     ``species``, ``count``, ``direction`` (``A to B``, ``B to A``, at a ramp ``used``,
     ``refused`` or ``approached``; blank for unknown) and optionally ``structure`` (which then
     sets the deployment's structure type). Records become events as detections do (one species
-    at one site, ``independence_s``). Returns the events, the deployments (structures set) and
-    the number of records outside every deployment.
+    at one site, ``independence_s``). Records of people and vehicles (``person``, ``human``,
+    ``Homo sapiens``, ``vehicle``) never become events: they are only counted. Returns the
+    events, the deployments (structures set), the number of records outside every deployment
+    and the RESTRICTED people-per-month counts.
     """
     path, source = Path(path), str(path)
     config = config or EventConfig()
@@ -567,12 +573,16 @@ def read_tagged_records(
         tags.append((row["direction"] or "").strip())
     index = assign_deployments(np.array(cameras, dtype=object), np.array(times), deployments)
     inside = index >= 0
-    events = events_from_tags(
-        index[inside], np.array(times, np.int64)[inside], np.array(species, dtype=object)[inside],
-        np.array(counts, np.int64)[inside], np.array(tags, dtype=object)[inside],
-        deployments, config, species_map,
-    )  # fmt: skip
-    return events, deployments, int((~inside).sum())
+    species = np.array(species, dtype=object)
+    human = np.isin(np.char.lower(species.astype(str)), _HUMAN_NAMES)
+    columns = (np.array(times, np.int64), species, np.array(counts, np.int64),
+               np.array(tags, dtype=object))  # fmt: skip
+    animals = inside & ~human
+    events = events_from_tags(index[animals], *(c[animals] for c in columns), deployments,
+                              config, species_map)  # fmt: skip
+    people = inside & human
+    private = events_from_tags(index[people], *(c[people] for c in columns), deployments, config)
+    return events, deployments, int((~inside).sum()), people_counts(private)
 
 
 def _whole(text: str, line: int, source: str) -> int:

@@ -41,9 +41,12 @@ class Config:
 
     Inputs are a MegaDetector batch JSON (``detections``) with a ``deployments`` table (and
     optionally the ``images`` folder for EXIF times and a species ``labels`` CSV), or a Camtrap
-    DP ``package``. ``tables`` writes the four CSV tables (plus plots unless ``plots = false``,
-    captioned ``caption``); ``camtrapdp`` names the folder of a Camtrap DP export, relative to
-    the run folder (``"."`` for the run folder itself).
+    DP ``package``, or a ``tagged`` records CSV with its ``deployments``. ``species_map`` is a
+    CSV ``name,species[,group]``. ``tables`` writes the CSV tables (events, use, monthly, diel,
+    light, structures, effort per month, year and ``seasons`` given as ``NAME:MM-DD:MM-DD``;
+    with ``people`` the RESTRICTED people-per-month counts) plus plots unless
+    ``plots = false`` (captioned ``caption``); ``camtrapdp`` names the folder of a Camtrap DP
+    export, relative to the run folder (``"."`` for the run folder itself).
 
     Examples
     --------
@@ -60,6 +63,10 @@ class Config:
     images: Path | None = None
     labels: Path | None = None
     package: Path | None = None
+    tagged: Path | None = None
+    species_map: Path | None = None
+    seasons: tuple[str, ...] = ()
+    people: bool = False
     events: EventConfig = field(default_factory=EventConfig)
     workers: int = 2
     tables: bool = True
@@ -85,6 +92,8 @@ class Config:
         """``(level, reason)`` of this job's outputs."""
         if self.events.include_private or (self.camtrapdp is not None and self.keep_private):
             return "confidential", "person and vehicle records are kept"
+        if self.people and self.tables:
+            return "restricted", "people and vehicles per opening and month"
         if self.camtrapdp is not None and not self.coordinate_grid_km:
             return "restricted", "exact camera positions at fence openings"
         return "public", "people and vehicles withheld, camera positions generalised or absent"
@@ -121,7 +130,9 @@ def run(config: Config, out_dir: str | os.PathLike, progress: Progress | None = 
     )
     report_progress(progress, "reading and analysing", 0, 2)
     survey = _read(config)
-    log.add_inputs(p for p in (config.detections, config.deployments, config.labels) if p)
+    inputs = (config.detections, config.deployments, config.labels, config.tagged,
+              config.species_map)  # fmt: skip
+    log.add_inputs(p for p in inputs if p)
     if config.package is not None:
         log.add_inputs([_package_file(config.package)])
     report_progress(progress, "writing", 1, 2)
@@ -136,10 +147,19 @@ def run(config: Config, out_dir: str | os.PathLike, progress: Progress | None = 
 
 
 def _check_inputs(config: Config) -> None:
-    if config.package is None and (config.detections is None or config.deployments is None):
+    from crossings.core.camtrap_effort import parse_season
+
+    for text in config.seasons:
+        parse_season(text)
+    routes = (
+        config.package is not None
+        or config.deployments is not None
+        and (config.detections is not None or config.tagged is not None)
+    )
+    if not routes:
         raise ConfigError(
-            "give detections and deployments, or a package (--detections and --deployments, "
-            "or --package)",
+            "give detections and deployments, tagged records and deployments, or a package "
+            "(--detections/--tagged and --deployments, or --package)",
             field="detections",
         )
     if not config.tables and config.camtrapdp is None:
@@ -158,18 +178,20 @@ def _package_file(package: Path) -> Path:
 
 def _read(config: Config) -> _Survey:
     from crossings.core.camtrap import analyse
-    from crossings.io.camera import warn_outside
+    from crossings.io.camera import read_species_map, warn_outside
+    from crossings.io.daylight import light_of_events
 
+    names = read_species_map(config.species_map) if config.species_map else None
     if config.package is not None:
-        from crossings.io.camtrap_dp import read_camtrapdp, to_camera_inputs
+        from crossings.io.camtrap_dp import analyse_package, read_camtrapdp
 
         package = read_camtrapdp(config.package)
         if not config.tables:  # a re-export: no analysis needed
             return _Survey(0, [], package=package)
-        table, deps = to_camera_inputs(package)
-        result = analyse(table, deps, config.events)
+        result = analyse_package(package, config.events, species_map=names,
+                                 daylight=light_of_events, source=str(config.package))  # fmt: skip
         warn_outside(result.outside_deployments, str(config.package))
-        return _Survey(len(set(table.file)), deps, result, package=package)
+        return _Survey(len(package.media), list(result.deployments), result, package=package)
     from crossings.io.camera import (
         load_detections,
         read_deployments,
@@ -177,18 +199,36 @@ def _read(config: Config) -> _Survey:
         read_megadetector,
     )
 
+    deps = read_deployments(config.deployments, merge_overlaps=config.events.merge_overlaps)
+    if config.tagged is not None:
+        return _read_tagged(config, deps, names, light_of_events)
     md = read_megadetector(config.detections)
-    deps = read_deployments(config.deployments)
     labels = read_labels(config.labels) if config.labels else None
     inputs = load_detections(
         md, deps, images_dir=config.images, labels=labels, workers=config.workers
     )
-    result = analyse(inputs.detections, deps, config.events)
+    result = analyse(inputs.detections, deps, config.events, species_map=names,
+                     daylight=light_of_events)  # fmt: skip
     warn_outside(result.outside_deployments, str(config.detections))
     return _Survey(len(md.files), deps, result, md=md, inputs=inputs)
 
 
+def _read_tagged(config: Config, deps, names, daylight) -> _Survey:
+    from crossings.core.camtrap import summarise, unknown_species
+    from crossings.io.camera import read_tagged_records, warn_outside
+
+    events, deps, outside, people = read_tagged_records(config.tagged, deps, config.events, names)
+    warn_outside(outside, str(config.tagged))
+    result = summarise(events, deps, config.events, daylight=daylight,
+                       outside_deployments=outside, people=people,
+                       withheld=int(people["events"].sum()),
+                       unknown_species=unknown_species(events["species"], names))  # fmt: skip
+    records = int(events["n_images"].sum()) if len(events) else 0
+    return _Survey(records, deps, result)
+
+
 def _write_tables(config: Config, survey: _Survey, out: Path) -> list[Path]:
+    from crossings.core.camtrap_effort import effort_tables, parse_season
     from crossings.io.camera import write_table
 
     result = survey.result
@@ -197,7 +237,14 @@ def _write_tables(config: Config, survey: _Survey, out: Path) -> list[Path]:
         write_table(result.use, out / TABLES[1]),
         write_table(result.monthly, out / TABLES[2]),
         write_table(result.diel, out / TABLES[3]),
+        write_table(result.light, out / "light.csv"),
+        write_table(result.structures, out / "structures.csv"),
     ]
+    seasons = [parse_season(text) for text in config.seasons]
+    for kind, table in effort_tables(result.events, result.deployments, seasons).items():
+        written.append(write_table(table, out / f"effort_{kind}.csv"))
+    if config.people and result.people is not None:
+        written.append(write_table(result.people, out / "people_per_month.csv"))
     if config.plots:
         from crossings.report.camera_plots import write_camera_plots
 
@@ -239,6 +286,7 @@ def _figures(survey: _Survey) -> dict:
         "below_threshold": result.below_threshold,
         "outside_deployments": result.outside_deployments,
         "directions": {str(n): int(c) for n, c in zip(names, counts, strict=True)},
+        "unknown_species": list(result.unknown_species),
     }
 
 
@@ -250,6 +298,9 @@ def _summary(config: Config, figures: dict, out: Path) -> list[str]:
             f"openings; {figures['withheld_private']} person/vehicle detections withheld; "
             f"outputs in {out}"
         )
+    if figures.get("unknown_species"):
+        lines.append("note: species not in the mapping table: " + ", ".join(
+            figures["unknown_species"]))  # fmt: skip
     if config.camtrapdp is not None:
         package = out / config.camtrapdp / "datapackage.json"
         lines.append(f"Camtrap DP 1.0 package written and validated: {package}")

@@ -14,13 +14,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from crossings.config import to_mapping
 from crossings.core.baba import BabaConfig
+from crossings.core.track_qc import QCConfig
 from crossings.errors import ConfigError
 from crossings.jobs.base import (
     Progress,
@@ -49,6 +50,13 @@ class Config:
     chart; ``overview_map`` one map of every track (titled ``map_title``) and
     ``classes_chart`` the per-fence classes chart on its own.
 
+    Quality control (``[qc]``, :class:`crossings.core.track_qc.QCConfig`) runs first and writes
+    ``<stem>_qc.csv`` beside the events or ranking table. ``openings`` (points or short lines,
+    within ``opening_tolerance`` metres) assigns crossings to openings and finds passages
+    through gaps (``<ranking stem>_openings.csv``); ``sides`` (polygons, name column
+    ``sides_column``) names the sides. ``id_column``, ``time_column``, ``x_column``,
+    ``y_column``, ``time_format`` and ``timezone`` describe the tracks file.
+
     Examples
     --------
     >>> cfg = Config.from_mapping({"tracks": "t.csv", "fences": "f.gpkg", "events": "events.csv",
@@ -75,6 +83,17 @@ class Config:
     overview_map: str | None = None
     classes_chart: str | None = None
     map_title: str = ""
+    qc: QCConfig = field(default_factory=QCConfig)
+    id_column: str | None = None
+    time_column: str | None = None
+    x_column: str | None = None
+    y_column: str | None = None
+    time_format: str | None = None
+    timezone: str | None = None
+    openings: Path | None = None
+    opening_tolerance: float = 50.0
+    sides: Path | None = None
+    sides_column: str | None = None
 
     def __post_init__(self):
         outputs = ("events", "gpkg", "ranking", "plots", "overview_map", "classes_chart")
@@ -104,6 +123,12 @@ class Config:
         return to_mapping(self)
 
     @property
+    def stem(self) -> str:
+        """The name of the main table without ``.csv``: side tables add ``_<what>.csv``."""
+        main = self.ranking or self.events or "tracks.csv"
+        return str(Path(main).with_suffix(""))
+
+    @property
     def crossings_name(self) -> str | None:
         """The crossings table written with the ranking (None without a ranking)."""
         if self.ranking is None:
@@ -112,9 +137,11 @@ class Config:
 
 
 def run(config: Config, out_dir: str | os.PathLike, progress: Progress | None = None) -> RunRecord:
-    """Read tracks and fences, classify encounters, write the outputs ``config`` asks for."""
+    """Read and check tracks and fences, classify encounters, write what ``config`` asks for."""
     from crossings.core.baba import classify
+    from crossings.io.gps import write_table_csv
     from crossings.io.runlog import RunLog
+    from crossings.io.tracks_run import qc_table
 
     check_config(config, Config, NAME)
     out = Path(out_dir)
@@ -128,44 +155,73 @@ def run(config: Config, out_dir: str | os.PathLike, progress: Progress | None = 
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        report_progress(progress, "reading tracks and fences", 0, 3)
-        tracks, layer, crs_out = _load(config)
-        log.add_inputs([config.tracks, config.fences])
+        report_progress(progress, "reading and checking tracks and fences", 0, 3)
+        loaded = _load(config)
+        inputs = (config.tracks, config.fences, config.openings, config.sides)
+        log.add_inputs([p for p in inputs if p])
         report_progress(progress, "classifying encounters", 1, 3)
-        result = classify(tracks, layer, config.baba)
+        result = classify(loaded.tracks, loaded.layer, config.baba)
         report_progress(progress, "writing", 2, 3)
-        written, figures = _write(config, out, tracks, layer, crs_out, result)
+        written, figures = _write(config, out, loaded, result)
+        written.append(write_table_csv(qc_table(loaded.qc), out / f"{config.stem}_qc.csv"))
     log.add_outputs(written)
-    log.add_figures(**figures, summary=_summary(result, figures, written))
+    summary = [loaded.qc.summary_line(), *_fence_note(loaded.fences), *_summary(result, figures)]
+    log.add_figures(**figures, **_qc_figures(loaded.qc), summary=summary)
     report_progress(progress, "done", 3, 3)
     return log.finish_record()
 
 
 def _load(config: Config):
-    from crossings.core.tracks import FenceLayer
-    from crossings.io.gps import read_barriers, read_tracks, to_projected
+    from crossings.io.gps import TrackColumns
+    from crossings.io.tracks_run import TrackInputs, load_analysis
 
-    tracks = read_tracks(config.tracks, fmt=config.format, crs=config.crs)
-    fences, fences_crs = read_barriers(
-        config.fences, layer=config.fences_layer, id_column=config.fence_id
+    columns = TrackColumns(config.id_column, config.time_column, config.x_column, config.y_column)
+    inputs = TrackInputs(
+        tracks=config.tracks, fences=config.fences, fmt=config.format, crs=config.crs,
+        columns=columns, time_format=config.time_format, timezone=config.timezone,
+        layer=config.fences_layer, fence_id=config.fence_id, openings=config.openings,
+        opening_tolerance=config.opening_tolerance, sides=config.sides,
+        sides_column=config.sides_column,
+    )  # fmt: skip
+    return load_analysis(inputs, config.qc, distance=config.baba.distance)
+
+
+def _fence_note(fences) -> list[str]:
+    if not fences.id_guessed:
+        return []
+    note = (
+        f"note: fence ids taken from column {fences.id_column!r}; name the id column with "
+        "--fence-id (fence_id in a job file) if that is wrong"
     )
-    distance = config.baba.distance
-    tracks, fences, crs_out = to_projected(tracks, fences, fences_crs, distance=distance)
-    return tracks, FenceLayer.from_fences(fences), crs_out
+    return [note]
 
 
-def _write(config: Config, out: Path, tracks, layer, crs_out, result):
-    from crossings.core.tracks import locate_crossings
-    from crossings.io.gps import events_frame, write_table_csv
+def _qc_figures(qc) -> dict:
+    s = qc.summary
+    return {
+        "qc": {
+            "duplicates": int(s["duplicates"].sum()),
+            "spikes": int(s["spikes"].sum()),
+            "gaps": int(s["gaps"].sum()),
+            "bursts": int(s["bursts"].sum()),
+        }
+    }
 
+
+def _write(config: Config, out: Path, loaded, result):
+    from crossings.io.gps import write_table_csv
+    from crossings.io.tracks_run import events_table, locate_passages
+
+    tracks, layer = loaded.tracks, loaded.layer
     written: list[Path] = []
     figures = {"events": len(result.events), **result.events.class_counts()}
     if config.events is not None:
-        written.append(write_table_csv(events_frame(result.events), out / config.events))
+        table = events_table(result.events, loaded.fences)
+        written.append(write_table_csv(table, out / config.events))
     wants_crossings = config.gpkg or config.ranking or config.overview_map
-    crossings = locate_crossings(tracks, layer) if wants_crossings else None
+    crossings = locate_passages(loaded, config.opening_tolerance) if wants_crossings else None
     if config.gpkg is not None:
-        written.append(_write_points(out / config.gpkg, result, crossings, crs_out))
+        written.append(_write_points(out / config.gpkg, result, crossings, loaded.crs))
     ranking = None
     if config.ranking is not None or config.classes_chart is not None or config.plots:
         from crossings.core.baba import rank_fences
@@ -173,9 +229,12 @@ def _write(config: Config, out: Path, tracks, layer, crs_out, result):
         ranking = rank_fences(
             result.events, layer, config.baba.distance, min_total_enc=config.min_total_enc
         )
-        figures["fences_ranked"] = len(ranking)
     if config.ranking is not None:
-        written += _write_ranking(config, out, ranking, crossings)
+        ranked, files = _write_ranking(config, out, ranking, crossings, loaded)
+        written += files
+        figures["fences_ranked"] = ranked
+    elif ranking is not None:
+        figures["fences_ranked"] = len(ranking)
     if crossings is not None:
         figures["crossings"] = len(crossings)
         figures["crossing_directions"] = _directions(crossings)
@@ -205,32 +264,29 @@ def _points(x, y, columns: dict, crs: str):
     return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(x, y), crs=crs)
 
 
-def _write_ranking(config: Config, out: Path, ranking, crossings) -> list[Path]:
+def _write_ranking(config: Config, out: Path, ranking, crossings, loaded):
+    """The ranking of every crossed or encountered fence, the crossings and their tables."""
     import pandas as pd
 
     from crossings.core.tracks import crossings_per_month
+    from crossings.io import tracks_run
     from crossings.io.gps import write_table_csv
 
-    table = pd.DataFrame(ranking.columns())
-    observed = pd.Series(crossings.fence_id).value_counts()
-    table["crossings"] = table["fence_id"].map(observed).fillna(0).astype(int)
-    table = table.sort_values(["index", "total_enc"], ascending=False, na_position="last")
+    table = tracks_run.rank_table(ranking, crossings, loaded.fences)
     crossings_path = out / config.crossings_name
     monthly = pd.DataFrame(crossings_per_month(crossings))
-    return [
+    written = [
         write_table_csv(table, out / config.ranking),
-        write_table_csv(_crossings_frame(crossings), crossings_path),
+        write_table_csv(tracks_run.crossing_table(crossings, loaded.fences), crossings_path),
         write_table_csv(monthly, crossings_path.with_name(f"{crossings_path.stem}_per_month.csv")),
     ]
-
-
-def _crossings_frame(crossings):
-    import pandas as pd
-
-    frame = pd.DataFrame(crossings.columns())
-    for name in ("time", "step_start", "step_end"):
-        frame[name] = [f"{t}Z" for t in np.asarray(frame[name]).astype("datetime64[s]")]
-    return frame
+    if loaded.openings is not None:
+        openings = tracks_run.opening_table(crossings)
+        written.append(write_table_csv(openings, out / f"{config.stem}_openings.csv"))
+    by_type = tracks_run.type_summary(table)
+    if by_type is not None:
+        written.append(write_table_csv(by_type, out / f"{config.stem}_by_type.csv"))
+    return len(table), written
 
 
 def _directions(crossings) -> dict[str, int]:
@@ -257,14 +313,14 @@ def _write_plots(config: Config, out: Path, tracks, layer, result, ranking) -> l
     return written
 
 
-def _summary(result, figures: dict, written: list[Path]) -> list[str]:
+def _summary(result, figures: dict) -> list[str]:
     if result.message:
         return [f"note: {result.message}"]
     counts = ", ".join(f"{k} {v}" for k, v in result.events.class_counts().items() if v)
     lines = [f"{len(result.events)} encounter events ({counts}); interval {result.interval:g} h"]
     if "fences_ranked" in figures and "crossings" in figures:
         lines.append(
-            f"{figures['fences_ranked']} fences with encounters, "
+            f"{figures['fences_ranked']} fences crossed or encountered, "
             f"{figures['crossings']} crossings located"
         )
     return lines
