@@ -176,11 +176,11 @@ def test_interrupt_leaves_no_half_written_output(tmp_path, monkeypatch):
     ini = _job(tmp_path, np.ones((4, 4)), points)
     calls = []
 
-    def interrupt_on_second(path, values, meta, *, as_tif=False):
+    def interrupt_on_second(path, values, meta, **options):
         calls.append(path)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return write_grid(path, values, meta, as_tif=as_tif)
+        return write_grid(path, values, meta, **options)
 
     write_grid = cs.write_grid
     monkeypatch.setattr(cs, "write_grid", interrupt_on_second)

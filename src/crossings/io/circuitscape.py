@@ -86,9 +86,10 @@ class SolverName(enum.Enum):
 class CircuitscapeConfig:
     """Every key of a Circuitscape 4/5 INI file, typed; file paths are resolved or ``None``.
 
-    Keys that only tune Circuitscape's own runtime (``parallelize``, ``print_timings``,
-    ``low_memory_mode``, logging, ``precision``, ...) are accepted and recorded but do not change
-    results: crossings always computes in double precision.
+    Keys that only tune Circuitscape's own runtime (``parallelize``, ``low_memory_mode``,
+    logging, ``precision``, ...) are accepted and recorded but do not change results: crossings
+    always computes in double precision. Keys that no version still reads
+    (:data:`OBSOLETE_KEYS`) warn once and are ignored.
     """
 
     source: str = ""
@@ -130,17 +131,12 @@ class CircuitscapeConfig:
     cholmod_batch_size: int = 1000
     precision: str = "double"
     parallelize: bool = False
-    max_parallel: int = 0
     low_memory_mode: bool = False
     preemptive_memory_release: bool = False
-    print_timings: bool = False
-    print_rusages: bool = False
     use_64bit_indexing: bool = False
     suppress_messages: bool = False
-    screenprint_log: bool = False
     log_level: str = "INFO"
     log_file: str = "None"
-    profiler_log_file: str = "None"
     version: str = "unknown"
 
     @property
@@ -183,10 +179,30 @@ _PATH_KEYS = {
     "reclass_file",
     "output_file",
 }
-# Circuitscape's GUI writes these placeholders for "no file".
+# Circuitscape's GUIs write these placeholders for "no file": "(Browse for a resistance file)",
+# "(Choose a base name for output files)" (4.x, 5.x), "(Choose an output file name)" (3.5).
 _PLACEHOLDER_PREFIX = "(browse for"
-_PLACEHOLDER_OUTPUT = "(choose a base name"
+_PLACEHOLDER_OUTPUT = "(choose"
+#: The 3.5 GUI writes "not entered" for a choice left open: the key is unset.
+_NOT_ENTERED = "not entered"
 _ALIASES = {"solver": {"amg": "cg+amg", "cg_amg": "cg+amg", "cg+amg": "cg+amg"}}
+#: Direct solvers of Circuitscape.jl that crossings does not have: ``auto`` picks its own.
+_OTHER_DIRECT_SOLVERS = {"pardiso", "accelerate"}
+
+#: Keys Circuitscape once read or wrote that no longer do anything (Circuitscape.jl ignores
+#: them): accepted with one warning per key, then ignored.
+OBSOLETE_KEYS = {
+    "point_file_contains_polygons": "Circuitscape 3.5; focal regions are found from the file",
+    "write_volt_drop_maps": "Circuitscape 3.5",
+    "normalize_vdrop_maps": "Circuitscape 3.5",
+    "write_baseline_results": "Circuitscape 3.5",
+    "print_timings": "Circuitscape 4; manifest.json records the time",
+    "print_rusages": "Circuitscape 4; manifest.json records the time",
+    "max_parallel": "Circuitscape 4",
+    "screenprint_log": "Circuitscape 4",
+    "profiler_log_file": "Circuitscape 4",
+}
+_warned_obsolete: set[str] = set()
 _SCENARIO_ALIASES = {"one to all": "one-to-all", "all to one": "all-to-one"}
 
 
@@ -220,12 +236,13 @@ def _raw_pairs(text: str, source: str) -> dict[str, str]:
         line = raw.strip()
         if not line or line.startswith(("[", "#", ";")):
             continue
-        if "=" not in line:
+        delimiter = "=" if "=" in line else ":"  # ConfigParser (Circuitscape 4) takes both
+        if delimiter not in line:
             raise ConfigError(
-                f"line {number} is neither 'key = value' nor a [section]: {line!r}.",
+                f"line {number} is neither 'key = value' nor a [section]: {line[:60]!r}.",
                 source=source,
             )
-        key, value = line.split("=", 1)
+        key, value = line.split(delimiter, 1)
         pairs[key.strip().lower()] = value.strip()
     return pairs
 
@@ -250,16 +267,37 @@ def parse_ini_text(
     fields = {f.name: f for f in dataclasses.fields(CircuitscapeConfig) if f.name != "source"}
     values: dict[str, object] = {"source": source}
     pairs = _raw_pairs(text, source)
+    _warn_obsolete([key for key in pairs if key in OBSOLETE_KEYS], source)
     for key, value in pairs.items():
+        if key in OBSOLETE_KEYS:
+            continue
         if key not in fields:
-            raise ConfigError(f"unknown key.{did_you_mean(key, fields)}", source=source, field=key)
+            known = [*fields, *OBSOLETE_KEYS]
+            raise ConfigError(f"unknown key.{did_you_mean(key, known)}", source=source, field=key)
+        if value.strip().lower() == _NOT_ENTERED and key != "scenario":
+            continue  # left open in the 3.5 GUI: the default applies
         values[key] = _convert_value(key, value, fields[key], source, ini_dir, run_dir)
-    if "scenario" not in pairs:  # Circuitscape has no default mode either
+    # Circuitscape has no default mode either.
+    if "scenario" not in pairs or pairs["scenario"].strip().lower() == _NOT_ENTERED:
         allowed = ", ".join(repr(m.value) for m in Scenario)
         raise ConfigError(
             f"missing; set scenario = one of {allowed}.", source=source, field="scenario"
         )
     return CircuitscapeConfig(**values)
+
+
+def _warn_obsolete(keys: list[str], source: str) -> None:
+    """One warning per obsolete key per process (a batch of INIs does not repeat it)."""
+    new = [key for key in keys if key not in _warned_obsolete]
+    if not new:
+        return
+    _warned_obsolete.update(new)
+    described = "; ".join(f"{key} ({OBSOLETE_KEYS[key]})" for key in new)
+    warnings.warn(
+        f"{source}: {described}: no longer used by Circuitscape or crossings; ignored",
+        CrossingsWarning,
+        stacklevel=3,
+    )
 
 
 def _convert_value(key, value, field, source, ini_dir, run_dir):
@@ -282,6 +320,14 @@ def _convert_value(key, value, field, source, ini_dir, run_dir):
         if key == "scenario":
             lowered = _SCENARIO_ALIASES.get(lowered, lowered)
         lowered = _ALIASES.get(key, {}).get(lowered, lowered)
+        if key == "solver" and lowered in _OTHER_DIRECT_SOLVERS:
+            warnings.warn(
+                f"{source}: solver = {value.strip()} is a solver crossings does not have; "
+                "using solver = auto (a direct solver where the system fits, else cg+amg)",
+                CrossingsWarning,
+                stacklevel=3,
+            )
+            lowered = "auto"
         return parse_enum(type(default), lowered, field=key, source=source)
     return value
 
@@ -309,10 +355,27 @@ def read_ini(path: str | os.PathLike, *, run_dir: str | os.PathLike | None = Non
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, "INI file not found", "Check the path of the job file.")
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = _ini_text(path)
     return parse_ini_text(
         text, source=str(path), ini_dir=path.resolve().parent, run_dir=run_dir or Path.cwd()
     )
+
+
+def _ini_text(path: Path) -> str:
+    """The INI's text: UTF-8 with or without a byte-order mark, else Latin-1; never binary."""
+    data = path.read_bytes()
+    control = set(range(32)) - {9, 10, 12, 13}  # tab, newlines and form feed occur in text
+    if control.intersection(data):
+        raise InputFileError(
+            path,
+            "is not a text file (it holds control bytes)",
+            "Give a Circuitscape INI job file (key = value lines)",
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # Circuitscape 3.5/4 on Windows saved INIs in the ANSI code page (paths with accents).
+        return data.decode("latin-1")
 
 
 # --------------------------------------------------------------------------------------------
@@ -646,11 +709,18 @@ def _format_rows(array: np.ndarray) -> str:
 
 
 def write_grid(
-    path: str | os.PathLike, values: np.ndarray, meta: AsciiMeta, *, as_tif: bool = False
+    path: str | os.PathLike,
+    values: np.ndarray,
+    meta: AsciiMeta,
+    *,
+    as_tif: bool = False,
+    compress: bool = False,
 ) -> Path:
     """Write a map as Circuitscape does (ASCII, 8 decimals; NaN written as NoData).
 
-    With ``as_tif`` a GeoTIFF with the same name and ``.tif`` is written instead.
+    With ``as_tif`` a GeoTIFF with the same name and ``.tif`` is written instead; with
+    ``compress`` (``compress_grids``) the ASCII grid is gzipped to ``<name>.asc.gz``, as
+    Circuitscape 4 writes it.
     """
     path = Path(path)
     nodata = meta.nodata if np.isfinite(meta.nodata) else -9999.0
@@ -665,8 +735,11 @@ def write_grid(
         f"cellsize      {_format_number(meta.cellsize)}\n"
         f"NODATA_value  {_format_number(nodata)}\n"
     )
+    if compress:
+        path = path.with_name(path.name + ".gz")
     with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="ascii") as handle:
+        opener = gzip.open if compress else open
+        with opener(tmp, "wt", encoding="ascii") as handle:
             handle.write(header)
             np.savetxt(handle, data, fmt="%.15g", delimiter=" ")
     return path
@@ -976,8 +1049,11 @@ class _Writer:
     def grid(self, name: str, values: np.ndarray, *, null: bool = False, log: bool = False):
         data = _null_and_log(values, self.inputs.conductance, null=null, log=log)
         path = Path(f"{self.prefix}_{name}.asc")
+        cfg = self.config
         self.written.append(
-            write_grid(path, data, self.inputs.meta, as_tif=self.config.write_as_tif)
+            write_grid(
+                path, data, self.inputs.meta, as_tif=cfg.write_as_tif, compress=cfg.compress_grids
+            )
         )
 
     def pair(self, maps) -> None:
