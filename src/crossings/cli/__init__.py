@@ -61,5 +61,13 @@ _register()
 
 def main() -> None:
     """Entry point of the ``crossings`` script."""
+    import sys
+
     common.install_warning_printer()
-    app()
+    try:
+        app()
+    except Exception as error:  # noqa: BLE001 - a command without handle_errors: still one line
+        if "--debug" in sys.argv:
+            raise
+        common.report_unexpected(error, ("crossings " + " ".join(sys.argv[1:3]), []))
+        sys.exit(common.EXIT_COMPUTATION)

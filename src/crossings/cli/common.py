@@ -7,6 +7,7 @@ import logging
 import sys
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -85,6 +86,49 @@ def handle_errors() -> Iterator[None]:
         else:
             err_console.print(f"error: {error}", style="red", highlight=False, soft_wrap=True)
         raise typer.Exit(exit_code_for(error)) from None
+    except (typer.Exit, typer.Abort, _click().exceptions.ClickException):
+        raise
+    except Exception as error:  # noqa: BLE001 - the last line of defence: never a traceback
+        if _state["debug"]:
+            raise
+        report_unexpected(error, _command_and_inputs())
+        raise typer.Exit(EXIT_COMPUTATION) from None
+
+
+def _click():
+    """The click typer runs on (recent typer vendors its own copy as ``typer._click``)."""
+    import types
+
+    try:
+        from typer._click import exceptions, globals
+    except ImportError:
+        from click import exceptions, globals
+    return types.SimpleNamespace(
+        exceptions=exceptions, get_current_context=globals.get_current_context
+    )
+
+
+def _command_and_inputs() -> tuple[str, list[str]]:
+    """The running command (``crossings tracks rank``) and the files among its arguments."""
+    context = _click().get_current_context(silent=True)
+    if context is None:
+        return "crossings", []
+    files = [str(v) for v in context.params.values() if isinstance(v, Path) and v.exists()]
+    return context.command_path, files
+
+
+def report_unexpected(error: BaseException, where: tuple[str, list[str]]) -> None:
+    """One line for an error crossings did not foresee: what ran, on what, and what to do."""
+    command, files = where
+    reading = f" on {', '.join(files)}" if files else ""
+    detail = (str(error).strip().splitlines() or [""])[0][:200]
+    err_console.print(
+        f"error: {command}{reading} failed unexpectedly ({type(error).__name__}: {detail}). "
+        "This is a bug in crossings: rerun with --debug and report it.",
+        style="red",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def progress() -> Progress:

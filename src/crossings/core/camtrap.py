@@ -74,6 +74,12 @@ RAMP_CLASSES = ("used", "refused", "approached", "unknown")
 SECONDS_PER_DAY = 86400.0
 
 
+def iso_utc(seconds: int | float) -> str:
+    """Epoch seconds as ISO 8601 UTC, for messages: ``iso_utc(0) == '1970-01-01T00:00:00Z'``."""
+    whole = np.datetime64(int(seconds), "s")
+    return f"{whole}Z"
+
+
 @dataclass(frozen=True, slots=True)
 class EventConfig:
     """How detections become sequences and events.
@@ -186,7 +192,8 @@ class Deployment:
                 ) from None
         if not self.end > self.start:
             raise ConfigError(
-                f"deployment end must be after its start; got start={self.start}, end={self.end}",
+                f"deployment end must be after its start; got start {iso_utc(self.start)}, "
+                f"end {iso_utc(self.end)}",
                 field=f"deployment {self.deployment_id!r} end",
             )
         if self.fence_line is not None:
@@ -450,9 +457,9 @@ def check_deployments(
                 )
                 raise ConfigError(
                     f"deployments {first.deployment_id!r} and {second.deployment_id!r} of camera "
-                    f"{camera!r} overlap in time ({second.start} < {first.end} s UTC), which "
-                    "would count camera-days twice; end the first before the second starts, "
-                    f"give the cameras distinct ids, or {fix}",
+                    f"{camera!r} overlap in time ({iso_utc(second.start)} is before "
+                    f"{iso_utc(first.end)}), which would count camera-days twice; end the first "
+                    f"before the second starts, give the cameras distinct ids, or {fix}",
                     source=source,
                     field="start",
                 )

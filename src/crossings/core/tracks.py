@@ -193,7 +193,7 @@ def _check_duplicates(tracks: Tracks) -> None:
         row = int(np.flatnonzero(same)[0]) + 1
         count = int(same.sum())
         raise ConfigError(
-            f"{count} duplicate timestamp(s); first: individual {tracks.animal_id[row]!r} at "
+            f"{count} duplicate timestamp(s); first: individual {str(tracks.animal_id[row])!r} at "
             f"{tracks.time[row]}Z. Keep one fix per individual and time (e.g. the most accurate) "
             "before the analysis",
             source=tracks.source,

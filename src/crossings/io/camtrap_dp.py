@@ -170,10 +170,11 @@ def _check_cell(value: str, spec: dict) -> str | None:
     return None
 
 
-def table_errors(
-    rows: list[dict[str, str]], header: Sequence[str], table: str, limit: int = 20
-) -> list[str]:
-    """Messages for every cell, header or key of ``rows`` that breaks the table schema."""
+def table_errors(rows: list[dict[str, str]], header: Sequence[str], table: str) -> list[str]:
+    """Messages for every cell, header or key of ``rows`` that breaks the table schema.
+
+    Every problem is listed (callers show the first few), so counts of problems add up.
+    """
     schema = table_schema(table)
     fields = [f["name"] for f in schema["fields"]]
     if list(header) != fields:
@@ -202,8 +203,6 @@ def table_errors(
                 if value in seen[name]:
                     errors.append(f"{table} row {line} field '{name}': {value!r} is not unique")
                 seen[name].add(value)
-        if len(errors) >= limit:
-            break
     return errors
 
 
@@ -237,7 +236,7 @@ def validate_package(package: CamtrapPackage, source: str = "datapackage.json") 
     errors += _foreign_key_errors(package)
     if errors:
         shown = "; ".join(errors[:8]) + (
-            f"; ... ({len(errors)} problems)" if len(errors) > 8 else ""
+            f"; ... and {len(errors) - 8} more ({len(errors)} problems)" if len(errors) > 8 else ""
         )
         raise ConfigError(
             f"not a valid Camtrap DP {VERSION} package: {shown}", source=source, field="package"

@@ -436,17 +436,11 @@ _HEADER_KEYS = ("ncols", "nrows", "xllcorner", "yllcorner", "cellsize", "nodata_
 
 
 def _parse_ascii(path: Path) -> tuple[np.ndarray, AsciiMeta]:
+    from crossings.io.raster import parse_ascii_header
+
     text = _read_text(path)
     lines = text.splitlines()
-    header: dict[str, float] = {}
-    start = 0
-    for start, line in enumerate(lines):  # noqa: B007 - start is used after the loop
-        parts = line.split()
-        if not parts or parts[0][0].isdigit() or parts[0][0] in "-+.":
-            break
-        header[parts[0].lower()] = float(parts[1])
-    else:
-        start = len(lines)
+    header, start = parse_ascii_header(lines, path)
     missing = [
         k
         for k in _HEADER_KEYS[:5]

@@ -209,8 +209,8 @@ def _warn_unsorted(ids: np.ndarray, times: np.ndarray, rows: np.ndarray, path: P
     if back.any():
         k = int(np.flatnonzero(back)[0]) + 1
         warnings.warn(
-            f"{path}: rows are not in time order within individual {ids_sorted[k]!r} (first at "
-            f"row {int(rows[order][k]) + 2}); they were sorted by individual and time",
+            f"{path}: rows are not in time order within individual {str(ids_sorted[k])!r} "
+            f"(first at row {int(rows[order][k]) + 2}); they were sorted by individual and time",
             CrossingsWarning,
             stacklevel=3,
         )
