@@ -24,3 +24,12 @@ def test_exit_codes_follow_the_error_type():
     assert exit_code_for(InputFileError("x.tif", "missing")) == EXIT_BAD_INPUT
     assert exit_code_for(SolverConvergenceError(1e-2, 1e-8)) == EXIT_COMPUTATION
     assert exit_code_for(KeyboardInterrupt()) == EXIT_INTERRUPTED
+
+
+def test_the_command_line_starts_without_the_heavy_libraries():
+    """`crossings --help` / `--version` stay fast: no analysis library loads at start-up."""
+    heavy = ("numpy", "pandas", "scipy", "rasterio", "geopandas", "pyproj", "shapely",
+             "matplotlib", "sqlalchemy", "fastapi", "dask", "rich.progress")  # fmt: skip
+    code = f"import sys, crossings.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

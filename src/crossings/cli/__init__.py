@@ -15,6 +15,9 @@ app = typer.Typer(
     help="Connectivity of migratory mammals across Central Asian border fences.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain help for the command list: rich's layout costs a third of `crossings --help`
+    # (bench/startup.py); each command's own --help keeps rich's panels.
+    rich_markup_mode=None,
 )
 
 

@@ -11,14 +11,6 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from crossings.errors import ConfigError, CrossingsError, InputFileError, SolverConvergenceError
 
@@ -131,8 +123,18 @@ def report_unexpected(error: BaseException, where: tuple[str, list[str]]) -> Non
     )
 
 
-def progress() -> Progress:
+def progress():
     """A rich progress bar that stays quiet when stderr is not a terminal."""
+    # rich.progress costs a tenth of the start-up: only commands that run import it.
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from crossings.cli import common
 
@@ -31,6 +30,8 @@ def command(
 
 def print_summary(record) -> None:
     """The table of methods, openings, cost and share of the no-fence connectivity kept."""
+    from rich.table import Table
+
     figures = record.figures
     table = Table(title=f"crossings plan -> {record.out_dir}")
     for column in ("method", "openings", "security cost", "% of no-fence connectivity"):
