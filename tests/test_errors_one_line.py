@@ -76,20 +76,17 @@ def test_unexpected_error_is_one_line_naming_command_and_input_exit_3(tmp_path, 
 
 
 def test_ids_in_messages_have_no_numpy_repr(tmp_path):
+    from crossings.errors import CrossingsWarning
+    from crossings.io.gps import read_tracks
+
     tracks = tmp_path / "t.csv"
     tracks.write_text(
-        "id,timestamp,x,y\nInd1,2014-01-01T00:00:00Z,0,0\nInd1,2014-01-01T00:00:00Z,1,1\n"
+        "id,timestamp,x,y\nInd1,2014-01-01T04:00:00Z,0,0\nInd1,2014-01-01T02:00:00Z,1,1\n"
+        "Ind1,2014-01-01T06:00:00Z,2,2\n"
     )
-    fences = tmp_path / "f.gpkg"
-    import geopandas as gpd
-    import shapely
-
-    gpd.GeoDataFrame({"fence_id": ["f"]}, geometry=[shapely.LineString([(0, -5), (0, 5)])],
-                     crs="EPSG:32612").to_file(fences)  # fmt: skip
-    result = invoke("tracks", "classify", tracks, fences, "--distance", "10", "--crs",
-                    "EPSG:32612", "--out", tmp_path / "e.csv")  # fmt: skip
-    line = one_line(result, 1)
-    assert "'Ind1'" in line and "np." not in line
+    with pytest.warns(CrossingsWarning, match="individual 'Ind1'") as caught:
+        read_tracks(tracks, crs="EPSG:32612")
+    assert not any("np." in str(w.message) for w in caught)
 
 
 def test_reversed_deployment_shows_iso_dates():
