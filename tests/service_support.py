@@ -159,6 +159,11 @@ class World:
     url: str
     tokens: dict[str, str] = field(default_factory=dict)
 
+    def close(self) -> None:
+        self.app.state.reads.close()  # its last batch, before the database goes
+        self.client.close()
+        self.factory.kw["bind"].dispose()
+
     def headers(self, user: str | None) -> dict:
         return {"Authorization": f"Bearer {self.tokens[user]}"} if user else {}
 
@@ -185,5 +190,4 @@ def make_world(url: str, run_dir, **settings) -> World:
 def world(db_url, tmp_path_factory):
     built = make_world(db_url, tmp_path_factory.mktemp("run"))
     yield built
-    built.client.close()
-    built.factory.kw["bind"].dispose()
+    built.close()

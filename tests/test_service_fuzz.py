@@ -30,7 +30,7 @@ def fuzz_world(tmp_path_factory):
         f"sqlite:///{folder / 'db.sqlite'}", folder / "run", login_failures_per_address=10_000
     )
     yield built
-    built.client.close()
+    built.close()
 
 
 @pytest.fixture(scope="module")

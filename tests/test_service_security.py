@@ -17,7 +17,7 @@ from crossings.service.settings import SESSION_COOKIE
 def fresh(tmp_path):
     built = make_world(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "run")
     yield built
-    built.client.close()
+    built.close()
 
 
 def login(client, username, password=PASSWORD):

@@ -4,6 +4,7 @@ Every route asks the policy what the caller may see or do; nothing is filtered o
 browser. Reads of restricted or confidential data and every write go to the audit log.
 """
 
+import contextlib
 import datetime as dt
 import functools
 import hmac
@@ -94,11 +95,26 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         settings.login_failures_per_address,
         settings.login_window_s,
     )
-    app = FastAPI(title="crossings service", version="1", docs_url="/api/docs", redoc_url=None)
+    reads = audit.ReadLog(factory)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        reads.close()  # the last reads reach the audit log before the process ends
+
+    app = FastAPI(
+        title="crossings service",
+        version="1",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
     app.state.settings = settings
     app.state.factory = factory
     app.state.cache = {}
     app.state.policy = (-1e9, None)
+    app.state.layers = (-1e9, {})
+    app.state.reads = reads
 
     def address(request: Request) -> str:
         forwarded = request.headers.get("x-forwarded-for") if settings.trust_proxy else None
@@ -160,6 +176,16 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             table = load_policy(db)
             app.state.policy = (time.monotonic(), table)
         return table
+
+    def published_layer(db: Session, name: str) -> Layer | None:
+        """The layer row, from memory for POLICY_TTL_S (a re-published layer shows within it)."""
+        loaded_at, known = app.state.layers
+        if time.monotonic() - loaded_at > POLICY_TTL_S:
+            known = {layer.name: layer for layer in db.scalars(select(Layer))}
+            for layer in known.values():
+                db.expunge(layer)
+            app.state.layers = (time.monotonic(), known)
+        return known.get(name)
 
     # ---- sessions -------------------------------------------------------------------------
     @app.post("/api/login", tags=["session"])
@@ -251,7 +277,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         fence_id: Annotated[str | None, Query(max_length=64)] = None,
     ) -> Response:
         """The layer as GeoJSON, as much of it as the caller may see."""
-        layer = db.scalar(select(Layer).where(Layer.name == name))
+        layer = published_layer(db, name)
         if layer is None:
             raise HTTPException(404, f"no layer named {name!r}")
         box = _parse_bbox(bbox)
@@ -265,8 +291,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                     app.state.cache.clear()
                 app.state.cache[key] = view
         if view.levels - {"public"}:
-            audit.record(
-                db,
+            reads.add(
                 who,
                 "read_layer",
                 layer.name,
@@ -274,7 +299,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                 levels=sorted(view.levels),
                 treatments=view.treatments,
             )
-            db.commit()
         if "gzip" in request.headers.get("accept-encoding", ""):
             return Response(
                 view.gzipped,
@@ -573,6 +597,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         action: Annotated[str | None, Query(max_length=64)] = None,
         limit_rows: Annotated[int, Query(alias="limit", ge=1, le=10000)] = 500,
     ) -> list[dict]:
+        reads.flush()
         query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit_rows)
         if action:
             query = query.where(AuditEntry.action == action)
@@ -580,6 +605,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     @app.get("/api/audit.csv", tags=["admin"], response_class=PlainTextResponse)
     def audit_export(request: Request, who: Admin, db: DB) -> PlainTextResponse:
+        reads.flush()
         entries = db.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
         audit.record(db, who, "export_audit", f"{len(entries)} entries", address(request))
         db.commit()
