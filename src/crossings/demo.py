@@ -39,6 +39,9 @@ DEMO_STEPS: tuple[str | DemoStep, ...] = (
     "crossings.jobs.hotspots:demo_step",
 )
 
+#: Steps that read the demo's manifest, so they run after it is written (the report).
+FINAL_STEPS: tuple[str | DemoStep, ...] = ("crossings.jobs.report:demo_step",)
+
 MAP_FOOTNOTE = (
     "Borders: Natural Earth 1:10m (public domain). Resistance: model of assumed coefficients on "
     "NOAA GLOBE elevation and MODIS MCD12C1 2019 land cover. Fence follows the KAZ-UZB boundary "
@@ -144,6 +147,12 @@ def run_demo(
     seconds = time.perf_counter() - started
     log.add_figures(seconds=round(seconds, 3), steps=len(resolved))
     outputs = tuple(written) + tuple(log.finish())
+    if steps is None:
+        for name, function in (resolve_step(s) for s in FINAL_STEPS):
+            if on_step is not None:
+                on_step(name)
+            lines.extend(function(landscape, out))
+        seconds = time.perf_counter() - started
     return DemoSummary(out, outputs, tuple(lines), tuple(n for n, _ in resolved), seconds)
 
 

@@ -49,6 +49,7 @@ def _register() -> None:
         "serve",
         "indicators",
         "hotspots",
+        "report",
     ):
         if importlib.util.find_spec(f"crossings.cli.{noun}") is None:
             continue

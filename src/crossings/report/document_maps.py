@@ -1,0 +1,241 @@
+"""Maps and charts drawn for the report, at the precision its audience may see.
+
+The report draws its own figures from the runs' GeoTIFFs and CSVs rather than embedding the runs'
+PNGs: those show exact fence lines, openings and cameras, and carry English text. Here rasters are
+averaged over blocks of the audience's grid (:func:`crossings.security.block_mean`), points are
+grid-cell centres, and the only words are axis labels passed in already translated.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import LogNorm, TwoSlopeNorm  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+from crossings.io.raster import read_raster  # noqa: E402
+from crossings.security import block_mean  # noqa: E402
+
+__all__ = ["Basemap", "raster_figure", "points_figure", "line_chart", "bar_chart"]
+
+_DPI = 100
+_FONT = {"font.family": "DejaVu Sans", "font.size": 9}
+
+
+@dataclass(frozen=True)
+class Basemap:
+    """Context drawn under every map: country outlines (public data) and the fence as allowed.
+
+    ``fence_cells`` are grid-cell centres (generalised fence) or ``None``; ``fence_lines`` exact
+    line coordinates for audiences that may see the alignment.
+    """
+
+    countries: tuple[np.ndarray, ...] = ()
+    fence_lines: tuple[np.ndarray, ...] = ()
+    fence_cells: np.ndarray | None = None
+    fence_grid_m: float = 0.0
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=_DPI, bbox_inches="tight", pad_inches=0.05)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _extent(grid):
+    a, _, c, _, e, f = grid.transform
+    rows, cols = grid.shape
+    return (c, c + a * cols, f + e * rows, f)
+
+
+def _draw_basemap(axes, basemap: Basemap, extent) -> None:
+    for ring in basemap.countries:
+        axes.plot(ring[:, 0], ring[:, 1], color="#555555", linewidth=0.6, zorder=3)
+    for line in basemap.fence_lines:
+        axes.plot(line[:, 0], line[:, 1], color="#b2182b", linewidth=1.2, zorder=4)
+    if basemap.fence_cells is not None:
+        half = basemap.fence_grid_m / 2
+        for x, y in basemap.fence_cells:
+            axes.add_patch(
+                Rectangle(
+                    (x - half, y - half),
+                    2 * half,
+                    2 * half,
+                    facecolor="none",
+                    edgecolor="#b2182b",
+                    linewidth=0.5,
+                    zorder=4,
+                )
+            )
+    axes.set_xlim(extent[0], extent[1])
+    axes.set_ylim(extent[2], extent[3])
+    axes.set_aspect("equal")
+    axes.set_xticks([])
+    axes.set_yticks([])
+
+
+def _read_generalised(path, block: int):
+    grid, values = read_raster(path, allow_missing_crs=True)
+    if block > 1:
+        values = block_mean(values, block)
+    return grid, values
+
+
+def raster_figure(
+    path,
+    *,
+    block: int,
+    basemap: Basemap,
+    colour_label: str,
+    diverging: bool = False,
+) -> bytes:
+    """A current (or difference) map of a GeoTIFF, averaged over ``block`` x ``block`` cells."""
+    grid, values = _read_generalised(path, block)
+    extent = _extent(grid)
+    with plt.rc_context(_FONT):
+        figure, axes = plt.subplots(figsize=(6.4, 5.4))
+        finite = values[np.isfinite(values)]
+        if diverging:
+            bound = float(np.nanpercentile(np.abs(finite), 99.5)) if finite.size else 1.0
+            bound = bound or 1.0
+            norm = TwoSlopeNorm(0.0, -bound, bound)
+            image = axes.imshow(values, extent=extent, cmap="RdBu_r", norm=norm, zorder=1)
+        else:
+            positive = finite[finite > 0]
+            low = float(np.percentile(positive, 2)) if positive.size else 1e-6
+            high = float(positive.max()) if positive.size else 1.0
+            norm = LogNorm(low, max(high, low * 10))
+            image = axes.imshow(
+                np.where(values > 0, values, np.nan),
+                extent=extent,
+                cmap="magma",
+                norm=norm,
+                zorder=1,
+            )
+        _draw_basemap(axes, basemap, extent)
+        bar = figure.colorbar(image, ax=axes, shrink=0.75, pad=0.02)
+        bar.set_label(colour_label)
+        return _png(figure)
+
+
+def _zoomed(points: np.ndarray, pad: float):
+    """A view around the points (at least 150 km across, square-ish), not the whole landscape."""
+    x0, y0 = points.min(axis=0) - pad
+    x1, y1 = points.max(axis=0) + pad
+    half = max(x1 - x0, y1 - y0, 150_000) / 2
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    return (cx - half, cx + half, cy - half * 0.85, cy + half * 0.85)
+
+
+def _labels_per_place(points: np.ndarray, labels: list[str]):
+    """One label per distinct place ("1, 7" where two ranked points share a grid cell)."""
+    places: dict[tuple[float, float], list[str]] = {}
+    for (x, y), text in zip(points, labels, strict=False):
+        places.setdefault((float(x), float(y)), []).append(text)
+    return [(xy, ", ".join(texts)) for xy, texts in places.items()]
+
+
+def points_figure(
+    points: np.ndarray,
+    *,
+    grid_m: float | None,
+    basemap: Basemap,
+    labels: list[str] | None = None,
+    background=None,
+    block: int = 1,
+) -> bytes:
+    """Points on a map: dots where exact, grid cells where generalised, optional raster below."""
+    extent = _zoomed(points, max(grid_m or 0, 20_000) * 2)
+    with plt.rc_context(_FONT):
+        figure, axes = plt.subplots(figsize=(6.4, 5.4))
+        if background is not None:
+            grid, values = _read_generalised(background, block)
+            positive = values[np.isfinite(values) & (values > 0)]
+            low = float(np.percentile(positive, 2)) if positive.size else 1e-6
+            axes.imshow(
+                np.where(values > 0, values, np.nan),
+                extent=_extent(grid),
+                cmap="Greys",
+                norm=LogNorm(low, max(float(positive.max()) if positive.size else 1, low * 10)),
+                alpha=0.6,
+                zorder=1,
+            )
+        if grid_m:
+            for x, y in np.unique(points, axis=0):
+                axes.add_patch(
+                    Rectangle(
+                        (x - grid_m / 2, y - grid_m / 2),
+                        grid_m,
+                        grid_m,
+                        facecolor="#2166ac",
+                        alpha=0.6,
+                        edgecolor="#08306b",
+                        linewidth=0.8,
+                        zorder=5,
+                    )
+                )
+        else:
+            axes.scatter(points[:, 0], points[:, 1], s=22, color="#2166ac", zorder=5)
+        for index, ((x, y), text) in enumerate(_labels_per_place(points, labels or [])):
+            # Alternate above and below so neighbouring labels do not overlap.
+            offset = (0, 9) if index % 2 == 0 else (0, -14)
+            axes.annotate(
+                text,
+                (x, y),
+                xytext=offset,
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+                fontweight="bold",
+                color="#08306b",
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+                zorder=6,
+            )
+        _draw_basemap(axes, basemap, extent)
+        return _png(figure)
+
+
+def line_chart(x, y, *, x_label: str, y_label: str, reference: tuple[float, str] | None = None):
+    """A step line (e.g. the Pareto front of connectivity against security cost)."""
+    with plt.rc_context(_FONT):
+        figure, axes = plt.subplots(figsize=(6.4, 3.6))
+        axes.step(x, y, where="post", color="#2166ac", linewidth=1.6)
+        axes.plot(x, y, "o", color="#2166ac", markersize=3)
+        if reference is not None:
+            axes.axhline(reference[0], color="#b2182b", linestyle="--", linewidth=1)
+            axes.annotate(
+                reference[1],
+                (x[0], reference[0]),
+                xytext=(2, 4),
+                textcoords="offset points",
+                color="#b2182b",
+                fontsize=8,
+            )
+        axes.set_xlabel(x_label)
+        axes.set_ylabel(y_label)
+        axes.grid(alpha=0.3)
+        return _png(figure)
+
+
+def bar_chart(categories: list[str], series: dict[str, list[float]], *, y_label: str) -> bytes:
+    """Grouped bars: one group per category, one bar per series (labels already translated)."""
+    with plt.rc_context(_FONT):
+        figure, axes = plt.subplots(figsize=(6.4, 3.4))
+        width = 0.8 / max(len(series), 1)
+        positions = np.arange(len(categories))
+        for i, (name, values) in enumerate(series.items()):
+            axes.bar(positions + i * width, values, width, label=name)
+        axes.set_xticks(positions + width * (len(series) - 1) / 2)
+        axes.set_xticklabels(categories, rotation=30, ha="right")
+        axes.set_ylabel(y_label)
+        axes.legend(fontsize=7, ncol=2)
+        axes.grid(axis="y", alpha=0.3)
+        return _png(figure)
