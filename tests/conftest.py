@@ -54,3 +54,15 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if _uses_cholmod(item):
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def demo_cli_run(tmp_path_factory):
+    """``crossings demo --out DIR`` run once per session: (CliRunner result, output folder)."""
+    from typer.testing import CliRunner
+
+    from crossings.cli import app
+
+    out = tmp_path_factory.mktemp("demo") / "crossings-out"
+    result = CliRunner().invoke(app, ["demo", "--out", str(out)])
+    return result, out

@@ -24,10 +24,8 @@ ALBERS = "+proj=aea +lat_1=38 +lat_2=50 +lat_0=44 +lon_0=68 +datum=WGS84 +units=
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo") / "crossings-out"
-    result = CliRunner().invoke(app, ["demo", "--out", str(out)])
-    return result, out
+def demo_run(demo_cli_run):
+    return demo_cli_run
 
 
 def test_cli_demo_exits_zero_and_prints_summary(demo_run):

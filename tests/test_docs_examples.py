@@ -776,6 +776,7 @@ DOC_COMMANDS = {
     "scale.md": [["omniscape", "run"]],
     "solvers.md": [["circuitscape", "run"]],
     "service.md": [["serve"], ["serve", "adduser"], ["serve", "import"]],
+    "report.md": [["report"]],
 }
 
 

@@ -60,12 +60,17 @@ def extract_catalogue() -> Catalog:
     return catalog
 
 
+def _file_in(locale_dir: Path, lang: str) -> Path:
+    return Path(locale_dir) / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
 def catalogue_file(lang: str) -> Path:
-    return LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+    """The ``.po`` file of ``lang`` in the package."""
+    return _file_in(LOCALE_DIR, lang)
 
 
-def _read(lang: str) -> Catalog:
-    path = catalogue_file(lang)
+def _read(lang: str, locale_dir: Path | None = None) -> Catalog:
+    path = catalogue_file(lang) if locale_dir is None else _file_in(locale_dir, lang)
     if not path.is_file():
         return Catalog(locale=lang, domain=DOMAIN, project="crossings")
     with open(path, "rb") as handle:
@@ -86,12 +91,15 @@ def update_catalogue(template: Catalog, lang: str) -> Path:
     return path
 
 
-def missing_translations(template: Catalog | None = None) -> list[str]:
+def missing_translations(
+    template: Catalog | None = None, locale_dir: Path | None = None
+) -> list[str]:
     """One line per string a catalogue lacks, has fuzzy, or lacks a plural form of."""
     template = template or extract_catalogue()
+    locale_dir = Path(locale_dir or LOCALE_DIR)
     problems = []
-    for lang_dir in sorted(p for p in LOCALE_DIR.iterdir() if p.is_dir()):
-        catalog = _read(lang_dir.name)
+    for lang_dir in sorted(p for p in locale_dir.iterdir() if p.is_dir()):
+        catalog = _read(lang_dir.name, locale_dir)
         forms = catalog.num_plurals
         for message in template:
             if not message.id:

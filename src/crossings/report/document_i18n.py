@@ -24,6 +24,7 @@ import datetime as dt
 import functools
 import gettext as _gettext
 import io
+import re
 from collections.abc import Iterator
 from importlib import resources
 
@@ -148,8 +149,12 @@ def number(value: float | int, digits: int = 0) -> str:
 
 def percent(value: float, digits: int = 1) -> str:
     """A value already in percent (``58.5`` -> ``58.5 %`` or ``58,5 %``)."""
-    pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "") + "%"
-    return numbers.format_percent(value / 100, format=pattern, locale=_locale())
+    locale = _locale()
+    # The language's own pattern ("#,##0%" or "#,##0 %"), with the decimals asked for.
+    pattern = locale.percent_formats[None].pattern
+    if digits > 0:  # the last integer digit of the pattern gets the decimals
+        pattern = re.sub(r"0(?=[^0#,]*$)", "0." + "0" * digits, pattern, count=1)
+    return numbers.format_percent(value / 100, format=pattern, locale=locale)
 
 
 def date(value: dt.date | dt.datetime) -> str:
