@@ -228,14 +228,24 @@ def line_chart(x, y, *, x_label: str, y_label: str, reference: tuple[float, str]
 def bar_chart(categories: list[str], series: dict[str, list[float]], *, y_label: str) -> bytes:
     """Grouped bars: one group per category, one bar per series (labels already translated)."""
     with plt.rc_context(_FONT):
-        figure, axes = plt.subplots(figsize=(6.4, 3.4))
+        figure, axes = plt.subplots(figsize=(6.4, 3.8))
         width = 0.8 / max(len(series), 1)
         positions = np.arange(len(categories))
         for i, (name, values) in enumerate(series.items()):
             axes.bar(positions + i * width, values, width, label=name)
         axes.set_xticks(positions + width * (len(series) - 1) / 2)
-        axes.set_xticklabels(categories, rotation=30, ha="right")
+        tilted = len(categories) > 4
+        axes.set_xticklabels(
+            categories, rotation=30 if tilted else 0, ha="right" if tilted else "center"
+        )
         axes.set_ylabel(y_label)
-        axes.legend(fontsize=7, ncol=2)
+        # Below the axes, so the legend never hides a bar.
+        axes.legend(
+            fontsize=7.5,
+            ncol=2,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.12 if not tilted else -0.3),
+            frameon=False,
+        )
         axes.grid(axis="y", alpha=0.3)
         return _png(figure)
