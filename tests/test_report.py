@@ -223,7 +223,7 @@ def _exact_strings(demo_out: Path) -> set[str]:
         found.add(row["candidate_id"])
     for row in _csv_rows(demo_out / "camera" / "input" / "deployments.csv"):
         add_degrees(row["latitude"]), add_degrees(row["longitude"])
-    for row in _csv_rows(demo_out / "tracks_crossings.csv"):
+    for row in _csv_rows(demo_out / "tracks" / "crossings.csv"):
         add_metres(row["x"]), add_metres(row["y"])
     for row in _csv_rows(demo_out / "plan" / "rejected.csv"):
         found.add(row["detail"])
@@ -464,3 +464,21 @@ def test_report_doc_command_and_python_examples_run(tmp_path, monkeypatch):
     security, python_api = run_python("report.md", {"run_folders": [tmp_path / "crossings-out"]})
     assert security["shown"].tolist() == [[-835000.0, 195000.0]]
     assert python_api["result"].audience == "public"
+
+
+def test_report_job_runs_from_a_toml_file_like_the_command(tmp_path):
+    run = _fake_run(tmp_path / "run", "hotspots", "restricted")
+    job_file = tmp_path / "report.toml"
+    job_file.write_text('job = "report"\nruns = ["run"]\nlanguages = ["en"]\npdf = false\n')
+    result = CliRunner().invoke(app, ["run", str(job_file), "--out", str(tmp_path / "via-run")])
+    assert result.exit_code == 0, result.output
+    command = CliRunner().invoke(
+        app, ["report", str(run), "--out", str(tmp_path / "via-cmd"), "--lang", "en", "--no-pdf"]
+    )
+    assert command.exit_code == 0, command.output
+    from crossings.jobs.base import RunRecord
+
+    by_run, by_command = RunRecord.read(tmp_path / "via-run"), RunRecord.read(tmp_path / "via-cmd")
+    assert by_run.job == by_command.job == "report"
+    assert by_run.sensitivity == by_command.sensitivity == "restricted"
+    assert [Path(o.path).name for o in by_run.outputs] == ["report.en.html"]

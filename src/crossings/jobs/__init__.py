@@ -25,6 +25,7 @@ JOBS: dict[str, str] = {
     "hotspots": "crossings.jobs.hotspots",
     "indicators": "crossings.jobs.indicators",
     "plan": "crossings.jobs.plan",
+    "report": "crossings.jobs.report",
     "tracks": "crossings.jobs.tracks",
 }
 

@@ -74,7 +74,7 @@ def run(config: Config, out_dir: str | os.PathLike, progress=None):
 
     out = Path(out_dir)
     runs = discover_runs(config.runs)
-    log = RunLog(out, command="crossings report", config=config.to_mapping())
+    log = RunLog(out, command="crossings report", config=config.to_mapping(), job=NAME)
     log.add_inputs(dict.fromkeys(r.manifest_path for r in runs if r.manifest_path is not None))
     result = build_report(
         config.runs,
@@ -96,16 +96,7 @@ def run(config: Config, out_dir: str | os.PathLike, progress=None):
         languages=list(result.languages),
         pdf_skipped=result.pdf_skipped,
     )
-    log.finish()
-    return _record(out)
-
-
-def _record(out: Path):
-    try:
-        from crossings.jobs.base import RunRecord
-    except ImportError:  # before the jobs layer's RunRecord exists: the manifest as written
-        return json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    return RunRecord.read(out)
+    return log.finish_record()
 
 
 def summary_lines(out_dir: Path) -> list[str]:
