@@ -482,3 +482,19 @@ def test_report_job_runs_from_a_toml_file_like_the_command(tmp_path):
     assert by_run.job == by_command.job == "report"
     assert by_run.sensitivity == by_command.sensitivity == "restricted"
     assert [Path(o.path).name for o in by_run.outputs] == ["report.en.html"]
+
+
+@pytest.mark.parametrize(
+    "manifest, job",
+    [
+        ({"job": "omniscape", "command": "crossings omniscape run"}, "omniscape"),
+        ({"job": "demo", "command": "crossings demo (planner step)"}, "plan"),
+        ({"job": "demo", "command": "crossings demo"}, "demo"),
+        ({"command": "crossings tracks rank"}, "tracks"),
+        ({"command": "crossings connectivity run"}, "connectivity"),
+    ],
+)
+def test_the_job_of_a_manifest(manifest, job):
+    from crossings.report.document_runs import infer_job
+
+    assert infer_job(manifest) == job

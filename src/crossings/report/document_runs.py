@@ -45,8 +45,12 @@ _DEMO_PARTS = (
 
 
 def infer_job(manifest: dict[str, Any]) -> str:
-    """The job of a manifest: its ``"job"`` key, else the job its ``"command"`` names."""
-    if manifest.get("job"):
+    """The job of a manifest: its ``"job"`` key, else the job its ``"command"`` names.
+
+    A demo step that still records ``"job": "demo"`` is named by its command
+    (``crossings demo (planner step)`` is a planner run).
+    """
+    if manifest.get("job") and manifest["job"] != "demo":
         return str(manifest["job"])
     command = str(manifest.get("command", ""))
     for marker, job in _COMMAND_JOBS:
