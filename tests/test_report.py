@@ -332,7 +332,9 @@ def test_default_audience_is_the_most_restrictive_of_the_runs(tmp_path):
 
 def test_demo_folder_parts_become_runs_of_their_jobs(demo_out):
     jobs = [run.job for run in discover_runs([demo_out])]
-    assert jobs == ["connectivity", "plan", "tracks", "camera"]
+    # jobs with a section of their own come first, in the registry's order; others follow
+    assert jobs[:4] == ["connectivity", "plan", "tracks", "camera"]
+    assert len(jobs) == len(set(jobs))
 
 
 def test_cli_writes_the_report_and_refuses_bad_input(tmp_path):
