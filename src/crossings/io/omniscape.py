@@ -514,3 +514,31 @@ def write_outputs(
     lines = "".join(f"{key} = {value}\n" for key, value in job.settings.items())
     written.append(write_text_atomic(folder / "config.ini", lines))
     return written
+
+
+def read_raster_window(path: str | Path, region: tuple[int, int, int, int], dtype=np.float64):
+    """Rows ``region[0]:region[1]`` and columns ``region[2]:region[3]`` of band 1, NoData = NaN.
+
+    A windowed read: only the blocks of the file that hold the region are decoded, so tiles of
+    a large GeoTIFF (or COG) are read with memory bounded by the tile.
+    """
+    import rasterio
+    from rasterio.windows import Window
+
+    r0, r1, c0, c1 = region
+    try:
+        with rasterio.open(path) as src:
+            data = src.read(1, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputFileError(path, f"cannot be read ({exc})", "Check the raster's path") from None
+    values = np.ma.filled(data.astype(np.float64), np.nan)
+    values[~np.isfinite(values)] = np.nan
+    return values.astype(dtype)
+
+
+def raster_shape(path: str | Path) -> tuple[int, int]:
+    """``(rows, cols)`` of a raster, without reading it."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return src.height, src.width

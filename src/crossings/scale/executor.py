@@ -21,6 +21,14 @@ from crossings.errors import ConfigError, MissingDependencyError
 
 __all__ = ["DaskExecutor", "Executor", "SerialExecutor", "make_executor"]
 
+#: Workers solve one window at a time: more BLAS threads only fight for cores, and one malloc
+#: arena keeps freed window memory from piling up per thread.
+_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "MALLOC_ARENA_MAX": "1",
+}
 #: Default memory limit of each LocalCluster worker.
 DEFAULT_WORKER_MEMORY = "2GiB"
 
@@ -95,36 +103,59 @@ class DaskExecutor:
         if address is None:
             if workers < 1:
                 raise ConfigError(f"must be >= 1; got {workers}", field="workers")
-            self._cluster = distributed.LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                memory_limit=memory_limit,
-                dashboard_address=None,
-                silence_logs=40,
-                # Workers solve one window at a time; more BLAS threads only fight for cores.
-                env={"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
-            )
+            import dask
+
+            # The workers' statistical profiler keeps sampled stacks (about 100 MB per 1000
+            # windows): off, so that worker memory does not grow with the grid.
+            # glibc reads MALLOC_ARENA_MAX at start-up: it must be in the pre-spawn environment.
+            spawn_env = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **_ENV}
+            settings = {
+                "distributed.worker.profile.enabled": False,
+                "distributed.nanny.pre-spawn-environ": spawn_env,
+            }
+            with dask.config.set(settings):
+                self._cluster = self._local_cluster(distributed, workers, memory_limit)
             self._client = distributed.Client(self._cluster)
         else:
-            try:
-                self._client = distributed.Client(address, timeout="10s")
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot reach the Dask scheduler at {address!r} ({exc}); start it (dask "
-                    "scheduler) or check the address.",
-                    field="scheduler",
-                ) from None
+            self._client = self._connect(distributed, address)
         self.workers = max(1, len(self._client.scheduler_info()["workers"]))
+
+    @staticmethod
+    def _local_cluster(distributed, workers: int, memory_limit: str):
+        return distributed.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=memory_limit,
+            dashboard_address=None,
+            silence_logs=40,
+            env=_ENV,
+        )
+
+    @staticmethod
+    def _connect(distributed, address: str):
+        try:
+            return distributed.Client(address, timeout="10s")
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot reach the Dask scheduler at {address!r} ({exc}); start it (dask "
+                "scheduler) or check the address.",
+                field="scheduler",
+            ) from None
 
     def run(self, function, tasks, on_result) -> None:
         distributed = _distributed()
         futures = self._client.map(function, list(tasks), pure=False)
         index = {future.key: k for k, future in enumerate(futures)}
-        for future in distributed.as_completed(futures):
-            result = future.result()
-            on_result(index[future.key], result)
+        finished = distributed.as_completed(futures)
+        # Hold no reference to finished futures: the workers then drop each result at once.
+        del futures
+        for future in finished:
+            key, result = future.key, future.result()
             future.release()
+            del future
+            on_result(index.pop(key), result)
+            del result
 
     def close(self) -> None:
         self._client.close()

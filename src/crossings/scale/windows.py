@@ -78,6 +78,7 @@ class TileResult:
     failed: tuple[FailedWindow, ...] = ()
     seconds: float = 0.0
     peak_bytes: int = 0
+    cpu_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,44 @@ class InMemoryLayers:
 
     def target_block(self, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
         return self.layers.target_strength[rows[0] : rows[1], cols[0] : cols[1]]
+
+
+@dataclass(frozen=True)
+class RasterLayers:
+    """A layer source reading tiles from a resistance GeoTIFF by windowed reads.
+
+    Conductance is ``1 / resistance`` and sources come from the resistance as Omniscape's
+    ``source_from_resistance`` (``1 / r`` where ``r <= r_cutoff``), so a worker only ever holds
+    its tile plus the window reach.
+    """
+
+    resistance: str
+    r_cutoff: float = math.inf
+    precision: om.Precision = om.Precision.DOUBLE
+    grid_shape: tuple[int, int] = (0, 0)
+
+    @classmethod
+    def open(cls, path, *, r_cutoff: float = math.inf, precision=om.Precision.DOUBLE):
+        from crossings.io.omniscape import raster_shape
+
+        return cls(str(path), r_cutoff, precision, raster_shape(path))
+
+    def _resistance(self, region) -> np.ndarray:
+        from crossings.io.omniscape import read_raster_window
+
+        return read_raster_window(self.resistance, region, self.precision.dtype)
+
+    def read(self, region: tuple[int, int, int, int]) -> om.OmniscapeLayers:
+        resistance = self._resistance(region)
+        with np.errstate(divide="ignore"):
+            conductance = 1.0 / resistance
+        sources = om.source_from_resistance(resistance, self.r_cutoff)
+        return om.OmniscapeLayers(
+            conductance, sources, grid_shape=self.grid_shape, offset=(region[0], region[2])
+        )
+
+    def target_block(self, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
+        return om.source_from_resistance(self._resistance((*rows, *cols)), self.r_cutoff)
 
 
 def as_source(layers):
@@ -158,10 +197,27 @@ def _solve_or_retry(layers, options, row, col, amps, correction):
             return None, FailedWindow(row, col, " ".join(reason.split()))
 
 
+_SOLVER_THREAD: list = []
+
+
 def solve_tile(task) -> TileResult:
-    """Solve every window of one tile: ``task = (source, options, tile, correction)``."""
+    """Solve every window of one tile: ``task = (source, options, tile, correction)``.
+
+    The windows are solved on one long-lived thread per process: executors (Dask's worker
+    pool) may run each task on a new thread, and every new thread that calls BLAS or malloc
+    keeps buffers of its own (about 60 MB per thread measured), so peak memory would grow with
+    the number of tiles instead of staying bounded by one tile.
+    """
+    if not _SOLVER_THREAD:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _SOLVER_THREAD.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="windows"))
+    return _SOLVER_THREAD[0].submit(_solve_tile, task).result()
+
+
+def _solve_tile(task) -> TileResult:
     source, options, tile, correction = task
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     targets = _tile_targets(source, tile, options)
     r0, r1, c0, c1 = tile.region
     maps = om.empty_maps((r1 - r0, c1 - c0), options)
@@ -177,7 +233,13 @@ def solve_tile(task) -> TileResult:
         else:
             failed.append(failure)
     return TileResult(
-        tile, maps, len(targets), tuple(failed), time.perf_counter() - started, _peak_bytes()
+        tile,
+        maps,
+        len(targets),
+        tuple(failed),
+        time.perf_counter() - started,
+        _peak_bytes(),
+        time.process_time() - cpu_started,
     )
 
 
@@ -315,6 +377,7 @@ class _Totals:
     failed: list[FailedWindow] = field(default_factory=list)
     peak_bytes: int = 0
     task_seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
 
 def _checkpoint_path(folder: Path, tile: Tile) -> Path:
@@ -354,6 +417,7 @@ def _add(totals: _Totals, result: TileResult) -> None:
     totals.failed.extend(result.failed)
     totals.peak_bytes = max(totals.peak_bytes, result.peak_bytes)
     totals.task_seconds += result.seconds
+    totals.cpu_seconds += result.cpu_seconds
 
 
 @dataclass(frozen=True)
@@ -367,6 +431,7 @@ class WindowsRun:
     resumed_tiles: int
     peak_bytes_per_worker: int
     task_seconds: float
+    cpu_seconds: float = 0.0
 
 
 def run_windows(
@@ -457,6 +522,7 @@ def run_tiles(
         resumed,
         totals.peak_bytes,
         totals.task_seconds,
+        totals.cpu_seconds,
     )
 
 
