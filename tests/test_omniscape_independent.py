@@ -172,3 +172,46 @@ def test_without_fences_equals_the_plain_raster_run():
     plain, _, _ = _fence_run(om.EdgeFactors.none())
     open_fence, _, _ = _fence_run(_fenced(permeability=1.0))
     np.testing.assert_array_equal(plain, open_fence)
+
+
+# ------------------------------------------------------------------------------ beyond Omniscape
+def test_separate_target_layer_solves_only_its_targets(landscape):
+    conductance, sources = landscape
+    targets = np.zeros(sources.shape)
+    targets[6:9, 9:12] = 2.0  # one block: the target at (7, 10) with strength 18
+    layers = om.OmniscapeLayers(conductance, sources, targets=targets)
+    result = om.omniscape(layers, _options(mask_nodata=False))
+    assert result.n_targets == 1
+    window = om.solve_window(om.OmniscapeLayers(conductance, sources), _options(), 7, 10, 18.0)
+    expected = om.empty_maps(conductance.shape, _options())
+    om.accumulate(expected, window)
+    np.testing.assert_allclose(result.cumulative_current, expected["current"], rtol=1e-12)
+
+
+def test_distance_decay_moves_current_towards_the_target():
+    ones = np.ones((21, 21))
+    layers = om.OmniscapeLayers(ones, ones)
+    plain = om.solve_window(layers, _options(), 10, 10, 9.0).current
+    decay = om.DistanceDecay(om.DecayKernel.GAUSSIAN, 1.5)
+    near = om.solve_window(layers, _options(decay=decay), 10, 10, 9.0).current
+    centre = (RADIUS + BUFFER, RADIUS + BUFFER)
+    # The ground takes the whole strength either way; far sources inject less with decay.
+    assert plain[centre] == pytest.approx(9.0) and near[centre] == pytest.approx(9.0)
+    assert near[centre[0], 0 + 1] < plain[centre[0], 0 + 1]
+    far = om.DistanceDecay(om.DecayKernel.NEGATIVE_EXPONENTIAL, 1e12)
+    np.testing.assert_allclose(
+        om.solve_window(layers, _options(decay=far), 10, 10, 9.0).current, plain, rtol=1e-9
+    )
+
+
+def test_single_precision_maps_are_float32_and_close(landscape):
+    conductance, sources = landscape
+    single = om.omniscape(
+        om.OmniscapeLayers(conductance.astype(np.float32), sources.astype(np.float32)),
+        _options(precision=om.Precision.SINGLE),
+    )
+    double = om.omniscape(om.OmniscapeLayers(conductance, sources), _options())
+    assert single.cumulative_current.dtype == np.float32
+    np.testing.assert_allclose(
+        single.cumulative_current, double.cumulative_current, rtol=1e-4, atol=1e-6
+    )
