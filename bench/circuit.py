@@ -1,146 +1,314 @@
-"""Benchmark the circuit engine end to end on random 8-neighbour landscapes.
+"""Benchmark the circuit engine as users run it: whole ``crossings circuitscape run`` processes.
 
-Cases (issue 3): one pair on a 1M-cell and a 4M-cell landscape, and 20 focal points (190 pairs)
-with a cumulative current map on the 1M-cell landscape. Resistances are log-uniform in
-[1, 100] (seed fixed). "End to end" = conductance graph build + solve + current map, through
-``crossings.core.circuit.pairwise`` (the same code path as ``crossings circuitscape run``).
+Cases (issue 15): one pair on 1M and 4M cells, 20 focal points (190 pairs) with a cumulative
+current map on 1M cells, and (on request, ``--cases 12m-20``) 20 focal points on 12M cells
+(4000 x 3000, a Circuitscape BigTests size). Inputs are Circuitscape files: an ASCII resistance
+grid (log-uniform 1..100, seed 42, 8 neighbours) and an ``id x y`` point list; the job writes
+the resistances and the cumulative current map (ASCII).
 
-"cpu s" is the CPU time of the same span (user + system): on a shared, loaded machine it is
-closer than wall time to what an idle machine would take.
-"solve s" is the solver's own time (setup + solves), "other s" the rest of the engine
-(network build, current maps). Every case runs in its own process so that the peak resident
-memory (``ru_maxrss``) is the case's own. Run ``python bench/circuit.py`` (all cases) or
-``--cases 1m-1 --solvers cg_amg``.
-References (2-core machine, from the issue): Python Circuitscape 4.0.5 15.6 s at 1M one pair;
-GFlow ~3 s at 1M and 16 s / 1.1 GB at 4M; targets 3 s, 16 s / 1.5 GB and 30 s (190 pairs).
+Every run is a fresh process (Python start-up and imports included); its wall time and peak
+resident memory (``ru_maxrss`` of that process alone) are measured from outside. Inside, the
+time is split into stages by timing the engine's functions (exclusive time: a stage called
+from another one counts only once): start (interpreter + imports), read, graph, laplacian,
+setup (AMG hierarchy or factorisation), solves, maps, write, other.
+
+The baseline is the engine before issue 15 (``--baseline REV``, a git revision of this
+repository; its ``src`` is extracted to a temporary folder and run with the same Python), so old
+and new run side by side on the same loaded machine. Each case runs ``--repeat`` times per code;
+the table gives the minimum and median wall time and the stages of the fastest run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import importlib
 import json
 import os
-import resource
+import statistics
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
+REPO = Path(__file__).resolve().parents[1]
+#: The engine before issue 15 (last commit of main before it).
+DEFAULT_BASELINE = "c77cd3f"
+
 CASES = {
-    # name: (side, focal points, reference seconds, reference label, target seconds)
-    "1m-1": (1000, 2, 15.6, "Circuitscape 4.0.5", 3.0),
-    "4m-1": (2000, 2, 16.0, "GFlow", 16.0),
-    "1m-190": (1000, 20, 30.0, "target", 30.0),
+    # name: (rows, cols, focal points, target seconds, target peak MB)
+    "1m-1": (1000, 1000, 2, 2.5, None),
+    "4m-1": (2000, 2000, 2, 8.0, 1024),
+    "1m-190": (1000, 1000, 20, 8.0, None),
+    "12m-20": (4000, 3000, 20, 90.0, 6144),
 }
-TARGET_PEAK_MB = {"4m-1": 1.5 * 1024}
+DEFAULT_CASES = ["1m-1", "4m-1", "1m-190"]
+STAGES = ("start", "read", "graph", "laplacian", "setup", "solves", "maps", "write", "other")
+
+#: Functions timed as each stage (module, attribute[.method]); missing ones are skipped, so the
+#: same list times the baseline and the new engine.
+STAGE_FUNCTIONS = {
+    "read": [
+        ("crossings.io.circuitscape", "read_grid"),
+        ("crossings.io.circuitscape", "read_point_file"),
+    ],
+    "graph": [("crossings.core.graph", "build_graph")],
+    "laplacian": [("crossings.core.circuit", "build_network")],
+    "setup": [("crossings.core.solve", "SPDSolver._setup")],
+    "solves": [
+        ("crossings.core.solve", "SPDSolver.solve"),
+        ("crossings.core.solve", "SPDSolver.solve_block"),
+    ],
+    "maps": [
+        ("crossings.core.circuit", "_pair_maps"),
+        ("crossings.core.circuit", "_cumulative_pair_currents"),
+    ],
+    "write": [
+        ("crossings.io.circuitscape", "write_grid"),
+        ("crossings.io.circuitscape", "write_resistances"),
+    ],
+}
 
 
-def _landscape(side: int, seed: int = 42):
-    rng = np.random.default_rng(seed)
-    return 10.0 ** rng.uniform(0.0, 2.0, (side, side))
+# ----------------------------------------------------------------------------------------------
+# Inputs
 
 
-def _focal(side: int, count: int, seed: int = 7):
-    if count == 2:  # one pair, far apart (10 % in from opposite corners)
-        k = side // 10
-        return np.array([k, side - 1 - k]), np.array([k, side - 1 - k])
-    rng = np.random.default_rng(seed)
-    cells = rng.choice(side * side, size=count, replace=False)
-    return cells // side, cells % side
-
-
-def run_case(name: str, solver_name: str, tol: float) -> dict:
-    """Run one case in this process and return its figures."""
-    from crossings.core.circuit import FocalPoints, SolverOptions, pairwise
-    from crossings.core.graph import build_graph
-    from crossings.core.grid import GridSpec
-    from crossings.core.solve import Solver
-
-    side, n_focal = CASES[name][:2]
-    resistance = _landscape(side)
-    rows, cols = _focal(side, n_focal)
-    grid = GridSpec.from_origin(0.0, side * 100.0, 100.0, (side, side), "EPSG:3857")
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    cpu_before = usage.ru_utime + usage.ru_stime
-    started = time.perf_counter()
-    graph = build_graph(grid, 1.0 / resistance)
-    built = time.perf_counter()
-    result = pairwise(
-        graph,
-        FocalPoints(rows, cols, np.arange(1, n_focal + 1)),
-        options=SolverOptions(solver=Solver(solver_name), tol=tol),
-        cumulative=True,
-    )
-    finished = time.perf_counter()
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    info = result.solve_info[0]
-    pairs = int(np.sum(np.triu(result.resistances, 1) > 0))
-    return {
-        "case": name,
-        "cells": side * side,
-        "pairs": pairs,
-        "solver": info.solver,
-        "seconds": finished - started,  # graph + network build + solves + current map
-        "cpu_seconds": usage.ru_utime + usage.ru_stime - cpu_before,
-        "graph_seconds": built - started,
-        "solve_seconds": info.seconds,
-        "iterations": info.iterations,
-        "residual": info.max_residual,
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "current_sum": float(result.cumulative_current.sum()),
-    }
-
-
-def _table(rows: list[dict]) -> str:
-    header = (
-        f"{'case':<8} {'cells':>10} {'pairs':>6} {'solver':<8} {'seconds':>8} {'cpu s':>7} "
-        f"{'graph s':>8} "
-        f"{'solve s':>8} {'other s':>8} {'iters':>6} {'peak MB':>8} {'target s':>8} {'vs ref':>16}"
-    )
-    lines = [header, "-" * len(header)]
-    for row in rows:
-        ref_s, ref_label, target = CASES[row["case"]][2:]
-        ratio = f"{row['seconds'] / ref_s:.2f}x {ref_label}"
-        lines.append(
-            f"{row['case']:<8} {row['cells']:>10,} {row['pairs']:>6} {row['solver']:<8} "
-            f"{row['seconds']:>8.2f} {row.get('cpu_seconds', float('nan')):>7.2f} "
-            f"{row['graph_seconds']:>8.2f} {row['solve_seconds']:>8.2f} "
-            f"{row['seconds'] - row['graph_seconds'] - row['solve_seconds']:>8.2f} "
-            f"{str(row['iterations'] or '-'):>6} {row['peak_mb']:>8.0f} {target:>8.1f} "
-            f"{ratio:>16}"
+def write_inputs(case: str, folder: Path) -> Path:
+    """Write the case's resistance grid, point list and INI file; return the INI path."""
+    rows, cols, n_focal = CASES[case][:3]
+    folder.mkdir(parents=True, exist_ok=True)
+    ini = folder / "job.ini"
+    if ini.exists():
+        return ini
+    rng = np.random.default_rng(42)
+    resistance = 10.0 ** rng.uniform(0.0, 2.0, (rows, cols))
+    cell = 100.0
+    with open(folder / "resistance.asc", "w", encoding="ascii") as handle:
+        handle.write(
+            f"ncols {cols}\nnrows {rows}\nxllcorner 0\nyllcorner 0\ncellsize {cell:g}\n"
+            "NODATA_value -9999\n"
         )
-    return "\n".join(lines)
+        np.savetxt(handle, resistance, fmt="%.6g")
+    focal_rows, focal_cols = _focal(rows, cols, n_focal)
+    with open(folder / "points.txt", "w", encoding="ascii") as handle:
+        for k, (r, c) in enumerate(zip(focal_rows, focal_cols, strict=True), start=1):
+            handle.write(f"{k} {(c + 0.5) * cell:g} {(rows - r - 0.5) * cell:g}\n")
+    ini.write_text(
+        "[Options]\ndata_type = raster\nscenario = pairwise\n"
+        f"habitat_file = {folder / 'resistance.asc'}\nhabitat_map_is_resistances = True\n"
+        f"point_file = {folder / 'points.txt'}\noutput_file = {folder / 'out' / 'job.out'}\n"
+        "write_cur_maps = True\nwrite_cum_cur_map_only = True\nsolver = cg+amg\n"
+    )
+    return ini
+
+
+def _focal(rows: int, cols: int, count: int, seed: int = 7):
+    if count == 2:  # one pair, far apart (10 % in from opposite corners)
+        return (
+            np.array([rows // 10, rows - 1 - rows // 10]),
+            np.array([cols // 10, cols - 1 - cols // 10]),
+        )
+    rng = np.random.default_rng(seed)
+    cells = rng.choice(rows * cols, size=count, replace=False)
+    return cells // cols, cells % cols
+
+
+# ----------------------------------------------------------------------------------------------
+# One run (in the child process)
+
+
+class StageClock:
+    """Exclusive time per stage: entering a stage pauses the one that called it."""
+
+    def __init__(self):
+        self.seconds = dict.fromkeys(STAGES, 0.0)
+        self._stack: list[str] = []
+        self._since = time.perf_counter()
+
+    def _switch(self) -> None:
+        now = time.perf_counter()
+        if self._stack:
+            self.seconds[self._stack[-1]] += now - self._since
+        self._since = now
+
+    @contextlib.contextmanager
+    def stage(self, name: str):
+        self._switch()
+        self._stack.append(name)
+        try:
+            yield
+        finally:
+            self._switch()
+            self._stack.pop()
+
+    def wrap(self, name: str, function):
+        @functools.wraps(function)
+        def timed(*args, **kwargs):
+            with self.stage(name):
+                return function(*args, **kwargs)
+
+        return timed
+
+
+def _instrument(clock: StageClock) -> None:
+    for stage, targets in STAGE_FUNCTIONS.items():
+        for module_name, attribute in targets:
+            owner = importlib.import_module(module_name)
+            *path, name = attribute.split(".")
+            for part in path:
+                owner = getattr(owner, part)
+            if hasattr(owner, name):
+                setattr(owner, name, clock.wrap(stage, getattr(owner, name)))
+
+
+def run_child(ini: str, solver: str, started_ns: int) -> dict:
+    """Run the job like the ``crossings`` command does, timing every stage."""
+    clock = StageClock()
+    with clock.stage("other"):
+        with clock.stage("start"):
+            from crossings.cli import main  # the console entry point
+
+            _instrument(clock)
+        sys.argv = ["crossings", "circuitscape", "run", ini, "--solver", solver]
+        with contextlib.redirect_stdout(sys.stderr):
+            try:
+                main()
+            except SystemExit as exc:
+                if exc.code not in (0, None):
+                    raise
+    # Interpreter start-up before this function ran counts as start.
+    clock.seconds["start"] += (time.perf_counter_ns() - started_ns) / 1e9 - sum(
+        clock.seconds.values()
+    )
+    return {"stages": clock.seconds}
+
+
+# ----------------------------------------------------------------------------------------------
+# Orchestration
+
+
+def _baseline_src(revision: str, folder: Path) -> Path:
+    archive = folder / "baseline.tar"
+    with open(archive, "wb") as handle:
+        subprocess.run(
+            ["git", "-C", str(REPO), "archive", revision, "src"], stdout=handle, check=True
+        )
+    with tarfile.open(archive) as tar:
+        tar.extractall(folder / "baseline", filter="data")
+    return folder / "baseline" / "src"
+
+
+def run_once(ini: Path, solver: str, src: Path | None) -> dict:
+    """One whole process: wall seconds, peak MB, stage seconds and the job's outputs."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    started_ns = time.perf_counter_ns()
+    command = [sys.executable, __file__, "--child", str(ini), solver, str(started_ns)]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    stdout, stderr = process.communicate()
+    wall = (time.perf_counter_ns() - started_ns) / 1e9
+    if process.returncode != 0:
+        raise RuntimeError(f"{ini}: {stderr.strip().splitlines()[-3:]}")
+    figures = json.loads(stdout.strip().splitlines()[-1])
+    figures["seconds"] = wall
+    figures["peak_mb"] = figures.pop("peak_kb") / 1024
+    figures.update(_outputs(ini))
+    return figures
+
+
+def _outputs(ini: Path) -> dict:
+    out = ini.parent / "out"
+    table = np.loadtxt(out / "job_resistances.out")
+    cumulative = np.loadtxt(out / "job_cum_curmap.asc", skiprows=6)
+    return {"resistances": table[1:, 1:].tolist(), "current_sum": float(cumulative.sum())}
+
+
+def _agree(base: dict, new: dict) -> float:
+    """Largest relative difference of the resistances and of the summed current."""
+    a, b = np.asarray(base["resistances"]), np.asarray(new["resistances"])
+    worst = float(np.max(np.abs(a - b) / np.maximum(np.abs(a), 1e-300), initial=0.0))
+    current = abs(base["current_sum"] - new["current_sum"]) / abs(base["current_sum"])
+    return max(worst, current)
+
+
+def _row(case, code, runs, reference):
+    rows, cols, n_focal, target_s, target_mb = CASES[case]
+    walls = [r["seconds"] for r in runs]
+    best = min(runs, key=lambda r: r["seconds"])
+    ratio = "" if reference is None else f"{min(walls) / reference:.2f}"
+    stages = " ".join(f"{best['stages'][s]:>6.2f}" for s in STAGES)
+    targets = f"{target_s:g} s" + (f", {target_mb / 1024:g} GB" if target_mb else "")
+    return (
+        f"{case:<7} {code:<8} {rows * cols:>10,} {n_focal * (n_focal - 1) // 2:>5} "
+        f"{min(walls):>7.2f} {statistics.median(walls):>7.2f} "
+        f"{max(r['peak_mb'] for r in runs):>7.0f} {stages} {ratio:>6} {targets:>12}"
+    )
+
+
+def _header() -> str:
+    stages = " ".join(f"{s:>6}" for s in STAGES)
+    head = (
+        f"{'case':<7} {'code':<8} {'cells':>10} {'pairs':>5} {'min s':>7} {'med s':>7} "
+        f"{'peak MB':>7} {stages} {'ratio':>6} {'target':>12}"
+    )
+    return head + "\n" + "-" * len(head)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
-    parser.add_argument("--solvers", nargs="*", default=["auto", "cg_amg", "cholmod"])
-    parser.add_argument("--tol", type=float, default=1e-6, help="relative residual (CS: 1e-6)")
-    parser.add_argument("--one", nargs=2, metavar=("CASE", "SOLVER"), help=argparse.SUPPRESS)
+    parser.add_argument("--cases", nargs="*", default=DEFAULT_CASES, choices=list(CASES))
+    parser.add_argument("--solver", default="auto", help="auto, cg+amg or cholmod")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case and code")
+    parser.add_argument("--baseline", default=DEFAULT_BASELINE, help="git revision, or 'none'")
+    parser.add_argument("--workdir", type=Path, help="keep generated inputs here")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.one:
-        print(json.dumps(run_case(args.one[0], args.one[1], args.tol)))
+    if args.child:
+        import resource
+
+        figures = run_child(args.child[0], args.child[1], int(args.child[2]))
+        figures["peak_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(json.dumps(figures))
         return 0
-    print("end to end: graph build + solve + cumulative current map (crossings.core.circuit)")
-    print(f"relative residual tolerance {args.tol:g}; log-uniform resistances 1..100, seed 42")
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    print(f"{os.cpu_count()} cores; load average at start {load} (other processes slow timings)")
-    rows = []
-    for case in args.cases:
-        for solver in args.solvers:
-            command = [sys.executable, __file__, "--tol", str(args.tol), "--one", case, solver]
-            done = subprocess.run(command, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                print(f"{case} {solver}: failed: {done.stderr.strip().splitlines()[-1:]}")
-                continue
-            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            print(_table(rows[-1:]).splitlines()[-1], flush=True)
-    print()
-    print(_table(rows))
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    print(f"load average at end {load}")
+    with tempfile.TemporaryDirectory(prefix="crossings-bench-") as tmp:
+        work = args.workdir or Path(tmp)
+        codes = {"new": None}
+        if args.baseline != "none":
+            codes = {"baseline": _baseline_src(args.baseline, Path(tmp)), "new": None}
+        print(
+            "whole `crossings circuitscape run` processes; stages in seconds (exclusive); "
+            f"solver {args.solver}; {os.cpu_count()} cores, load average "
+            + ", ".join(f"{v:.1f}" for v in os.getloadavg())
+        )
+        lines = [_header()]
+        print(lines[0], flush=True)
+        for case in args.cases:
+            ini = write_inputs(case, work / case)
+            results = {}
+            for _ in range(args.repeat):  # interleave old and new: same load for both
+                for code, src in codes.items():
+                    results.setdefault(code, []).append(run_once(ini, args.solver, src))
+            reference = None
+            for code, runs in results.items():
+                line = _row(case, code, runs, reference)
+                reference = reference or min(r["seconds"] for r in runs)
+                lines.append(line)
+                print(line, flush=True)
+            if "baseline" in results:
+                diff = _agree(results["baseline"][0], results["new"][0])
+                lines.append(f"{case}: new vs baseline, largest relative difference {diff:.1e}")
+                print(lines[-1], flush=True)
+        print("\n".join(["", *lines]))
+        print("load average at end " + ", ".join(f"{v:.1f}" for v in os.getloadavg()))
     return 0
 
 
