@@ -163,6 +163,37 @@ def test_pairwise_matches_dense_pseudo_inverse(seed, rule, four, solver):
     assert np.all(result.cumulative_current[~valid] == 0)
 
 
+@pytest.mark.parametrize("zero_focal", [False, True], ids=["focal_kept", "focal_zeroed"])
+@pytest.mark.parametrize("holes", [0.0, 0.15], ids=["every_cell", "nodata"])
+def test_cumulative_only_map_matches_dense_sum_over_pairs(holes, zero_focal):
+    """The cumulative map summed per edge over all pairs (no per-pair maps asked) equals the
+    dense sum of every pair's node currents, with each pair's focal nodes zeroed or not."""
+    resistance = _landscape(5, shape=(10, 12), holes=holes, wall=holes > 0)
+    lap, index, edges = cell_laplacian(resistance, False, AveragingRule.AVG_RESISTANCE)
+    label = _flood_components(lap)
+    focal = _random_focal(resistance, 7, 3)
+    result = pairwise(
+        _graph(resistance, False, AveragingRule.AVG_RESISTANCE),
+        focal,
+        cumulative=True,
+        zero_focal_currents=zero_focal,
+    )
+    expected = np.zeros(lap.shape[0])
+    nodes = index[focal.rows, focal.cols]
+    for x in range(7):
+        for y in range(x + 1, 7):
+            dense = _dense_pair(lap, label, nodes[x], nodes[y])
+            if dense is None:
+                continue
+            currents = _dense_node_currents(edges, dense[1], lap.shape[0])
+            if zero_focal:
+                currents[[nodes[x], nodes[y]]] = 0.0
+            expected += currents
+    valid = index >= 0
+    assert expected.max() > 1.0  # the pairs carry current
+    np.testing.assert_allclose(result.cumulative_current[valid], expected[index[valid]], atol=1e-8)
+
+
 def _contract(lap, groups):
     """Dense Laplacian with each group of nodes merged into one (short circuit)."""
     n = lap.shape[0]

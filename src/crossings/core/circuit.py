@@ -232,52 +232,55 @@ def _stencil_block(graph: ConductanceGraph, node: np.ndarray, r0: int, r1: int):
     shape (cells, 9), with the degree in the centre slot."""
     forward = dict(zip(DIRECTIONS, graph.edge_weights, strict=True))
     valid = graph.valid[r0:r1]
-    weights = np.zeros((int(valid.sum()), 9))
-    columns = np.zeros((int(valid.sum()), 9), dtype=np.int32)
+    everywhere = bool(valid.all())  # then no boolean selection: rows of the block are nodes
+
+    def cells(block: np.ndarray) -> np.ndarray:
+        return block.reshape(-1) if everywhere else block[valid]
+
+    size = valid.size if everywhere else int(valid.sum())
+    weights = np.empty((size, 9))
+    columns = np.empty((size, 9), dtype=np.int32)
     for slot, (dr, dc) in enumerate(_STENCIL):
-        columns[:, slot] = _shift_block(node, dr, dc, r0, r1, -1)[valid]
+        columns[:, slot] = cells(_shift_block(node, dr, dc, r0, r1, -1))
         if (dr, dc) == (0, 0):
-            continue
-        if (dr, dc) in forward:
-            weights[:, slot] = forward[(dr, dc)][r0:r1][valid]
+            weights[:, slot] = 0.0
+        elif (dr, dc) in forward:
+            weights[:, slot] = cells(forward[(dr, dc)][r0:r1])
         else:  # the edge is stored at the neighbour, in the opposite direction
-            weights[:, slot] = _shift_block(forward[(-dr, -dc)], dr, dc, r0, r1, 0.0)[valid]
+            weights[:, slot] = cells(_shift_block(forward[(-dr, -dc)], dr, dc, r0, r1, 0.0))
     weights[:, 4] = -weights.sum(axis=1)
     return weights, columns
 
 
-def _grid_laplacian(graph: ConductanceGraph, block_rows: int = 256) -> sp.csr_matrix:
+def _grid_laplacian(graph: ConductanceGraph, block_rows: int = 128) -> sp.csr_matrix:
     """The Laplacian of a grid graph assembled directly in CSR order, a block of rows at a time.
 
     Each cell has at most 9 entries (itself and 8 neighbours) whose node numbers increase in
-    stencil order, so rows come out sorted with no COO sort; peak memory stays near the size of
-    the finished matrix.
+    stencil order, so rows come out sorted with no COO sort. One pass: the entries go into
+    arrays sized for 9 per node (the exact count for a grid without NoData and fences), so the
+    peak stays near the size of the finished matrix and no temporary of all edges exists.
     """
     node = graph.node_index.astype(np.int32)
     rows = graph.valid.shape[0]
-    counts = []
-    for r0 in range(0, rows, block_rows):
-        weights, _ = _stencil_block(graph, node, r0, min(r0 + block_rows, rows))
-        keep = weights != 0
-        keep[:, 4] = True
-        counts.append(keep.sum(axis=1))
-    counts = np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
-    total = int(counts.sum())
-    indptr = np.zeros(counts.size + 1, dtype=np.int32 if total < 2**31 else np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    data = np.empty(total)
-    indices = np.empty(int(indptr[-1]), dtype=np.int32)
-    filled = 0
+    n = graph.n_nodes
+    index_type = np.int32 if 9 * n < 2**31 else np.int64
+    indptr = np.zeros(n + 1, dtype=index_type)
+    data = np.empty(9 * n)
+    indices = np.empty(9 * n, dtype=np.int32)
+    filled = first_row = 0
     for r0 in range(0, rows, block_rows):
         weights, columns = _stencil_block(graph, node, r0, min(r0 + block_rows, rows))
         keep = weights != 0
         keep[:, 4] = True
-        size = int(keep.sum())
-        data[filled : filled + size] = -weights[keep]
+        counts = keep.sum(axis=1)
+        np.cumsum(counts, out=indptr[first_row + 1 : first_row + 1 + counts.size])
+        indptr[first_row + 1 : first_row + 1 + counts.size] += filled
+        size = int(counts.sum())
+        np.negative(weights[keep], out=data[filled : filled + size])
         indices[filled : filled + size] = columns[keep]
         filled += size
-    n = counts.size
-    return sp.csr_matrix((data, indices, indptr), shape=(n, n))
+        first_row += counts.size
+    return sp.csr_matrix((data[:filled], indices[:filled], indptr), shape=(n, n))
 
 
 def _laplacian(edge_i, edge_j, edge_w, n) -> sp.csr_matrix:
@@ -695,16 +698,17 @@ def _grounded_in_place(lap: sp.csr_matrix, ground: int):
         lap.data[position] = original
 
 
-def _grounded_potentials(network, comp_nodes, focal_local, options, label, rows_wanted):
+def _grounded_potentials(network, comp_nodes, focal_local, options, label, rows_wanted, order="F"):
     """Potentials of unit injections at ``focal_local[1:]`` with ``focal_local[0]`` grounded.
 
     Returns (potentials, solve_info) where potentials has one column per focal node (the ground
     column is zero; every column is 0 at the ground) and rows ``rows_wanted`` (local indices) --
-    all rows when None.
+    all rows when None. ``order`` "F" keeps columns contiguous (read per pair), "C" rows (read
+    per edge).
     """
     lap = _component_matrix(network, comp_nodes)
     n_rows = comp_nodes.size if rows_wanted is None else rows_wanted.size
-    potentials = np.zeros((n_rows, focal_local.size), order="F")  # columns read per pair
+    potentials = np.zeros((n_rows, focal_local.size), order=order)
     batch = max(1, int(_MAP_CHUNK_BYTES // max(8 * comp_nodes.size, 1)))
     with _grounded_in_place(lap, focal_local[0]) as grounded:
         solver = _make_solver(grounded, options, label, focal_local.size - 1)
@@ -904,26 +908,164 @@ def _pairwise_points(graph, focal, regions, selection, options, accumulator, wan
         unique_in_order = list(dict.fromkeys(order))
         focal_local = np.searchsorted(comp_nodes, np.array(unique_in_order))
         rows = None if need_maps else focal_local
+        pairs = _pairs_in_component(focal, nodes, in_comp, selection)
+        k = len(unique_in_order)
+        # Only the cumulative map, over every pair of distinct focal nodes: summed per edge.
+        summed = (
+            need_maps
+            and _cumulative_only(accumulator, wants)
+            and len(in_comp) == k
+            and len(pairs) == k * (k - 1) // 2
+        )
         potentials, info = _grounded_potentials(
-            network, comp_nodes, focal_local, options, int(label), rows
+            network, comp_nodes, focal_local, options, int(label), rows, "C" if summed else "F"
         )
         infos.append(info)
         column = {node: k for k, node in enumerate(unique_in_order)}
         # Rows of each focal node in `potentials`: local node index, or its column when only
         # the focal rows were kept.
         focal_rows = focal_local if need_maps else np.arange(focal_local.size)
-        pairs = _pairs_in_component(focal, nodes, in_comp, selection)
         for a, b in pairs:
             ca, cb = column[nodes[a]], column[nodes[b]]
             ra, rb = focal_rows[ca], focal_rows[cb]
             r = potentials[rb, cb] - potentials[ra, cb] - potentials[rb, ca] + potentials[ra, ca]
             resistances[a, b] = resistances[b, a] = r
         n_solves += len(pairs)
-        if need_maps and pairs:
+        if pairs and summed:
+            currents = np.zeros(network.n_nodes)
+            currents[comp_nodes] = _cumulative_pair_currents(
+                network, comp_nodes, potentials, focal_local, wants[4]
+            )
+            accumulator.add_nodes(network, currents[:, None])
+        elif need_maps and pairs:
             _pair_maps(
                 network, comp_nodes, potentials, column, pairs, focal, nodes, accumulator, wants
             )
     return resistances, n_solves, infos
+
+
+def _cumulative_only(accumulator, wants) -> bool:
+    """True when the cumulative map is the only map wanted."""
+    return accumulator.want_cumulative and not accumulator.want_max and not (wants[0] or wants[1])
+
+
+#: Bytes of edge-by-focal-node differences handled at once by the cumulative map.
+_EDGE_CHUNK_BYTES = 64 * 2**20
+
+
+def _cumulative_pair_currents(network, comp_nodes, potentials, focal_local, zero_focal):
+    """Cumulative node current over ALL pairs of the ``k`` focal nodes of one component,
+    without forming any pair's voltages.
+
+    An edge carries ``w |d_b - d_a|`` in pair (a, b), where ``d_k`` is the edge's potential
+    difference in the unit-injection solution of focal node k (the ground's constant cancels),
+    so over all pairs it carries ``w * sum_{a<b} |d_a - d_b|``; with the ``d`` sorted that sum
+    is ``sum_i d_(i) (2i - k + 1)``: O(k log k) per edge instead of O(k^2), and no dense
+    pair-by-node array. A node's current in one pair is half the |flow| through its edges
+    plus half the 1 A injected at the pair's two nodes (see :func:`_pair_currents`).
+    """
+    k = potentials.shape[1]
+    coefficients = 2.0 * np.arange(k) - (k - 1)
+    graph = network.grid_graph
+    if graph is not None and comp_nodes.size == graph.valid.size:  # every cell a node
+        flows = _grid_pair_flows(graph, potentials, coefficients)
+    else:
+        flows = np.zeros(comp_nodes.size)
+        for i, j, w in _component_edge_blocks(network, comp_nodes, k):
+            differences = potentials[i] - potentials[j]
+            differences.sort(axis=1)
+            carried = (differences @ coefficients) * w
+            lo = int(min(i.min(), j.min()))
+            hi = int(max(i.max(), j.max())) + 1
+            flows[lo:hi] += np.bincount(i - lo, carried, hi - lo)
+            flows[lo:hi] += np.bincount(j - lo, carried, hi - lo)
+    currents = 0.5 * flows
+    for column, row in enumerate(focal_local):
+        if zero_focal:  # Circuitscape 4: a pair's own two focal nodes show no current
+            currents[row] -= _focal_share(network, comp_nodes, potentials, row, column)
+        else:
+            currents[row] += 0.5 * (k - 1)
+    return currents
+
+
+def _grid_pair_flows(graph, potentials, coefficients) -> np.ndarray:
+    """Per cell, the |flow| summed over all pairs through its edges, for a grid whose cells
+    are all nodes: potentials are sliced as a (rows, cols, k) grid (no gathers)."""
+    rows, cols = graph.valid.shape
+    k = coefficients.size
+    grid = potentials.reshape(rows, cols, k)  # a view: potentials are row-major
+    flows = np.zeros((rows, cols))
+    step = max(1, _EDGE_CHUNK_BYTES // (8 * k * cols))
+    for r0 in range(0, rows, step):
+        r1 = min(r0 + step, rows)
+        for (dr, dc), weight in zip(DIRECTIONS, graph.edge_weights, strict=True):
+            last = min(r1, rows - dr)
+            if last <= r0 or (graph.connect_four and dr + abs(dc) > 1):
+                continue
+            here = (slice(r0, last), slice(max(0, -dc), cols - max(0, dc)))
+            there = (slice(r0 + dr, last + dr), slice(max(0, dc), cols + min(0, dc)))
+            differences = grid[here] - grid[there]
+            differences.sort(axis=2)
+            carried = differences @ coefficients
+            carried *= weight[here]
+            flows[here] += carried
+            flows[there] += carried
+    return flows.ravel()
+
+
+def _focal_share(network, comp_nodes, potentials, row, column) -> float:
+    """Current of focal node ``row`` summed over the pairs it belongs to (edges only)."""
+    node = comp_nodes[row]
+    lap = network.laplacian
+    start, end = lap.indptr[node], lap.indptr[node + 1]
+    neighbours, values = lap.indices[start:end], lap.data[start:end]
+    off = neighbours != node
+    local = np.searchsorted(comp_nodes, neighbours[off])
+    steps = potentials[row] - potentials[local]  # (neighbours, k)
+    steps -= steps[:, [column]]
+    return float(0.5 * (-values[off]) @ np.abs(steps).sum(axis=1))
+
+
+def _component_edge_blocks(network, comp_nodes, k):
+    """Edges ``(i, j, w)`` of one component in local node numbers, in blocks of about
+    ``_EDGE_CHUNK_BYTES`` of ``k`` differences (grid graphs: by rows, never all edges at once)."""
+    whole = comp_nodes.size == network.n_nodes
+    local = None
+    if not whole:
+        local = np.full(network.n_nodes, -1, dtype=np.int64)
+        local[comp_nodes] = np.arange(comp_nodes.size)
+    per_block = max(1, _EDGE_CHUNK_BYTES // (8 * max(k, 1)))
+    graph = network.grid_graph
+    if graph is None:
+        edge_i, edge_j, edge_w = network.edges()
+        for start in range(0, edge_i.size, per_block):
+            block = slice(start, start + per_block)
+            yield from _local_edges(edge_i[block], edge_j[block], edge_w[block], local)
+        return
+    node = graph.node_index
+    rows, cols = node.shape
+    step = max(1, per_block // max(cols, 1))
+    for r0 in range(0, rows, step):
+        r1 = min(r0 + step, rows)
+        for (dr, dc), weight in zip(DIRECTIONS, graph.edge_weights, strict=True):
+            last = min(r1, rows - dr)
+            if last <= r0:
+                continue
+            c0, c1 = max(0, -dc), cols - max(0, dc)
+            w = weight[r0:last, c0:c1]
+            here = w > 0
+            i = node[r0:last, c0:c1][here]
+            j = node[r0 + dr : last + dr, c0 + dc : c1 + dc][here]
+            yield from _local_edges(i, j, w[here], local)
+
+
+def _local_edges(i, j, w, local):
+    if local is not None:
+        i, j = local[i], local[j]
+        keep = (i >= 0) & (j >= 0)
+        i, j, w = i[keep], j[keep], w[keep]
+    if i.size:
+        yield i, j, w
 
 
 def _pairs_in_component(focal, nodes, in_comp, selection):
