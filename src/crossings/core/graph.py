@@ -68,14 +68,19 @@ def resistance_to_conductance(
         return np.where(np.isfinite(resistance), 1.0 / resistance, np.nan)
 
 
-def _shifted(array: np.ndarray, dr: int, dc: int, fill=np.nan) -> np.ndarray:
-    """``out[r, c] = array[r + dr, c + dc]`` (``fill`` outside the grid)."""
-    out = np.full_like(array, fill)
-    rows, cols = array.shape
-    r0, r1 = 0, rows - dr
-    c0, c1 = max(0, -dc), cols - max(0, dc)
-    out[r0:r1, c0:c1] = array[r0 + dr : r1 + dr, c0 + dc : c1 + dc]
-    return out
+def _edge_means(averaged: np.ndarray, dr: int, dc: int, rule: AveragingRule, out: np.ndarray):
+    """Edge conductances towards ``(dr, dc)`` written into ``out`` in place (no full-grid
+    temporaries): ``2 / (r_i + r_j)`` or ``(c_i + c_j) / 2``; 0 where an end is NoData."""
+    rows, cols = averaged.shape
+    here = (slice(0, rows - dr), slice(max(0, -dc), cols - max(0, dc)))
+    there = (slice(dr, rows), slice(max(0, dc), cols + min(0, dc)))
+    target = out[here]
+    np.add(averaged[here], averaged[there], out=target)
+    if rule is AveragingRule.AVG_RESISTANCE:
+        np.divide(2.0, target, out=target)
+    else:
+        target *= 0.5
+    np.nan_to_num(target, copy=False, nan=0.0)
 
 
 @dataclass(frozen=True)
@@ -174,17 +179,18 @@ def build_graph(
             field="conductance",
         )
     valid = np.isfinite(conductance) & (conductance > 0)
-    cond = np.where(valid, conductance, np.nan)
+    # Per cell the value that is averaged (NaN on NoData, so that its edges come out NaN -> 0).
+    with np.errstate(divide="ignore"):
+        if rule is AveragingRule.AVG_RESISTANCE:
+            averaged = np.divide(1.0, conductance, where=valid, out=np.full(grid.shape, np.nan))
+        else:
+            averaged = np.where(valid, conductance, np.nan)
     weights = []
     for k, (dr, dc) in enumerate(DIRECTIONS):
-        if connect_four and k >= 2:
-            weights.append(np.zeros(grid.shape))
-            continue
-        neighbour = _shifted(cond, dr, dc)
-        if rule is AveragingRule.AVG_RESISTANCE:
-            w = 2.0 / (1.0 / cond + 1.0 / neighbour)
-        else:
-            w = 0.5 * (cond + neighbour)
-        w = np.nan_to_num(w, nan=0.0)
-        weights.append(w * DIAGONAL_WEIGHT if k >= 2 else w)
+        w = np.zeros(grid.shape)
+        if not (connect_four and k >= 2):
+            _edge_means(averaged, dr, dc, rule, w)
+            if k >= 2:
+                w *= DIAGONAL_WEIGHT
+        weights.append(w)
     return ConductanceGraph(grid, valid, tuple(weights), connect_four)
