@@ -25,6 +25,7 @@ import contextlib
 import functools
 import importlib
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -263,6 +264,47 @@ def _header() -> str:
     return head + "\n" + "-" * len(head)
 
 
+def solver_costs(sides=(500, 1000), n_rhs: int = 4) -> None:
+    """Setup and per-solve seconds of each method on grounded grid Laplacians, and the number
+    of right-hand sides from which CHOLMOD beats AMG-CG (the automatic choice's break-even)."""
+    from crossings.core.circuit import _grounded_in_place, build_network
+    from crossings.core.graph import build_graph
+    from crossings.core.grid import GridSpec
+    from crossings.core.solve import Solver, SPDSolver, available_solvers
+
+    print(f"\nsolver costs (tolerance 1e-8, {n_rhs} right-hand sides, best of 2)")
+    print(f"{'cells':>10} {'solver':<8} {'setup s':>8} {'per solve s':>11} {'break-even':>10}")
+    for side in sides:
+        resistance = 10.0 ** np.random.default_rng(42).uniform(0.0, 2.0, (side, side))
+        grid = GridSpec.from_origin(0.0, side * 100.0, 100.0, (side, side), "EPSG:3857")
+        laplacian = build_network(build_graph(grid, 1.0 / resistance)).laplacian
+        rhs = np.zeros((side * side, n_rhs))
+        rhs[np.arange(n_rhs) * side * side // n_rhs + side // 2, np.arange(n_rhs)] = 1.0
+        costs = {}
+        with _grounded_in_place(laplacian, 0) as matrix:
+            for method in (Solver.CG_AMG, Solver.CHOLMOD):
+                if method not in available_solvers():
+                    continue
+                best = (math.inf, math.inf)
+                for _ in range(2):
+                    started = time.perf_counter()
+                    solver = SPDSolver(matrix, solver=method, tol=1e-8)
+                    set_up = time.perf_counter()
+                    solver.solve(rhs)
+                    done = time.perf_counter()
+                    best = min(best, (set_up - started, (done - set_up) / n_rhs))
+                costs[method] = best
+        for method, (setup, per_solve) in costs.items():
+            even = ""
+            if len(costs) == 2 and method is Solver.CHOLMOD:
+                (amg_setup, amg_solve), (chol_setup, chol_solve) = costs.values()
+                gain = amg_solve - chol_solve
+                even = f"{(chol_setup - amg_setup) / gain:.1f}" if gain > 0 else "never"
+            print(
+                f"{side * side:>10,} {method.value:<8} {setup:>8.2f} {per_solve:>11.3f} {even:>10}"
+            )
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="*", default=DEFAULT_CASES, choices=list(CASES))
@@ -271,7 +313,13 @@ def main(argv=None) -> int:
     parser.add_argument("--baseline", default=DEFAULT_BASELINE, help="git revision, or 'none'")
     parser.add_argument("--workdir", type=Path, help="keep generated inputs here")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--solver-costs", action="store_true", help="only the per-method setup/solve costs"
+    )
     args = parser.parse_args(argv)
+    if args.solver_costs:
+        solver_costs()
+        return 0
     if args.child:
         import resource
 

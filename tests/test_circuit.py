@@ -529,3 +529,39 @@ def test_all_to_one_with_included_pairs_clean_and_circuitscape_compat(compat):
         np.testing.assert_allclose(voltage[index >= 0], v[index[index >= 0]], rtol=1e-6, atol=1e-9)
         grounded = maps[pid][0][focal.rows[pid - 1], focal.cols[pid - 1]]
         assert grounded == pytest.approx(sum(currents), rel=1e-8)  # all current leaves there
+
+
+class _ProcessExecutor:
+    """Two worker processes behind the executor interface of crossings.scale (run, workers):
+    tasks and results cross process boundaries (pickled), as on Dask."""
+
+    workers = 2
+
+    def run(self, function, tasks, on_result):
+        import concurrent.futures
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(2, mp_context=context) as pool:
+            futures = {pool.submit(function, task): k for k, task in enumerate(tasks)}
+            for future in concurrent.futures.as_completed(futures):
+                on_result(futures[future], future.result())
+
+
+@pytest.mark.parametrize("solver", [Solver.CG_AMG, Solver.SPLU], ids=lambda s: s.value)
+def test_pairwise_on_an_executor_equals_serial(solver):
+    """Focal nodes solved in batches on other processes give the serial results (1e-10), with
+    two components, a cumulative-only map and per-pair maps."""
+    resistance = _landscape(21, shape=(14, 16), holes=0.1, wall=True)
+    graph = _graph(resistance, False, AveragingRule.AVG_RESISTANCE)
+    focal = _random_focal(resistance, 9, 5)
+    options = _options(solver)
+    serial = pairwise(graph, focal, options=options, cumulative=True)
+    spread = pairwise(graph, focal, options=options, cumulative=True, executor=_ProcessExecutor())
+    np.testing.assert_allclose(spread.resistances, serial.resistances, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(spread.cumulative_current, serial.cumulative_current, atol=1e-10)
+    assert spread.n_solves == serial.n_solves > 0
+    assert sum(i.n_rhs for i in spread.solve_info) == sum(i.n_rhs for i in serial.solve_info)
+    both = pairwise(graph, focal, options=options, maximum=True, executor=_ProcessExecutor())
+    reference = pairwise(graph, focal, options=options, maximum=True)
+    np.testing.assert_allclose(both.max_current, reference.max_current, atol=1e-10)

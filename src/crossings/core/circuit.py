@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -698,31 +699,108 @@ def _grounded_in_place(lap: sp.csr_matrix, ground: int):
         lap.data[position] = original
 
 
-def _grounded_potentials(network, comp_nodes, focal_local, options, label, rows_wanted, order="F"):
+def _grounded_potentials(
+    network, comp_nodes, focal_local, options, label, rows_wanted, order="F", executor=None
+):
     """Potentials of unit injections at ``focal_local[1:]`` with ``focal_local[0]`` grounded.
 
     Returns (potentials, solve_info) where potentials has one column per focal node (the ground
     column is zero; every column is 0 at the ground) and rows ``rows_wanted`` (local indices) --
     all rows when None. ``order`` "F" keeps columns contiguous (read per pair), "C" rows (read
-    per edge).
+    per edge). With an ``executor`` the focal nodes are solved in batches as its tasks.
     """
     lap = _component_matrix(network, comp_nodes)
     n_rows = comp_nodes.size if rows_wanted is None else rows_wanted.size
     potentials = np.zeros((n_rows, focal_local.size), order=order)
-    batch = max(1, int(_MAP_CHUNK_BYTES // max(8 * comp_nodes.size, 1)))
+    if executor is not None:
+        problem = FocalProblem(_grounded_copy(lap, focal_local[0]), focal_local, options, label)
+        infos = []
+
+        def on_result(_, result):
+            columns, values, info = result
+            potentials[:, columns] = values if rows_wanted is None else values[rows_wanted]
+            infos.append(info)
+
+        tasks = problem.batches(executor.workers)
+        executor.run(functools.partial(solve_focal_batch, problem), tasks, on_result)
+        return potentials, merge_solve_infos(infos)
     with _grounded_in_place(lap, focal_local[0]) as grounded:
-        solver = _make_solver(grounded, options, label, focal_local.size - 1)
-        for start in range(1, focal_local.size, batch):
-            cols = np.arange(start, min(start + batch, focal_local.size))
-            rhs = np.zeros((grounded.shape[0], cols.size))
-            rhs[focal_local[cols], np.arange(cols.size)] = 1.0
-            full = solver.solve(rhs)
-            full -= full[focal_local[0]]
+        problem = FocalProblem(grounded, focal_local, options, label)
+        columns = np.arange(1, focal_local.size)
+        info = None
+        for cols, full, info_so_far in problem.solve(columns):
             potentials[:, cols] = full if rows_wanted is None else full[rows_wanted]
-            del full, rhs
-        info = solver.info
-        del solver
+            info = info_so_far
     return potentials, info
+
+
+def _grounded_copy(lap: sp.csr_matrix, ground: int) -> sp.csr_matrix:
+    """What :func:`_grounded_in_place` makes, as a copy (values only; indices shared) that can
+    be sent to other processes while the Laplacian stays untouched."""
+    copy = sp.csr_matrix((lap.data.copy(), lap.indices, lap.indptr), shape=lap.shape)
+    with _grounded_in_place(copy, ground):
+        grounded_data = copy.data.copy()
+    copy.data = grounded_data
+    return copy
+
+
+@dataclass(frozen=True)
+class FocalProblem:
+    """The unit-injection solves of one component with its first focal node grounded: what a
+    worker needs to solve any batch of focal nodes (``columns``, indices into ``focal_local``).
+
+    Every column is solved exactly as in a serial run (same solver, same hint, same ground
+    shift), so distributed results equal serial ones.
+    """
+
+    matrix: sp.csr_matrix
+    focal_local: np.ndarray
+    options: SolverOptions
+    label: int | None
+
+    def batches(self, workers: int) -> list[np.ndarray]:
+        """Focal columns 1..k-1 in one batch per worker (one solver setup per worker)."""
+        columns = np.arange(1, self.focal_local.size)
+        per_task = max(1, math.ceil(columns.size / max(int(workers), 1)))
+        return [columns[s : s + per_task] for s in range(0, columns.size, per_task)]
+
+    def solve(self, columns: np.ndarray):
+        """Yield ``(columns, potentials, cumulative SolveInfo)`` in memory-bounded batches."""
+        n = self.matrix.shape[0]
+        solver = _make_solver(self.matrix, self.options, self.label, self.focal_local.size - 1)
+        batch = max(1, int(_MAP_CHUNK_BYTES // max(8 * n, 1)))
+        for start in range(0, columns.size, batch):
+            cols = columns[start : start + batch]
+            rhs = np.zeros((n, cols.size))
+            rhs[self.focal_local[cols], np.arange(cols.size)] = 1.0
+            full = solver.solve(rhs)
+            full -= full[self.focal_local[0]]
+            del rhs
+            yield cols, full, solver.info
+
+
+def solve_focal_batch(problem: FocalProblem, columns: np.ndarray):
+    """One executor task: the potentials of ``columns`` (all rows) and their SolveInfo."""
+    values = np.zeros((problem.matrix.shape[0], columns.size))
+    info = None
+    for cols, full, solve_info in problem.solve(columns):
+        values[:, np.searchsorted(columns, cols)] = full
+        info = solve_info
+    return columns, values, info
+
+
+def merge_solve_infos(infos) -> SolveInfo:
+    """One SolveInfo for the batches of one system (setups and solves added up)."""
+    first = infos[0]
+    iterations = [i.iterations for i in infos]
+    return SolveInfo(
+        solver=first.solver,
+        n_unknowns=first.n_unknowns,
+        n_rhs=sum(i.n_rhs for i in infos),
+        iterations=None if None in iterations else sum(iterations),
+        max_residual=max(i.max_residual for i in infos),
+        seconds=sum(i.seconds for i in infos),
+    )
 
 
 def count_pair_solves(
@@ -820,6 +898,7 @@ def pairwise(
     on_pair: Callable[[PairMaps], None] | None = None,
     nodata_focal: str = "error",
     zero_focal_currents: bool = False,
+    executor=None,
 ) -> PairwiseResult:
     """Effective resistance between every pair of focal ids, and current maps.
 
@@ -847,6 +926,11 @@ def pairwise(
     zero_focal_currents : bool
         Set the current of each pair's two focal nodes to 0 in its maps (and so in the
         cumulative map), as Circuitscape 4's ``set_focal_node_currents_to_zero``.
+    executor : optional
+        Anything with ``run(function, tasks, on_result)`` and ``workers`` (the executors of
+        :mod:`crossings.scale`, e.g. Dask): the focal nodes' solves run as its tasks, batched
+        by focal node, with results equal to the serial run's. Focal regions (one network per
+        pair) are solved here.
 
     Raises
     ------
@@ -873,7 +957,7 @@ def pairwise(
         )
     else:
         resistances, n_solves, infos = _pairwise_points(
-            graph, focal, regions, selection, options, accumulator, wants
+            graph, focal, regions, selection, options, accumulator, wants, executor
         )
     np.fill_diagonal(resistances, 0.0)
     return PairwiseResult(
@@ -881,7 +965,7 @@ def pairwise(
     )
 
 
-def _pairwise_points(graph, focal, regions, selection, options, accumulator, wants):
+def _pairwise_points(graph, focal, regions, selection, options, accumulator, wants, executor):
     network = build_network(graph, regions)
     nodes = _focal_nodes(network, focal, wants[3])
     n = focal.ids.size
@@ -917,8 +1001,9 @@ def _pairwise_points(graph, focal, regions, selection, options, accumulator, wan
             and len(in_comp) == k
             and len(pairs) == k * (k - 1) // 2
         )
+        order = "C" if summed else "F"
         potentials, info = _grounded_potentials(
-            network, comp_nodes, focal_local, options, int(label), rows, "C" if summed else "F"
+            network, comp_nodes, focal_local, options, int(label), rows, order, executor
         )
         infos.append(info)
         column = {node: k for k, node in enumerate(unique_in_order)}
@@ -972,9 +1057,7 @@ def _cumulative_pair_currents(network, comp_nodes, potentials, focal_local, zero
     else:
         flows = np.zeros(comp_nodes.size)
         for i, j, w in _component_edge_blocks(network, comp_nodes, k):
-            differences = potentials[i] - potentials[j]
-            differences.sort(axis=1)
-            carried = (differences @ coefficients) * w
+            carried = _pair_spread(potentials[i] - potentials[j], coefficients) * w
             lo = int(min(i.min(), j.min()))
             hi = int(max(i.max(), j.max())) + 1
             flows[lo:hi] += np.bincount(i - lo, carried, hi - lo)
@@ -986,6 +1069,24 @@ def _cumulative_pair_currents(network, comp_nodes, potentials, focal_local, zero
         else:
             currents[row] += 0.5 * (k - 1)
     return currents
+
+
+#: Up to this many focal nodes the pairs are summed directly; above, sorting is cheaper
+#: (measured per edge: 2-8 nodes 1.1-3x faster directly, 20 nodes 5x faster sorted).
+_DIRECT_SPREAD_MAX = 8
+
+
+def _pair_spread(differences: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
+    """``sum_{a<b} |d_a - d_b|`` over the last axis (``coefficients[i] = 2i - k + 1``)."""
+    k = differences.shape[-1]
+    if k > _DIRECT_SPREAD_MAX:
+        differences.sort(axis=-1)
+        return differences @ coefficients
+    spread = np.zeros(differences.shape[:-1])
+    for a in range(k):
+        for b in range(a + 1, k):
+            spread += np.abs(differences[..., a] - differences[..., b])
+    return spread
 
 
 def _grid_pair_flows(graph, potentials, coefficients) -> np.ndarray:
@@ -1004,9 +1105,7 @@ def _grid_pair_flows(graph, potentials, coefficients) -> np.ndarray:
                 continue
             here = (slice(r0, last), slice(max(0, -dc), cols - max(0, dc)))
             there = (slice(r0 + dr, last + dr), slice(max(0, dc), cols + min(0, dc)))
-            differences = grid[here] - grid[there]
-            differences.sort(axis=2)
-            carried = differences @ coefficients
+            carried = _pair_spread(grid[here] - grid[there], coefficients)
             carried *= weight[here]
             flows[here] += carried
             flows[there] += carried

@@ -39,6 +39,7 @@ __all__ = [
     "choose_solver",
     "connected_components",
     "estimate_memory",
+    "explain_choice",
     "estimate_seconds",
     "plan_solves",
 ]
@@ -148,6 +149,29 @@ def choose_solver(n_unknowns: int, n_rhs: int) -> Solver:
     return Solver.CG_AMG
 
 
+def explain_choice(n_unknowns: int, n_rhs: int) -> str:
+    """Why :func:`choose_solver` picks its method, in one line for a run's plan.
+
+    >>> explain_choice(1_000_000, 1).split(", ")[1]
+    'fewer than the 7 solves from which a factorisation pays off'
+    """
+    choice = choose_solver(n_unknowns, n_rhs).value
+    if n_unknowns <= DIRECT_MAX_UNKNOWNS:
+        limit = f"{DIRECT_MAX_UNKNOWNS:,}"
+        return f"{choice}: {n_unknowns:,} unknowns, up to {limit} a direct solve is fastest"
+    if n_unknowns > DIRECT_HARD_MAX_UNKNOWNS:
+        limit = f"{DIRECT_HARD_MAX_UNKNOWNS:,}"
+        return f"{choice}: {n_unknowns:,} unknowns, above {limit} a factorisation would not fit"
+    break_even = math.ceil(DIRECT_RHS_BASE + DIRECT_RHS_PER_MILLION * n_unknowns / 1e6)
+    if choice == Solver.CG_AMG.value and n_rhs >= break_even:
+        return f"{choice}: CHOLMOD (faster from {break_even} solves) is not installed"
+    side = "at least" if n_rhs >= break_even else "fewer than"
+    return (
+        f"{choice}: {n_unknowns:,} unknowns and {n_rhs} solve(s), {side} the {break_even} solves "
+        "from which a factorisation pays off"
+    )
+
+
 #: Bytes per ``n log2 n`` of the factorisations, measured on 8-neighbour grid Laplacians
 #: (CHOLMOD: 220 MB at 250k unknowns, 880 MB at 1M; SuperLU: 375 MB and 1.6 GB).
 CHOLMOD_BYTES_PER_NLOGN = 44
@@ -204,6 +228,8 @@ class SolvePlan:
     memory_bytes : int
     seconds : float
         Order-of-magnitude estimate.
+    reason : str
+        Why this method (the automatic choice's rule, or "as configured").
     """
 
     solver: Solver
@@ -211,6 +237,7 @@ class SolvePlan:
     n_rhs: int
     memory_bytes: int
     seconds: float
+    reason: str = ""
 
     def __str__(self) -> str:
         return (
@@ -226,14 +253,17 @@ def plan_solves(n_unknowns: int, nnz: int, n_rhs: int, solver: Solver = Solver.A
     >>> plan.solver
     <Solver.CG_AMG: 'cg_amg'>
     """
+    reason = f"{solver.value}: as configured"
     if solver is Solver.AUTO:
         solver = choose_solver(n_unknowns, n_rhs)
+        reason = explain_choice(int(n_unknowns), int(n_rhs))
     return SolvePlan(
         solver=solver,
         n_unknowns=int(n_unknowns),
         n_rhs=int(n_rhs),
         memory_bytes=estimate_memory(n_unknowns, nnz, solver),
         seconds=estimate_seconds(n_unknowns, n_rhs, solver),
+        reason=reason,
     )
 
 
@@ -378,24 +408,39 @@ def _smoothed_aggregation(matrix: sp.csr_matrix, max_coarse: int = 500, max_leve
       residuals per application).
     """
     from pyamg.aggregation.aggregate import standard_aggregation
-    from pyamg.aggregation.tentative import fit_candidates
 
     operators, prolongations = [matrix], []
     a = matrix
-    candidates = np.ones((a.shape[0], 1))
+    candidates = np.ones(a.shape[0])
     while a.shape[0] > max_coarse and len(operators) < max_levels:
         aggregates, _ = standard_aggregation(a)
-        tentative, candidates = fit_candidates(aggregates, candidates)
+        tentative, candidates = _tentative(aggregates, candidates)
         del aggregates  # free before the memory peak of the prolongation
         if tentative.shape[1] >= a.shape[0]:  # no coarsening possible
             break
-        prolongation = _smoothed_prolongation(a, tentative.tocsr())
+        prolongation = _smoothed_prolongation(a, tentative)
         del tentative
         a = _galerkin_product(a, prolongation)
         prolongations.append(prolongation)
         operators.append(a)
     coarse = spla.splu(operators[-1].tocsc())
     return _AMGHierarchy(operators, prolongations, coarse.solve)
+
+
+def _tentative(aggregates, candidates: np.ndarray):
+    """Tentative prolongation of one near-null-space vector, and its coarse counterpart.
+
+    What ``pyamg.aggregation.tentative.fit_candidates`` computes for a single candidate (its QR
+    per aggregate is a normalisation; measured 0.7 s at 1M unknowns there), in a few array
+    operations: ``T[i, agg(i)] = b_i / ||b_agg||`` and coarse ``b = ||b_agg||``.
+    """
+    indicator = aggregates.tocsr()  # (n x n_aggregates), at most one entry per row
+    rows = np.repeat(np.arange(indicator.shape[0]), np.diff(indicator.indptr))
+    columns, n_coarse = indicator.indices, indicator.shape[1]
+    norms = np.sqrt(np.bincount(columns, candidates[rows] ** 2, n_coarse))
+    values = candidates[rows] / norms[columns]
+    tentative = sp.csr_matrix((values, (rows, columns)), shape=(candidates.size, n_coarse))
+    return tentative, norms
 
 
 def _smoothed_prolongation(a: sp.csr_matrix, tentative: sp.csr_matrix) -> sp.csr_matrix:

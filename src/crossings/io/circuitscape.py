@@ -859,6 +859,7 @@ class JobPlan:
     solver: str
     memory_bytes: int
     seconds: float
+    solver_reason: str = ""
 
     def lines(self) -> list[str]:
         mib = self.memory_bytes / 2**20
@@ -870,7 +871,7 @@ class JobPlan:
             f"{self.n_solves:,} solve(s) with {self.solver}; estimated memory {mib:,.0f} MiB, "
             f"time {self.seconds:,.1f} s"
         )
-        return [first, second]
+        return [first, second] + ([f"solver {self.solver_reason}"] if self.solver_reason else [])
 
 
 def require_input_file(config: CircuitscapeConfig, key: str) -> Path:
@@ -1060,6 +1061,7 @@ def plan_job(config: CircuitscapeConfig, inputs: JobInputs) -> JobPlan:
         plan.solver.value,
         plan.memory_bytes + extra + 64 * n_nodes,
         plan.seconds,
+        plan.reason,
     )
 
 
