@@ -48,13 +48,22 @@ def run(
         str | None,
         typer.Option("--solver", help="Override the INI's solver: cg+amg, cholmod, splu or auto."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Solve focal nodes on a Dask LocalCluster of N workers."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Solve focal nodes on the Dask scheduler at ADDRESS."),
+    ] = None,
 ):
     """Run JOB.ini and write the files Circuitscape writes (same names and formats)."""
     from crossings.jobs import circuitscape as job
 
     with common.handle_errors():
         config = job.Config(ini=ini, run_dir=run_dir, solver=solver,
-                            max_memory_gb=max_memory_gb, max_iterations=max_iterations)  # fmt: skip
+                            max_memory_gb=max_memory_gb, max_iterations=max_iterations,
+                            workers=workers, scheduler=scheduler)  # fmt: skip
         target = out_dir if out_dir is not None else job.default_out_dir(config)
         with common.job_progress("solving") as progress:
             record = job.run(config, target, progress)

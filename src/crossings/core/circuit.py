@@ -712,26 +712,25 @@ def _grounded_potentials(
     lap = _component_matrix(network, comp_nodes)
     n_rows = comp_nodes.size if rows_wanted is None else rows_wanted.size
     potentials = np.zeros((n_rows, focal_local.size), order=order)
+    rhs = _unit_columns(comp_nodes.size, focal_local[1:])
+    ground = int(focal_local[0])
+
+    def store(columns, values):
+        values -= values[ground]  # the in-place ground leaves a constant per column
+        potentials[:, columns + 1] = values if rows_wanted is None else values[rows_wanted]
+
     if executor is not None:
-        problem = FocalProblem(_grounded_copy(lap, focal_local[0]), focal_local, options, label)
-        infos = []
-
-        def on_result(_, result):
-            columns, values, info = result
-            potentials[:, columns] = values if rows_wanted is None else values[rows_wanted]
-            infos.append(info)
-
-        tasks = problem.batches(executor.workers)
-        executor.run(functools.partial(solve_focal_batch, problem), tasks, on_result)
-        return potentials, merge_solve_infos(infos)
-    with _grounded_in_place(lap, focal_local[0]) as grounded:
-        problem = FocalProblem(grounded, focal_local, options, label)
-        columns = np.arange(1, focal_local.size)
-        info = None
-        for cols, full, info_so_far in problem.solve(columns):
-            potentials[:, cols] = full if rows_wanted is None else full[rows_wanted]
-            info = info_so_far
+        problem = ColumnSolves(_grounded_copy(lap, ground), rhs, options, label)
+        return potentials, solve_columns(problem, store, executor)
+    with _grounded_in_place(lap, ground) as grounded:
+        info = solve_columns(ColumnSolves(grounded, rhs, options, label), store)
     return potentials, info
+
+
+def _unit_columns(n: int, rows: np.ndarray) -> sp.csc_matrix:
+    """``n x len(rows)`` right-hand sides injecting 1 A at ``rows[k]`` in column k."""
+    k = rows.size
+    return sp.csc_matrix((np.ones(k), (rows, np.arange(k))), shape=(n, k))
 
 
 def _grounded_copy(lap: sp.csr_matrix, ground: int) -> sp.csr_matrix:
@@ -745,48 +744,64 @@ def _grounded_copy(lap: sp.csr_matrix, ground: int) -> sp.csr_matrix:
 
 
 @dataclass(frozen=True)
-class FocalProblem:
-    """The unit-injection solves of one component with its first focal node grounded: what a
-    worker needs to solve any batch of focal nodes (``columns``, indices into ``focal_local``).
+class ColumnSolves:
+    """Solves of one SPD system for the columns of a sparse right-hand side: what a worker
+    needs to solve any batch of them (one focal node per column).
 
-    Every column is solved exactly as in a serial run (same solver, same hint, same ground
-    shift), so distributed results equal serial ones.
+    Every column is solved exactly as in a serial run (same solver and right-hand-side hint),
+    so results on an executor equal serial ones.
     """
 
     matrix: sp.csr_matrix
-    focal_local: np.ndarray
+    rhs: sp.csc_matrix
     options: SolverOptions
     label: int | None
 
     def batches(self, workers: int) -> list[np.ndarray]:
-        """Focal columns 1..k-1 in one batch per worker (one solver setup per worker)."""
-        columns = np.arange(1, self.focal_local.size)
+        """The columns in one batch per worker (one solver setup per worker)."""
+        columns = np.arange(self.rhs.shape[1])
         per_task = max(1, math.ceil(columns.size / max(int(workers), 1)))
         return [columns[s : s + per_task] for s in range(0, columns.size, per_task)]
 
     def solve(self, columns: np.ndarray):
-        """Yield ``(columns, potentials, cumulative SolveInfo)`` in memory-bounded batches."""
+        """Yield ``(columns, solutions, cumulative SolveInfo)`` in memory-bounded batches."""
         n = self.matrix.shape[0]
-        solver = _make_solver(self.matrix, self.options, self.label, self.focal_local.size - 1)
+        solver = _make_solver(self.matrix, self.options, self.label, self.rhs.shape[1])
         batch = max(1, int(_MAP_CHUNK_BYTES // max(8 * n, 1)))
         for start in range(0, columns.size, batch):
             cols = columns[start : start + batch]
-            rhs = np.zeros((n, cols.size))
-            rhs[self.focal_local[cols], np.arange(cols.size)] = 1.0
-            full = solver.solve(rhs)
-            full -= full[self.focal_local[0]]
-            del rhs
-            yield cols, full, solver.info
+            yield cols, solver.solve(self.rhs[:, cols].toarray()), solver.info
 
 
-def solve_focal_batch(problem: FocalProblem, columns: np.ndarray):
-    """One executor task: the potentials of ``columns`` (all rows) and their SolveInfo."""
+def solve_column_batch(problem: ColumnSolves, columns: np.ndarray):
+    """One executor task: the solutions of ``columns`` and their SolveInfo."""
     values = np.zeros((problem.matrix.shape[0], columns.size))
     info = None
-    for cols, full, solve_info in problem.solve(columns):
-        values[:, np.searchsorted(columns, cols)] = full
-        info = solve_info
+    for cols, solutions, info_so_far in problem.solve(columns):
+        values[:, np.searchsorted(columns, cols)] = solutions
+        info = info_so_far
     return columns, values, info
+
+
+def solve_columns(problem: ColumnSolves, store, executor=None) -> SolveInfo:
+    """Solve every column, here or as ``executor`` tasks; ``store(columns, solutions)``
+    receives each batch. Returns the (merged) SolveInfo."""
+    if executor is None:
+        info = None
+        for columns, solutions, info_so_far in problem.solve(np.arange(problem.rhs.shape[1])):
+            store(columns, solutions)
+            info = info_so_far
+        return info
+    infos = []
+
+    def on_result(_, result):
+        columns, solutions, info = result
+        store(columns, solutions)
+        infos.append(info)
+
+    tasks = problem.batches(executor.workers)
+    executor.run(functools.partial(solve_column_batch, problem), tasks, on_result)
+    return merge_solve_infos(infos)
 
 
 def merge_solve_infos(infos) -> SolveInfo:
@@ -1487,7 +1502,7 @@ def _one_or_all_sources(focal, ids, pid, point_map, strengths, to_all, shape):
 
 
 def _one_or_all(graph, focal, regions, strengths, options, to_all, maps, on_id, extra):
-    selection, nodata, compat = extra
+    selection, nodata, compat, executor = extra
     focal, ids = _focal_to_connect(graph, focal, selection)
     merged, point_map = _focal_region_map(regions, focal, graph.valid.shape)
     network = build_network(graph, merged)
@@ -1501,7 +1516,7 @@ def _one_or_all(graph, focal, regions, strengths, options, to_all, maps, on_id, 
     id_nodes = _distinct_id_nodes(focal, ids, nodes)
     if selection is None and id_nodes is not None:
         values, infos = _one_or_all_reduced(
-            network, ids, id_nodes, strengths, options, to_all, accumulator, on_id
+            network, ids, id_nodes, strengths, options, to_all, accumulator, on_id, executor
         )
         return OneToAllResult(ids, values, accumulator.cumulative, accumulator.maximum, infos)
     values = np.full(ids.size, -1.0)
@@ -1564,7 +1579,9 @@ def _distinct_id_nodes(focal: FocalPoints, ids: np.ndarray, nodes: np.ndarray):
     return id_nodes
 
 
-def _one_or_all_reduced(network, ids, id_nodes, strengths, options, to_all, accumulator, on_id):
+def _one_or_all_reduced(
+    network, ids, id_nodes, strengths, options, to_all, accumulator, on_id, executor=None
+):
     """One-to-all / all-to-one with ONE factorisation for all focal ids.
 
     With every focal node grounded, the interior block ``L_II`` is factorised once and
@@ -1585,12 +1602,12 @@ def _one_or_all_reduced(network, ids, id_nodes, strengths, options, to_all, accu
     h = np.zeros((interior.size, k))
     infos = []
     if interior.size:
-        solver = _make_solver(lap[interior][:, interior].tocsr(), options, None, k)
-        batch = max(1, int(_MAP_CHUNK_BYTES // max(8 * interior.size, 1)))
-        for start in range(0, k, batch):
-            cols = slice(start, min(start + batch, k))
-            h[:, cols] = -solver.solve(l_if[:, cols].toarray())
-        infos.append(solver.info)
+
+        def store(columns, values):
+            h[:, columns] = -values
+
+        problem = ColumnSolves(lap[interior][:, interior].tocsr(), l_if, options, None)
+        infos.append(solve_columns(problem, store, executor))
         reduced = reduced + np.asarray(l_if.T @ h)
     strength = np.array([float(strengths.get(int(p), 1.0)) if strengths else 1.0 for p in ids])
     values = np.full(k, -1.0)
@@ -1655,6 +1672,7 @@ def one_to_all(
     selection: PairSelection | None = None,
     nodata_focal: str = "error",
     circuitscape_compat: bool = False,
+    executor=None,
 ) -> OneToAllResult:
     """For each focal id: inject its strength (1 A by default) at its first cell, ground all
     other focal ids directly; value = source voltage / strength.
@@ -1664,6 +1682,8 @@ def one_to_all(
     it is not paired with are neither grounds nor sources. ``nodata_focal`` is as in
     :func:`pairwise`. ``circuitscape_compat`` (Circuitscape compatibility, set by the INI
     runner): an id paired with nobody gets -1 and no ``on_id`` call, as in Circuitscape.
+    ``executor`` (as in :func:`pairwise`) solves the focal nodes' columns as its tasks when
+    every id has its own node(s) and no pair selection is given (the one-factorisation path).
 
     Examples
     --------
@@ -1674,7 +1694,7 @@ def one_to_all(
     [1.0, 0.5, 1.0]
     """
     maps = (cumulative, maximum)
-    extra = (selection, nodata_focal, circuitscape_compat)
+    extra = (selection, nodata_focal, circuitscape_compat, executor)
     return _one_or_all(graph, focal, regions, strengths, options, True, maps, on_id, extra)
 
 
@@ -1691,6 +1711,7 @@ def all_to_one(
     selection: PairSelection | None = None,
     nodata_focal: str = "error",
     circuitscape_compat: bool = False,
+    executor=None,
 ) -> OneToAllResult:
     """For each focal id: ground it directly and inject 1 A (or the variable strength) at the
     first cell of every other focal id; value is 0 when solved, -1 when nothing is connected.
@@ -1702,5 +1723,5 @@ def all_to_one(
     "Differences").
     """
     maps = (cumulative, maximum)
-    extra = (selection, nodata_focal, circuitscape_compat)
+    extra = (selection, nodata_focal, circuitscape_compat, executor)
     return _one_or_all(graph, focal, regions, strengths, options, False, maps, on_id, extra)

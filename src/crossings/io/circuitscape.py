@@ -1114,8 +1114,12 @@ def run_job(
     *,
     maxiter: int | None = None,
     on_step: object = None,
+    executor=None,
 ) -> list[Path]:
     """Run a raster Circuitscape job and write its output files; return the paths written.
+
+    ``executor`` (a :mod:`crossings.scale.executor` executor) runs the focal nodes' solves of
+    pairwise, one-to-all and all-to-one jobs as its tasks.
 
     ``on_step()`` (optional) is called once per solved pair / focal id for progress bars.
     """
@@ -1128,7 +1132,7 @@ def run_job(
     Path(writer.prefix).parent.mkdir(parents=True, exist_ok=True)
     cur = config.write_cur_maps or config.write_cum_cur_map_only
     if config.scenario is Scenario.PAIRWISE:
-        _run_pairwise(config, inputs, options, writer, cur, on_step)
+        _run_pairwise(config, inputs, options, writer, (cur, on_step, executor))
     elif config.scenario is Scenario.ADVANCED:
         result = circuit.advanced(
             inputs.graph,
@@ -1143,7 +1147,7 @@ def run_job(
         if config.write_volt_maps:
             writer.grid("voltmap", result.voltage)
     else:
-        _run_one_or_all(config, inputs, options, writer, cur, on_step)
+        _run_one_or_all(config, inputs, options, writer, (cur, on_step, executor))
     return writer.written
 
 
@@ -1166,12 +1170,13 @@ def warn_nodata_focal(inputs: JobInputs) -> None:
         )
 
 
-def _focal_run_kwargs(config, inputs, options, cur) -> dict:
+def _focal_run_kwargs(config, inputs, options, cur, executor) -> dict:
     """Engine arguments shared by the focal-point scenarios, set as Circuitscape does."""
     return dict(
         regions=inputs.regions,
         selection=inputs.selection,
         options=options,
+        executor=executor,
         cumulative=cur,
         maximum=cur and config.write_max_cur_maps,
         nodata_focal="disconnect",
@@ -1188,7 +1193,8 @@ def _tick(on_step) -> None:
         on_step()
 
 
-def _run_pairwise(config, inputs, options, writer, cur, on_step):
+def _run_pairwise(config, inputs, options, writer, run):
+    cur, on_step, executor = run
     from crossings.core import circuit
 
     def on_pair(maps):
@@ -1198,7 +1204,7 @@ def _run_pairwise(config, inputs, options, writer, cur, on_step):
     result = circuit.pairwise(
         inputs.graph,
         inputs.focal,
-        **_focal_run_kwargs(config, inputs, options, cur),
+        **_focal_run_kwargs(config, inputs, options, cur, executor),
         pair_currents=_per_solve_current_maps(config),
         pair_voltages=config.write_volt_maps,
         on_pair=on_pair,
@@ -1216,7 +1222,8 @@ def _write_summaries(config, writer, result):
         writer.grid("max_curmap", result.max_current, null=null, log=log)
 
 
-def _run_one_or_all(config, inputs, options, writer, cur, on_step):
+def _run_one_or_all(config, inputs, options, writer, run):
+    cur, on_step, executor = run
     from crossings.core import circuit
 
     per_id_current = _per_solve_current_maps(config)
@@ -1232,7 +1239,7 @@ def _run_one_or_all(config, inputs, options, writer, cur, on_step):
     result = mode(
         inputs.graph,
         inputs.focal,
-        **_focal_run_kwargs(config, inputs, options, cur),
+        **_focal_run_kwargs(config, inputs, options, cur, executor),
         strengths=inputs.strengths,
         on_id=on_id,
         circuitscape_compat=True,

@@ -41,7 +41,9 @@ class Config:
 
     ``run_dir`` is the folder relative INI paths resolve against (default: the working
     directory, then the INI's folder); ``solver`` overrides the INI's (``cg+amg``,
-    ``cholmod``, ``splu`` or ``auto``); ``max_iterations`` caps CG iterations per solve.
+    ``cholmod``, ``splu`` or ``auto``); ``max_iterations`` caps CG iterations per solve;
+    ``workers`` (a Dask LocalCluster) or ``scheduler`` (a Dask scheduler address) solve the
+    focal nodes of raster pairwise / one-to-all / all-to-one jobs as Dask tasks.
 
     Examples
     --------
@@ -55,6 +57,8 @@ class Config:
     solver: str | None = None
     max_memory_gb: float | None = None
     max_iterations: int | None = None
+    workers: int | None = None
+    scheduler: str | None = None
 
     @classmethod
     def from_mapping(cls, data, *, source=None, base_dir=None) -> Config:
@@ -135,7 +139,16 @@ def _run_raster(cs, parsed, config: Config, log, progress) -> list[Path]:
     def step() -> None:
         report_progress(progress, "solving", min(next(done), total), total)
 
-    written = cs.run_job(parsed, inputs, maxiter=config.max_iterations, on_step=step)
+    from crossings.scale.executor import SerialExecutor, make_executor
+
+    with make_executor(config.workers, config.scheduler) as executor:
+        written = cs.run_job(
+            parsed,
+            inputs,
+            maxiter=config.max_iterations,
+            on_step=step,
+            executor=None if isinstance(executor, SerialExecutor) else executor,
+        )
     log.add_figures(
         scenario=parsed.scenario.value,
         cells=plan.n_cells,
