@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from astral import Observer
+from astral.sun import elevation as astral_elevation
 from test_camera_cli import events_args, read_csv, run, scene_files
 
 from crossings.core.camtrap import Deployment, EventConfig, Table
@@ -251,3 +253,77 @@ def test_events_from_a_tagged_csv_through_the_command_line(scene, tmp_path):
     # 18:00 at UTC+5 is 16:44 solar (day, in April at 44 N)
     assert light == {("Saiga tatarica", "night"): "1", ("Saiga tatarica", "day"): "1",
                      ("wolf", "day"): "1"}  # fmt: skip
+
+
+def _light_one_event_at_a_time(events, deployments):
+    """Reference: sun times and astral's elevation looked up for each event on its own."""
+    by_id = {d.deployment_id: d for d in deployments}
+    out = []
+    for dep_id, date, start in zip(
+        events["deployment_id"], events["local_date"], events["start"], strict=True
+    ):
+        dep = by_id.get(dep_id)
+        if dep is None or dep.latitude is None:
+            out.append("")
+            continue
+        zone = (zoneinfo.ZoneInfo(dep.timezone) if dep.timezone
+                else dt.timezone(dt.timedelta(seconds=dep.utc_offset_s)))  # fmt: skip
+        times = sun_times(dep.latitude, dep.longitude, dt.date.fromisoformat(date), zone)
+        moment = dt.datetime.fromtimestamp(int(start), dt.timezone.utc)
+        if times is None:
+            height = astral_elevation(Observer(dep.latitude, dep.longitude), moment)
+            out.append("day" if height > -0.833 else "twilight" if height > -6 else "night")
+        elif times["sunrise"] <= moment <= times["sunset"]:
+            out.append("day")
+        elif (
+            times["dawn"] <= moment < times["sunrise"] or times["sunset"] < moment <= times["dusk"]
+        ):
+            out.append("twilight")
+        else:
+            out.append("night")
+    return out
+
+
+SUN_EVENTS = ("dawn", "sunrise", "sunset", "dusk")
+
+
+def test_light_of_events_equals_the_per_event_lookup_on_random_events():
+    deps = [
+        Deployment("lon", "C", "F", "O", 0, 2_000_000_000, latitude=51.5074, longitude=-0.1278,
+                   timezone="Europe/London"),
+        Deployment("tash", "C", "F", "O", 0, 2_000_000_000, utc_offset_s=5 * 3600,
+                   latitude=41.3, longitude=69.3),
+        Deployment("svalbard", "C", "F", "O", 0, 2_000_000_000, latitude=78.2, longitude=15.6,
+                   timezone="Arctic/Longyearbyen"),
+        Deployment("nowhere", "C", "F", "O", 0, 2_000_000_000),
+    ]  # fmt: skip
+    rng = np.random.default_rng(7)
+    n = 600
+    dep_ids = rng.choice([d.deployment_id for d in deps] + ["unknown"], n)
+    start = rng.integers(1_609_459_200, 1_640_995_200, n)  # 2021
+    zone_of = {d.deployment_id: zoneinfo.ZoneInfo(d.timezone or "Asia/Tashkent") for d in deps}
+    # a quarter of the events sit on a sun time to the second, where < and <= differ
+    edges = []
+    for k in range(0, n, 4):
+        dep = next((d for d in deps if d.deployment_id == dep_ids[k]), None)
+        if dep is None or dep.latitude is None or dep.deployment_id == "svalbard":
+            continue
+        zone = zone_of[dep.deployment_id]
+        day = dt.datetime.fromtimestamp(int(start[k]), zone).date()
+        times = sun_times(dep.latitude, dep.longitude, day, zone)
+        if times is None:  # astral finds no civil dusk on that local date (London, midsummer)
+            continue
+        start[k] = int(times[SUN_EVENTS[k % 16 // 4]].timestamp()) + (k // 16) % 2
+        edges.append(k)
+    utc = zoneinfo.ZoneInfo("UTC")
+    local_date = [
+        dt.datetime.fromtimestamp(int(s), zone_of.get(d, utc)).date().isoformat()
+        for d, s in zip(dep_ids, start, strict=True)
+    ]
+    events = Table({"deployment_id": np.array(dep_ids, dtype=object),
+                    "local_date": np.array(local_date, dtype=object), "start": start})  # fmt: skip
+    got = light_of_events(events, deps).tolist()
+    assert got == _light_one_event_at_a_time(events, deps)
+    assert len(edges) > 50 and {"day", "twilight", "night", ""} <= set(got)
+    polar = [g for g, d in zip(got, dep_ids, strict=True) if d == "svalbard"]
+    assert {"day", "night"} <= set(polar)

@@ -69,19 +69,65 @@ def _zone(dep: Deployment) -> dt.tzinfo:
 
 
 def light_of_events(events: Table, deployments: Sequence[Deployment]) -> np.ndarray:
-    """``day``, ``twilight`` or ``night`` per event (``""`` where the site has no coordinates)."""
-    by_id = {d.deployment_id: d for d in deployments}
+    """``day``, ``twilight`` or ``night`` per event (``""`` where the site has no coordinates).
+
+    The sun times are computed once per (deployment, local date) and the events compared with
+    them as whole arrays; only polar days and nights fall back to the sun's elevation per event.
+    """
     light = np.full(len(events), "", dtype=object)
-    cache: dict[tuple[str, str], dict | None] = {}
-    for k, (dep_id, date, start) in enumerate(
-        zip(events["deployment_id"], events["local_date"], events["start"], strict=True)
-    ):
+    if not len(events):
+        return light
+    keys: dict[tuple[str, str], int] = {}
+    pairs = zip(events["deployment_id"], events["local_date"], strict=True)
+    key_of_event = np.fromiter(
+        (keys.setdefault(pair, len(keys)) for pair in pairs),
+        dtype=np.int64,
+        count=len(events),
+    )
+    by_id = {d.deployment_id: d for d in deployments}
+    bounds, state = _bounds_of_keys(list(keys), by_id)
+    start = np.asarray(events["start"]).astype(np.int64)
+    _classify_with_sun_times(light, start, key_of_event, bounds, state == _TIMED)
+    _classify_polar(light, start, key_of_event, state == _POLAR, list(keys), by_id)
+    return light
+
+
+_NO_SITE, _TIMED, _POLAR = 0, 1, 2
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def _bounds_of_keys(keys: list[tuple[str, str]], by_id: dict[str, Deployment]):
+    """Dawn, sunrise, sunset, dusk in integer microseconds since 1970 (exact comparisons)."""
+    bounds = np.zeros((len(keys), 4), dtype=np.int64)
+    state = np.full(len(keys), _NO_SITE, dtype=np.int8)
+    for k, (dep_id, date) in enumerate(keys):
         dep = by_id.get(dep_id)
         if dep is None or dep.latitude is None or dep.longitude is None:
             continue
-        key = (dep_id, date)
-        if key not in cache:
-            day = dt.date.fromisoformat(date)
-            cache[key] = sun_times(dep.latitude, dep.longitude, day, _zone(dep))
-        light[k] = _light(start, cache[key], Observer(dep.latitude, dep.longitude))
-    return light
+        times = sun_times(dep.latitude, dep.longitude, dt.date.fromisoformat(date), _zone(dep))
+        if times is None:
+            state[k] = _POLAR
+            continue
+        state[k] = _TIMED
+        bounds[k] = [(times[name] - _EPOCH) // _MICROSECOND for name in _SUN_EVENTS]
+    return bounds, state
+
+
+_SUN_EVENTS = ("dawn", "sunrise", "sunset", "dusk")
+_NAMES = np.array(["night", "twilight", "day"], dtype=object)
+
+
+def _classify_with_sun_times(light, start, key_of_event, bounds, timed_key) -> None:
+    rows = np.flatnonzero(timed_key[key_of_event])
+    moment = start[rows] * 1_000_000
+    dawn_, rise, set_, dusk_ = bounds[key_of_event[rows]].T
+    day = (rise <= moment) & (moment <= set_)
+    twilight = ((dawn_ <= moment) & (moment < rise)) | ((set_ < moment) & (moment <= dusk_))
+    light[rows] = _NAMES[np.where(day, 2, np.where(twilight, 1, 0))]
+
+
+def _classify_polar(light, start, key_of_event, polar_key, keys, by_id) -> None:
+    for k in np.flatnonzero(polar_key[key_of_event]):
+        dep = by_id[keys[key_of_event[k]][0]]
+        light[k] = _light(start[k], None, Observer(dep.latitude, dep.longitude))
