@@ -157,3 +157,27 @@ def job_progress(description: str) -> Iterator[Callable[[str, int, int | None], 
             bar.update(task, description=stage, completed=done, total=total)
 
         yield update
+
+
+def run_toml_job(name: str, config: Path, out: Path, *, what: str) -> None:
+    """Run the job ``name`` from a TOML file with a progress bar, then print its summary."""
+    from crossings.jobs import get
+    from crossings.jobs.base import read_toml
+
+    job = get(name)
+    with handle_errors():
+        data = read_toml(config, what=what)
+        settings = job.Config.from_mapping(data, source=config, base_dir=config.parent)
+        with progress() as bar:
+            task = bar.add_task(name, total=None)
+
+            def report(stage: str, done: int, total: int | None) -> None:
+                bar.update(task, description=stage, completed=done, total=total)
+
+            record = job.run(settings, out, report)
+    for line in record.figures.get("summary", ()):
+        console.print(line, highlight=False)
+    console.print(
+        f"{len(record.outputs)} file(s) in {out} (sensitivity {record.sensitivity})",
+        highlight=False,
+    )

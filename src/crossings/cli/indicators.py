@@ -23,22 +23,4 @@ def run(
     ),
 ) -> None:
     """Compute ProtConn, its fractions and per-section shares for every region of the job."""
-    from crossings.jobs import indicators as job
-    from crossings.jobs.base import read_toml
-
-    with common.handle_errors():
-        data = read_toml(config, what="an indicators job")
-        settings = job.Config.from_mapping(data, source=config, base_dir=config.parent)
-        with common.progress() as bar:
-            task = bar.add_task("indicators", total=None)
-
-            def progress(stage: str, done: int, total: int | None) -> None:
-                bar.update(task, description=stage, completed=done, total=total)
-
-            record = job.run(settings, out, progress)
-    for line in record.figures.get("summary", ()):
-        common.console.print(line, highlight=False)
-    common.console.print(
-        f"{len(record.outputs)} file(s) in {out} (sensitivity {record.sensitivity})",
-        highlight=False,
-    )
+    common.run_toml_job("indicators", config, out, what="an indicators job")
