@@ -8,7 +8,9 @@ The plots stay readable and fast for any survey size: months and hours are heatm
 by month, species by month, species by hour), bar charts and heatmaps show at most
 ``MAX_OPENINGS`` openings and ``MAX_SPECIES`` species (the most seen; a note on the figure says
 how many openings are left out), and every figure has a fixed upper size (``MAX_INCHES`` at
-``DPI``). Data are summed with numpy from the table columns, never row by row.
+``DPI``). Data are summed with numpy from the table columns, never row by row. The figures are
+drawn on a :class:`crossings.report.png_canvas.Canvas` (Pillow), which is why they cost a few
+per cent of a run (its module says why not matplotlib).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from crossings.core.camtrap import PRIVATE_CATEGORIES, CameraResult, Table
-from crossings.io.atomic import atomic_path
+from crossings.report.png_canvas import GREY, Canvas
 
 __all__ = ["write_camera_plots", "PLOT_NAMES", "MAX_SPECIES", "MAX_OPENINGS", "MAX_INCHES", "DPI"]
 
@@ -32,17 +34,13 @@ MAX_OPENINGS = 30
 #: Largest figure, inches (width, height).
 MAX_INCHES = (13.0, 9.0)
 DPI = 110
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "axes.spines.top": False,
-                         "axes.spines.right": False})  # fmt: skip
-    return plt
+MAX_PX = (int(MAX_INCHES[0] * DPI), int(MAX_INCHES[1] * DPI))
+#: Widest row label, pixels (longer labels end in an ellipsis).
+LABEL_PX = 260
+ROW_PX = 14
+BAR_ROW_PX = 18
+COLOURS = {"rate": "#1b9e77", "a_to_b": "#d95f02", "b_to_a": "#7570b3", "unknown": "#bbbbbb",
+           "before": "#999999", "after": "#1b9e77"}  # fmt: skip
 
 
 def _public(table: Table) -> dict[str, np.ndarray]:
@@ -66,42 +64,38 @@ def _top(labels: np.ndarray, weights: np.ndarray, limit: int) -> list[str]:
     return [str(n) for n in names[order][:limit]]
 
 
-def _size(width: float, height: float) -> tuple[float, float]:
-    return min(width, MAX_INCHES[0]), min(height, MAX_INCHES[1])
+def _left_out(total: int, shown: int) -> str:
+    return f"{total - shown} less used openings not shown" if total > shown else ""
 
 
-def _save(fig, path: Path, caption: str = "", note: str = "", *, left: float = 0.2) -> Path:
-    height = fig.get_size_inches()[1]
-    # fixed margins in inches: room for the caption, the title and the axis labels
-    fig.subplots_adjust(left=left, right=0.84, bottom=min(0.45, 0.8 / height),
-                        top=max(0.5, 1 - 0.95 / height))  # fmt: skip
-    if fig._suptitle is not None:
-        fig._suptitle.set_y(1 - 0.45 / height)
+def _frame(width: float, height: float, title: str, caption: str) -> tuple[Canvas, int]:
+    """A canvas within the size bound with the caption and title; returns it and the first
+    free row (pixels)."""
+    canvas = Canvas(min(width, MAX_PX[0]), min(height, MAX_PX[1]))
+    top = 6
     if caption:  # e.g. "SYNTHETIC detections": the label travels with the picture
-        fig.text(0.5, 0.995, caption, ha="center", va="top", color="#b00020", weight="bold")
+        canvas.text((canvas.width / 2, top), caption, size=9, bold=True, fill="#b00020",
+                    anchor="ma")  # fmt: skip
+        top += 16
+    canvas.text((12, top), title, size=11, bold=True)
+    return canvas, top + 30
+
+
+def _finish(canvas: Canvas, path: Path, note: str = "") -> Path:
     if note:
-        fig.text(0.01, 0.005, note, ha="left", va="bottom", color="#555", fontsize=8)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=DPI)
-    _plt().close(fig)
-    return path
+        canvas.text((8, canvas.height - 4), note, size=8, fill=GREY, anchor="ld")
+    return canvas.save(path)
+
+
+def _label_px(canvas: Canvas, labels: list[str]) -> int:
+    return min(LABEL_PX, max((canvas.text_width(s, 8) for s in labels), default=0) + 8)
 
 
 def _empty(path: Path, title: str, caption: str = "") -> Path:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 2.5))
-    ax.set_axis_off()
-    ax.text(0.5, 0.5, "No animal events in the analysed period", ha="center", va="center")
-    ax.set_title(title)
-    return _save(fig, path, caption)
-
-
-def _heatmap(ax, matrix, row_labels, col_labels, tick_step, cmap="viridis"):
-    image = ax.imshow(matrix, aspect="auto", interpolation="nearest", cmap=cmap, vmin=0)
-    ticks = np.arange(0, len(col_labels), tick_step)
-    ax.set_xticks(ticks, [col_labels[t] for t in ticks], rotation=90, fontsize=7)
-    ax.set_yticks(np.arange(len(row_labels)), row_labels, fontsize=7)
-    return image
+    canvas, top = _frame(660, 130, title, caption)
+    canvas.text((canvas.width / 2, top + 30), "No animal events in the analysed period", size=10,
+                anchor="mm")  # fmt: skip
+    return _finish(canvas, path)
 
 
 def _matrix(labels, keep: list[str], col: np.ndarray, n_cols: int, weights) -> np.ndarray:
@@ -113,13 +107,21 @@ def _matrix(labels, keep: list[str], col: np.ndarray, n_cols: int, weights) -> n
     return matrix
 
 
+def _heat_block(canvas, box, heading, matrix, rows, cmap, bar_label):
+    """One labelled heatmap with its colour bar; ``box`` is the cells' area."""
+    left, top, right, bottom = box
+    canvas.text((left, top - 3), heading, size=9, bold=True, anchor="ld")
+    vmax = canvas.heatmap(box, matrix, cmap)
+    canvas.row_labels(box, [canvas.fit(r, LABEL_PX - 8) for r in rows])
+    canvas.colorbar((right + 10, top, right + 22, bottom), cmap, vmax, bar_label)
+
+
 def plot_monthly(monthly: Table, path: Path, caption: str = "") -> Path:
     """Events per month: a heatmap of openings by month and one of species by month."""
     cols = _public(monthly)
     title = "Independent events per month (local time)"
     if not len(cols["species"]) or cols["events"].sum() == 0:
         return _empty(path, title, caption)
-    plt = _plt()
     labels = _opening_labels(cols)
     species = cols["species"].astype(str)
     openings = _top(labels, cols["events"], MAX_OPENINGS)
@@ -127,30 +129,23 @@ def plot_monthly(monthly: Table, path: Path, caption: str = "") -> Path:
     months = np.arange(np.datetime64(min(cols["month"]), "M"),
                        np.datetime64(max(cols["month"]), "M") + 1)  # fmt: skip
     col = (cols["month"].astype("datetime64[M]") - months[0]).astype(np.int64)
-    month_labels = [str(m) for m in months]
-    step = max(1, int(np.ceil(len(months) / 36)))
-    heights = (len(openings) + 1, len(kinds) + 1)
-    fig, (top, bottom) = plt.subplots(
-        2, 1, sharex=True, gridspec_kw={"height_ratios": heights},
-        figsize=_size(2.5 + 0.22 * len(months), 1.6 + 0.17 * sum(heights)),
-    )  # fmt: skip
-    fig.subplots_adjust(hspace=0.08)
-    image = _heatmap(top, _matrix(labels, openings, col, len(months), cols["events"]), openings,
-                     month_labels, step)  # fmt: skip
-    top.set_ylabel("opening")
-    fig.colorbar(image, ax=top, fraction=0.03, pad=0.01, label="events")
-    image = _heatmap(bottom, _matrix(species, kinds, col, len(months), cols["events"]), kinds,
-                     month_labels, step)  # fmt: skip
-    bottom.set_ylabel("species")
-    bottom.set_xlabel("month")
-    fig.colorbar(image, ax=bottom, fraction=0.03, pad=0.01, label="events")
-    fig.suptitle(title, fontweight="bold")
-    note = _left_out(len(set(labels)), len(openings))
-    return _save(fig, path, caption, note)
-
-
-def _left_out(total: int, shown: int) -> str:
-    return f"{total - shown} less used openings not shown" if total > shown else ""
+    probe = Canvas(1, 1)
+    left = 12 + _label_px(probe, openings + kinds)
+    cell = int(np.clip((MAX_PX[0] - left - 110) / len(months), 3, 22))
+    right = left + cell * len(months)
+    height = 56 + ROW_PX * (len(openings) + len(kinds)) + 24 + 70 + 24
+    canvas, top = _frame(right + 110, height + (16 if caption else 0), title, caption)
+    box = (left, top + 12, right, top + 12 + ROW_PX * len(openings))
+    _heat_block(canvas, box, "Openings (fence / opening)",
+                _matrix(labels, openings, col, len(months), cols["events"]), openings, "viridis",
+                "events")  # fmt: skip
+    box = (left, box[3] + 24, right, box[3] + 24 + ROW_PX * len(kinds))
+    _heat_block(canvas, box, "Species", _matrix(species, kinds, col, len(months), cols["events"]),
+                kinds, "viridis", "events")  # fmt: skip
+    step = max(1, int(np.ceil(12 / cell)))
+    canvas.column_labels(box, [str(m) for m in months], step)
+    canvas.text(((left + right) / 2, box[3] + 58), "month", size=9, anchor="ma")
+    return _finish(canvas, path, _left_out(len(set(labels)), len(openings)))
 
 
 def plot_diel(diel: Table, path: Path, caption: str = "") -> Path:
@@ -159,24 +154,23 @@ def plot_diel(diel: Table, path: Path, caption: str = "") -> Path:
     title = "Diel activity: share of events by hour of day (local time)"
     if not len(cols["species"]) or cols["events"].sum() == 0:
         return _empty(path, title, caption)
-    plt = _plt()
     species = _top(cols["species"].astype(str), cols["events"], MAX_SPECIES)
-    row = {name: k for k, name in enumerate(species)}
-    rows = np.array([row.get(s, -1) for s in cols["species"].astype(str)])
-    counts = np.zeros((len(species), 24))
-    mine = rows >= 0
-    np.add.at(counts, (rows[mine], cols["hour"][mine].astype(np.int64)), cols["events"][mine])
+    counts = _matrix(cols["species"].astype(str), species, cols["hour"].astype(np.int64), 24,
+                     cols["events"].astype(float))  # fmt: skip
     totals = counts.sum(axis=1, keepdims=True)
     share = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
-    fig, ax = plt.subplots(figsize=_size(9.0, 2.4 + 0.3 * len(species)))
-    image = ax.imshow(share, aspect="auto", interpolation="nearest", cmap="magma")
-    ax.set_xticks(range(0, 24, 2), [f"{h:02d}" for h in range(0, 24, 2)])
     names = [f"{s} ({int(t)})" for s, t in zip(species, totals[:, 0], strict=True)]
-    ax.set_yticks(np.arange(len(species)), names)
-    ax.set_xlabel("hour of day (local)")
-    fig.colorbar(image, ax=ax, label="share of the species' events")
-    fig.suptitle(title, fontweight="bold")
-    return _save(fig, path, caption, left=0.3)
+    probe = Canvas(1, 1)
+    left = 12 + _label_px(probe, names)
+    right = left + 24 * 26
+    height = 40 + 18 * len(species) + 70
+    canvas, top = _frame(right + 120, height + (16 if caption else 0), title, caption)
+    box = (left, top + 12, right, top + 12 + 18 * len(species))
+    _heat_block(canvas, box, "Species (events)", share, names, "magma",
+                "share of the species' events")  # fmt: skip
+    canvas.column_labels(box, [f"{h:02d}" for h in range(24)], 1)
+    canvas.text(((left + right) / 2, box[3] + 24), "hour of day (local)", size=9, anchor="ma")
+    return _finish(canvas, path)
 
 
 def _by_opening(cols: dict[str, np.ndarray], names: list[str]) -> tuple[list[str], dict]:
@@ -200,39 +194,48 @@ def _days_per_opening(use: Table, openings: list[str], column: str) -> np.ndarra
     return np.array([days.get(o, 0.0) for o in openings])
 
 
+def _bar_frame(openings: list[str], panels: int, title: str, caption: str):
+    """A canvas with one row per opening and ``panels`` bar panels of 360 px side by side;
+    returns the canvas and each panel's box."""
+    probe = Canvas(1, 1)
+    left = 12 + _label_px(probe, openings)
+    width = left + panels * 360 + (panels - 1) * 40 + 150
+    height = 40 + BAR_ROW_PX * len(openings) + 60
+    canvas, top = _frame(width, height + (16 if caption else 0), title, caption)
+    bottom = top + 12 + BAR_ROW_PX * len(openings)
+    boxes = [(left + k * 400, top + 12, left + k * 400 + 360, bottom) for k in range(panels)]
+    canvas.row_labels(boxes[0], [canvas.fit(o, LABEL_PX - 8) for o in openings])
+    return canvas, boxes
+
+
 def plot_use(use: Table, path: Path, caption: str = "") -> Path:
     """Per opening (all species): events per 100 camera-days and crossings by direction."""
     cols = _public(use)
     title = "Use of openings (all species)"
     if not len(cols["species"]):
         return _empty(path, title, caption)
-    plt = _plt()
     names = ["events", "crossings_a_to_b", "crossings_b_to_a", "direction_unknown"]
     openings, sums = _by_opening(cols, names)
     days = _days_per_opening(use, openings, "camera_days")
     rate = np.divide(100 * sums["events"], days, out=np.zeros(len(days)), where=days > 0)
-    y = np.arange(len(openings))
-    fig, (left, right) = plt.subplots(1, 2, sharey=True,
-                                      figsize=_size(11.0, 1.6 + 0.28 * len(openings)))  # fmt: skip
-    left.barh(y, rate, color="#1b9e77")
-    left.set_yticks(y, openings, fontsize=8)
-    left.invert_yaxis()
-    left.set_xlabel("events per 100 camera-days")
-    left.set_title("Detection rate")
-    a_to_b, b_to_a = sums["crossings_a_to_b"], sums["crossings_b_to_a"]
-    right.barh(y, a_to_b, color="#d95f02", label="A to B")
-    right.barh(y, b_to_a, left=a_to_b, color="#7570b3", label="B to A")
-    right.barh(y, sums["direction_unknown"], left=a_to_b + b_to_a, color="#bbbbbb",
-               label="direction unknown")  # fmt: skip
+    canvas, (rate_box, cross_box) = _bar_frame(openings, 2, title, caption)
+    canvas.text((rate_box[0], rate_box[1] - 3), "Detection rate", size=9, bold=True, anchor="ld")
+    xmax = canvas.bar_axis(rate_box, rate.max(), "events per 100 camera-days")
+    canvas.hbars(rate_box, xmax, [(rate, COLOURS["rate"])])
     sides = {(str(a), str(b)) for a, b in zip(cols["side_a"], cols["side_b"], strict=True)}
-    right.set_title(
-        "Crossings by direction"
-        + (" (A = {}, B = {})".format(*sides.pop()) if len(sides) == 1 else "")
+    heading = "Crossings by direction" + (
+        " (A = {}, B = {})".format(*sides.pop()) if len(sides) == 1 else ""
     )
-    right.set_xlabel("events")
-    right.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.suptitle(title, fontweight="bold")
-    return _save(fig, path, caption, _left_out(len(set(_opening_labels(cols))), len(openings)))
+    canvas.text((cross_box[0], cross_box[1] - 3), heading, size=9, bold=True, anchor="ld")
+    stacks = [(sums["crossings_a_to_b"], COLOURS["a_to_b"]),
+              (sums["crossings_b_to_a"], COLOURS["b_to_a"]),
+              (sums["direction_unknown"], COLOURS["unknown"])]  # fmt: skip
+    xmax = canvas.bar_axis(cross_box, sum(v for v, _ in stacks).max(), "events")
+    canvas.hbars(cross_box, xmax, stacks)
+    canvas.legend((cross_box[2] + 12, cross_box[1]),
+                  [("A to B", COLOURS["a_to_b"]), ("B to A", COLOURS["b_to_a"]),
+                   ("direction unknown", COLOURS["unknown"])])  # fmt: skip
+    return _finish(canvas, path, _left_out(len(set(_opening_labels(cols))), len(openings)))
 
 
 def plot_before_after(use: Table, path: Path, caption: str = "") -> Path:
@@ -243,24 +246,19 @@ def plot_before_after(use: Table, path: Path, caption: str = "") -> Path:
     cols = {k: v[keep] for k, v in cols.items()}
     if not len(cols["species"]):
         return _empty(path, title + ": no camera-days before any opening date", caption)
-    plt = _plt()
     openings, sums = _by_opening(cols, ["events", "events_before", "events_after"])
-    before_days = _days_per_opening(use, openings, "camera_days_before")
-    after_days = _days_per_opening(use, openings, "camera_days_after")
-    before = np.divide(100 * sums["events_before"], before_days, out=np.zeros(len(openings)),
-                       where=before_days > 0)  # fmt: skip
-    after = np.divide(100 * sums["events_after"], after_days, out=np.zeros(len(openings)),
-                      where=after_days > 0)  # fmt: skip
-    y = np.arange(len(openings))
-    fig, ax = plt.subplots(figsize=_size(8.5, 1.2 + 0.32 * len(openings)))
-    ax.barh(y - 0.2, before, 0.4, color="#999999", label="before")
-    ax.barh(y + 0.2, after, 0.4, color="#1b9e77", label="after")
-    ax.set_yticks(y, openings, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("events per 100 camera-days")
-    ax.legend(frameon=False, fontsize=9, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.suptitle(title, fontweight="bold")
-    return _save(fig, path, caption, _left_out(len(set(_opening_labels(cols))), len(openings)))
+    rates = {}
+    for when in ("before", "after"):
+        days = _days_per_opening(use, openings, f"camera_days_{when}")
+        rates[when] = np.divide(100 * sums[f"events_{when}"], days, out=np.zeros(len(openings)),
+                                where=days > 0)  # fmt: skip
+    canvas, (box,) = _bar_frame(openings, 1, title, caption)
+    xmax = canvas.bar_axis(box, max(rates["before"].max(), rates["after"].max()),
+                           "events per 100 camera-days")  # fmt: skip
+    for offset, when in ((-0.2, "before"), (0.2, "after")):
+        canvas.hbars(box, xmax, [(rates[when], COLOURS[when])], offset=offset, thickness=0.38)
+    canvas.legend((box[2] + 12, box[1]), [(w, COLOURS[w]) for w in ("before", "after")])
+    return _finish(canvas, path, _left_out(len(set(_opening_labels(cols))), len(openings)))
 
 
 def write_camera_plots(
