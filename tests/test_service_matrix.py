@@ -77,42 +77,85 @@ def coordinates(geometry: dict) -> np.ndarray:
     return np.array(flat, dtype=float)
 
 
-@pytest.mark.parametrize("user", CALLERS)
-def test_every_layer_response_is_exactly_what_the_policy_allows(world, user):
+def check_layer_reply(rows, user, layer, raw: str) -> None:
+    """The raw GeoJSON of ``layer`` holds exactly what the policy gives ``user``."""
     import shapely
 
-    rows = source_features(world)
     to_albers = Transformer.from_crs("EPSG:4326", ALBERS, always_xy=True)
+    served = json.loads(raw)["features"]
+    mine = [r for r in rows if r[0] == layer]
+    want = {r[1]: expected_treatment(user, r[2], r[3]) for r in mine}
+    exact = [f for f in served if f["properties"]["treatment"] == "exact"]
+    general = [f for f in served if f["properties"]["treatment"] == "generalised"]
+    assert sorted(f["id"] for f in exact) == sorted(k for k, v in want.items() if v == "exact")
+    for kind, km in (("g1", 1.0), ("g10", 10.0)):
+        count = sum(f["properties"]["count"] for f in general if f["properties"]["grid_km"] == km)
+        assert count == sum(v == kind for v in want.values()), (layer, user, kind)
+    exact_coords = np.vstack([shapely.get_coordinates(shapely.from_wkb(r[5])) for r in mine])
+    for f in general:
+        assert "id" not in f
+        xy = coordinates(f["geometry"])
+        x, y = to_albers.transform(xy[:, 0], xy[:, 1])
+        size = f["properties"]["grid_km"] * 1000
+        # At a grid cell centre, and never one of the exact coordinates.
+        for v in (np.array(x), np.array(y)):
+            assert np.allclose((np.floor(v / size) + 0.5) * size, v, atol=0.5)
+        assert not np.any(np.all(np.isclose(xy[:, None, :], exact_coords[None], atol=1e-7), -1))
+    for r in mine:
+        secret = r[4]["note"]
+        if want[r[1]] != "exact":
+            assert secret not in raw, (layer, user, secret)
+            assert r[1] not in raw, (layer, user, "id leaked")
+
+
+@pytest.mark.parametrize("user", CALLERS)
+def test_every_layer_response_is_exactly_what_the_policy_allows(world, user):
+    rows = source_features(world)
     for layer in {r[0] for r in rows}:
         reply = world.client.get(f"/api/layers/{layer}/features", headers=world.headers(user))
         assert reply.status_code == 200, reply.text
-        raw = reply.text
-        served = json.loads(raw)["features"]
-        mine = [r for r in rows if r[0] == layer]
-        want = {r[1]: expected_treatment(user, r[2], r[3]) for r in mine}
-        exact = [f for f in served if f["properties"]["treatment"] == "exact"]
-        general = [f for f in served if f["properties"]["treatment"] == "generalised"]
-        assert sorted(f["id"] for f in exact) == sorted(k for k, v in want.items() if v == "exact")
-        for kind, km in (("g1", 1.0), ("g10", 10.0)):
-            count = sum(
-                f["properties"]["count"] for f in general if f["properties"]["grid_km"] == km
-            )
-            assert count == sum(v == kind for v in want.values()), (layer, user, kind)
-        exact_coords = np.vstack([shapely.get_coordinates(shapely.from_wkb(r[5])) for r in mine])
-        for f in general:
-            assert "id" not in f
-            xy = coordinates(f["geometry"])
-            x, y = to_albers.transform(xy[:, 0], xy[:, 1])
-            size = f["properties"]["grid_km"] * 1000
-            # At a grid cell centre, and never one of the exact coordinates.
-            for v in (np.array(x), np.array(y)):
-                assert np.allclose((np.floor(v / size) + 0.5) * size, v, atol=0.5)
-            assert not np.any(np.all(np.isclose(xy[:, None, :], exact_coords[None], atol=1e-7), -1))
-        for r in mine:
-            secret = r[4]["note"]
-            if want[r[1]] != "exact":
-                assert secret not in raw, (layer, user, secret)
-                assert r[1] not in raw, (layer, user, "id leaked")
+        check_layer_reply(rows, user, layer, reply.text)
+
+
+def test_the_view_cache_never_serves_one_policy_view_to_another(world):
+    """Every caller twice and more, in mixed orders and encodings, from a cold cache."""
+    rows = source_features(world)
+    layers = sorted({r[0] for r in rows})
+    world.app.state.views.clear()
+    builds = world.app.state.views.builds
+    orders = [CALLERS, CALLERS[::-1], list(np.random.default_rng(7).permutation(CALLERS))]
+    for turn, order in enumerate(orders):
+        for i, user in enumerate(order):
+            user = user or None
+            for layer in layers:
+                encoding = "gzip" if (turn + i) % 2 else "identity"
+                headers = {**world.headers(user), "Accept-Encoding": encoding}
+                reply = world.client.get(f"/api/layers/{layer}/features", headers=headers)
+                assert reply.status_code == 200, reply.text
+                assert reply.headers.get("content-encoding", "identity") == encoding
+                check_layer_reply(rows, user, layer, reply.text)
+    # Each (layer, policy view) was built once: the later passes were served from the cache.
+    views = {frozenset((r, c) for r, c, v in USERS.get(u, []) if "view" in v) for u in CALLERS}
+    assert world.app.state.views.builds - builds == len(views) * len(layers)
+
+
+def test_an_etag_revalidates_only_the_callers_own_view(world):
+    rows = source_features(world)
+    layer = "openings"
+    url = f"/api/layers/{layer}/features"
+    first = {u: world.client.get(url, headers=world.headers(u)) for u in CALLERS}
+    for holder in CALLERS:
+        etag = first[holder].headers["etag"]
+        for user in CALLERS:
+            headers = {**world.headers(user), "If-None-Match": etag}
+            reply = world.client.get(url, headers=headers)
+            if first[user].content == first[holder].content:
+                assert reply.status_code == 304 and reply.content == b""
+            else:
+                assert reply.status_code == 200, (holder, user)
+                check_layer_reply(rows, user, layer, reply.text)
+        assert first[holder].headers["cache-control"] == "private, no-cache"
+        assert "Authorization" in first[holder].headers["vary"]
 
 
 @pytest.mark.parametrize("user", CALLERS)

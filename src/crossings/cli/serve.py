@@ -55,6 +55,9 @@ def serve(
     trust_proxy: bool = typer.Option(
         False, "--trust-proxy", help="Take the client address from X-Forwarded-For."
     ),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Worker processes (each with its own caches; one database)."
+    ),
 ):
     """Start the service (when no subcommand is given)."""
     if ctx.invoked_subcommand is not None:
@@ -75,7 +78,21 @@ def serve(
         common.console.print(
             f"crossings serve: http://{host}:{port}/ (database {url.split('@')[-1]})"
         )
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        if workers == 1:
+            uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+            return
+        # Worker processes build their own app from the settings passed in the environment.
+        from crossings.service.app import SETTINGS_ENV
+
+        os.environ[SETTINGS_ENV] = settings.to_json()
+        uvicorn.run(
+            "crossings.service.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="warning",
+        )
 
 
 @app.command("adduser")

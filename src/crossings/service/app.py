@@ -5,11 +5,12 @@ browser. Reads of restricted or confidential data and every write go to the audi
 """
 
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import hmac
 import json
-import time
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
@@ -31,10 +32,20 @@ from pydantic import BaseModel, Field
 from shapely import Point
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from crossings.errors import ConfigError
 from crossings.service import audit, auth
-from crossings.service.db import grants_setting, load_policy, open_database
+from crossings.service.cache import (
+    CachedView,
+    Catalogue,
+    SessionCache,
+    ViewCache,
+    etag_matches,
+    policy_view,
+    viewer,
+)
+from crossings.service.db import grants_setting, open_database
 from crossings.service.models import (
     AuditEntry,
     Comment,
@@ -53,13 +64,14 @@ from crossings.service.policy import Grant, PolicyTable, Principal
 from crossings.service.settings import CSRF_HEADER, SESSION_COOKIE, ServiceSettings
 from crossings.service.views import exact_feature, layer_view
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "app_from_environment"]
 
 STATIC = Path(__file__).parent / "static"
 LOCALE = Path(__file__).parent / "locale"
 Country = Literal["KAZ", "KGZ", "TJK", "TKM", "UZB"]
 ANONYMOUS = Principal()
-POLICY_TTL_S = 5.0
+VARY = "Accept-Encoding, Authorization, Cookie"
+SETTINGS_ENV = "CROSSINGS_SERVICE_SETTINGS"
 
 
 class Credentials(BaseModel):
@@ -86,6 +98,11 @@ class Decision(BaseModel):
     note: str = Field(default="", max_length=5000)
 
 
+def app_from_environment() -> FastAPI:
+    """The app of one worker process of ``crossings serve --workers N``."""
+    return create_app(ServiceSettings.from_json(os.environ[SETTINGS_ENV]))
+
+
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     """Build the app over the database in ``settings.db_url`` (migrated on start)."""
     settings = settings or ServiceSettings()
@@ -96,6 +113,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         settings.login_window_s,
     )
     reads = audit.ReadLog(factory)
+    views = ViewCache()
+    publications = Catalogue(factory, views, settings.cache_ttl_s)
+    sessions = SessionCache(settings.cache_ttl_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
@@ -111,9 +131,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.factory = factory
-    app.state.cache = {}
-    app.state.policy = (-1e9, None)
-    app.state.layers = (-1e9, {})
+    app.state.views = views
+    app.state.publications = publications
+    app.state.sessions = sessions
     app.state.reads = reads
 
     def address(request: Request) -> str:
@@ -128,20 +148,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     def principal(request: Request, db: Annotated[Session, Depends(database)]) -> Principal:
         token, via_cookie = _presented_token(request)
-        found = _session_for(db, token) if token else None
-        who = ANONYMOUS
-        if found is not None:
-            user = found.user
-            who = Principal(
-                user_id=user.id,
-                username=user.username,
-                grants=tuple(
-                    Grant(g.role, g.country, frozenset(g.verbs.split())) for g in user.grants
-                ),
-                session_id=found.id,
-                csrf_token=found.csrf_token,
-                via_cookie=via_cookie,
-            )
+        who, _ = _principal_for(db, token, via_cookie) if token else (ANONYMOUS, 0.0)
         # End the lookup's transaction: the next one begins with the caller's grants (RLS).
         db.rollback()
         db.info["grants"] = grants_setting(who)
@@ -170,22 +177,32 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     Writer = Annotated[Principal, Depends(writer)]
 
     def policy(db: Session) -> PolicyTable:
-        # Reread at most every few seconds: an edited policy row applies within POLICY_TTL_S.
-        loaded_at, table = app.state.policy
-        if time.monotonic() - loaded_at > POLICY_TTL_S:
-            table = load_policy(db)
-            app.state.policy = (time.monotonic(), table)
-        return table
+        # Reread at most every cache_ttl_s: an edited policy row applies within that time.
+        return publications.get().policy
 
-    def published_layer(db: Session, name: str) -> Layer | None:
-        """The layer row, from memory for POLICY_TTL_S (a re-published layer shows within it)."""
-        loaded_at, known = app.state.layers
-        if time.monotonic() - loaded_at > POLICY_TTL_S:
-            known = {layer.name: layer for layer in db.scalars(select(Layer))}
-            for layer in known.values():
-                db.expunge(layer)
-            app.state.layers = (time.monotonic(), known)
-        return known.get(name)
+    async def caller(request: Request) -> Principal:
+        """The caller of a hot read: a token checked in the database, then remembered briefly."""
+        token, via_cookie = _presented_token(request)
+        if not token:
+            return ANONYMOUS
+        digest = auth.token_digest(token)
+        who = sessions.get(digest)
+        if who is None:
+            who, seconds_left = await run_in_threadpool(lookup_principal, token, via_cookie)
+            sessions.put(digest, who, seconds_left)
+        return dataclasses.replace(who, via_cookie=via_cookie)
+
+    def lookup_principal(token: str, via_cookie: bool) -> tuple[Principal, float]:
+        with factory() as db:
+            return _principal_for(db, token, via_cookie)
+
+    def build_view(layer: Layer, table: PolicyTable, view, box=None, fence_id=None) -> CachedView:
+        """The layer as ``view`` may see it, built for the policy view alone (not the user)."""
+        who = viewer(view)
+        with factory() as db:
+            db.info["grants"] = grants_setting(who)
+            built = layer_view(db, table, who, layer, bbox=box, fence_id=fence_id)
+        return CachedView.of(built.geojson, built.levels, built.treatments)
 
     # ---- sessions -------------------------------------------------------------------------
     @app.post("/api/login", tags=["session"])
@@ -217,6 +234,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             raise HTTPException(401, "wrong user name or password")
         old, _ = _presented_token(request)
         if old:
+            sessions.forget(digest=auth.token_digest(old))
             db.execute(
                 delete(LoginSession).where(LoginSession.token_hash == auth.token_digest(old))
             )
@@ -247,6 +265,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     @app.post("/api/logout", tags=["session"])
     def logout(request: Request, response: Response, who: Writer, db: DB) -> dict:
         db.execute(delete(LoginSession).where(LoginSession.id == who.session_id))
+        sessions.forget(session_id=who.session_id)
         audit.record(db, who, "logout", who.username, address(request))
         db.commit()
         response.delete_cookie(SESSION_COOKIE, path="/")
@@ -265,47 +284,43 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         ]
 
     @app.get("/api/layers/{name}/features", tags=["layers"])
-    def features(
+    async def features(
         name: Annotated[str, Field(max_length=128)],
         request: Request,
-        who: Who,
-        db: DB,
         bbox: Annotated[
             str | None,
             Query(max_length=200, description="minlon,minlat,maxlon,maxlat (EPSG:4326)"),
         ] = None,
         fence_id: Annotated[str | None, Query(max_length=64)] = None,
     ) -> Response:
-        """The layer as GeoJSON, as much of it as the caller may see."""
-        layer = published_layer(db, name)
+        """The layer as GeoJSON, as much of it as the caller may see (ETag; 304 if unchanged).
+
+        The whole layer comes from memory, cached per policy view; a filtered one is built.
+        """
+        who = await caller(request)
+        published = publications.current
+        if publications.stale:
+            published = await run_in_threadpool(publications.reload)
+        layer = published.layers.get(name)
         if layer is None:
             raise HTTPException(404, f"no layer named {name!r}")
         box = _parse_bbox(bbox)
-        table = policy(db)
-        key = _cache_key(layer, who, table) if box is None and fence_id is None else None
-        view = app.state.cache.get(key) if key else None
-        if view is None:
-            view = layer_view(db, table, who, layer, bbox=box, fence_id=fence_id)
-            if key:
-                if len(app.state.cache) > 256:
-                    app.state.cache.clear()
-                app.state.cache[key] = view
-        if view.levels - {"public"}:
+        table, view = published.policy, policy_view(who)
+        if box is None and fence_id is None:
+            key = (layer.name, layer.id, layer.version, published.fingerprint, view)
+            built = await views.get(key, lambda: run_in_threadpool(build_view, layer, table, view))
+        else:
+            built = await run_in_threadpool(build_view, layer, table, view, box, fence_id)
+        if built.levels - {"public"}:
             reads.add(
                 who,
                 "read_layer",
                 layer.name,
                 address(request),
-                levels=sorted(view.levels),
-                treatments=view.treatments,
+                levels=sorted(built.levels),
+                treatments=built.treatments,
             )
-        if "gzip" in request.headers.get("accept-encoding", ""):
-            return Response(
-                view.gzipped,
-                media_type="application/geo+json",
-                headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
-            )
-        return Response(view.geojson, media_type="application/geo+json")
+        return _view_response(built, request)
 
     @app.get("/api/features/{feature_id}", tags=["layers"])
     def feature(
@@ -650,18 +665,42 @@ def _presented_token(request: Request) -> tuple[str | None, bool]:
     return (cookie, True) if cookie else (None, False)
 
 
-def _session_for(db: Session, token: str) -> LoginSession | None:
+def _principal_for(db: Session, token: str, via_cookie: bool) -> tuple[Principal, float]:
+    """The signed-in caller of ``token`` (anonymous if none) and the session's seconds left."""
     found = db.scalar(
         select(LoginSession).where(LoginSession.token_hash == auth.token_digest(token))
     )
     if found is None:
-        return None
+        return ANONYMOUS, float("inf")
     expires = (
         found.expires if found.expires.tzinfo else found.expires.replace(tzinfo=dt.timezone.utc)
     )
-    if expires < dt.datetime.now(dt.timezone.utc) or not found.user.active:
-        return None
-    return found
+    seconds_left = (expires - dt.datetime.now(dt.timezone.utc)).total_seconds()
+    if seconds_left <= 0 or not found.user.active:
+        return ANONYMOUS, float("inf")
+    user = found.user
+    who = Principal(
+        user_id=user.id,
+        username=user.username,
+        grants=tuple(Grant(g.role, g.country, frozenset(g.verbs.split())) for g in user.grants),
+        session_id=found.id,
+        csrf_token=found.csrf_token,
+        via_cookie=via_cookie,
+    )
+    return who, seconds_left
+
+
+def _view_response(view: CachedView, request: Request) -> Response:
+    """The view's bytes (gzip if accepted), or 304 when the client holds them already."""
+    zipped = "gzip" in request.headers.get("accept-encoding", "")
+    etag = view.gzip_etag if zipped else view.etag
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": VARY}
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    if zipped:
+        headers["Content-Encoding"] = "gzip"
+        return Response(view.gzipped, media_type="application/geo+json", headers=headers)
+    return Response(view.body, media_type="application/geo+json", headers=headers)
 
 
 def _user_json(user: User) -> dict:
@@ -691,12 +730,6 @@ def _parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
     if not ok:
         raise HTTPException(422, "bbox must be minlon,minlat,maxlon,maxlat in degrees, min <= max")
     return values
-
-
-def _cache_key(layer: Layer, who: Principal, table: PolicyTable) -> tuple:
-    grants = tuple(sorted((g.role, g.country) for g in who.grants if "view" in g.verbs))
-    rows = tuple(sorted(table.rows.items()))
-    return (layer.id, layer.version, grants, hash(rows))
 
 
 def _proposal_visible(proposal: Proposal, table: PolicyTable, who: Principal) -> bool:

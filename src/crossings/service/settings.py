@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,3 +27,18 @@ class ServiceSettings:
     login_failures_per_address: int = 20
     login_window_s: int = 900
     people_detector: Callable | None = None
+    # Layers, policy and signed-in sessions are reread from the database after this many seconds
+    # (a publish, policy edit or sign-out in another worker applies within it).
+    cache_ttl_s: float = 2.0
+
+    def to_json(self) -> str:
+        """The settings as JSON, for worker processes (a detector function cannot be passed)."""
+        if self.people_detector is not None:
+            raise ValueError("a people_detector function cannot be passed to worker processes")
+        values = dataclasses.asdict(self)
+        del values["people_detector"]
+        return json.dumps(values)
+
+    @classmethod
+    def from_json(cls, text: str) -> ServiceSettings:
+        return cls(**json.loads(text))

@@ -7,12 +7,10 @@ that end up identical are merged into one with a ``count``. Withheld features ar
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import shapely
@@ -31,10 +29,6 @@ class LayerView:
     geojson: bytes
     levels: frozenset[str]  # sensitivity levels of what was served (for the audit log)
     treatments: dict[str, int]  # how many features got each treatment
-
-    @cached_property
-    def gzipped(self) -> bytes:
-        return gzip.compress(self.geojson, compresslevel=6, mtime=0)
 
 
 def treatments_for(
