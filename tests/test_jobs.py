@@ -215,3 +215,52 @@ def test_circuitscape_from_toml_via_crossings_run_equals_its_command(tmp_path):
         names
     )
     assert RunRecord.read(tmp_path / "a").figures["pairs"] == 3
+
+
+@pytest.mark.parametrize("job", ["connectivity", "tracks", "plan"])
+def test_a_runs_run_toml_replays_it_through_crossings_run(tmp_path, job):
+    first = tmp_path / "first"
+    REPLAYABLE[job](tmp_path, first)
+    assert RunRecord.read(first).job == job
+    replay = invoke("run", first / RUN_TOML, "--out", tmp_path / "replay")
+    assert replay.exit_code == 0, replay.output
+    assert same_outputs(first, tmp_path / "replay")
+
+
+def _connectivity_run(folder: Path, out: Path):
+    write_connectivity_job(folder)
+    assert (
+        invoke("connectivity", "run", folder / "job.toml", "--out", out, "--no-maps").exit_code == 0
+    )
+
+
+def _tracks_run(folder: Path, out: Path):
+    result = invoke(
+        "tracks", "rank", BABA / "muleDeer.csv", BABA / "fences.gpkg", "--crs", "EPSG:32612",
+        "--distance", "90", "--out", out / "rank.csv",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
+def _plan_run(folder: Path, out: Path):
+    from test_planning_io import make_inputs, write_config
+
+    make_inputs(folder)
+    assert invoke("plan", write_config(folder), "--out", out).exit_code == 0
+
+
+REPLAYABLE = {"connectivity": _connectivity_run, "tracks": _tracks_run, "plan": _plan_run}
+
+
+def test_a_circuitscape_run_toml_names_the_ini_to_rerun(tmp_path):
+    import numpy as np
+    from test_circuit_cli import _job
+
+    points = np.zeros((4, 4))
+    points[0, 0], points[3, 3] = 1, 2
+    resistance = np.random.default_rng(3).uniform(1, 5, (4, 4))
+    ini = _job(tmp_path, resistance, points, solver="splu")
+    assert invoke("circuitscape", "run", ini, "--out-dir", tmp_path / "a").exit_code == 0
+    replay = invoke("run", tmp_path / "a" / RUN_TOML)
+    assert replay.exit_code == 1
+    assert f"crossings circuitscape run {ini}" in replay.output and "Traceback" not in replay.output

@@ -32,7 +32,8 @@ def test_manifest_records_inputs_outputs_hashes_and_sensitivity(tmp_path):
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     )
     assert [o["bytes"] for o in manifest["outputs"]] == [2]
-    assert tomllib.loads((out / "run.toml").read_text()) == {"distance": 110.0}
+    # The job name heads run.toml so that `crossings run run.toml` can replay it.
+    assert tomllib.loads((out / "run.toml").read_text()) == {"job": "tracks", "distance": 110.0}
 
 
 def test_unknown_sensitivity_level_is_refused(tmp_path):

@@ -51,6 +51,7 @@ class RunLog:
         sensitivity: str = "public",
         sensitivity_reason: str = "",
         job: str = "",
+        replayable: bool = True,
     ):
         if sensitivity not in SENSITIVITY_LEVELS:
             raise ConfigError(
@@ -59,6 +60,7 @@ class RunLog:
             )
         self.sensitivity = {"level": sensitivity, "reason": sensitivity_reason}
         self.job = job or command.removeprefix("crossings ").split(" ")[0]
+        self.replayable = replayable
         self.out_dir = Path(out_dir)
         self.command = command
         self.config = dict(config)
@@ -85,7 +87,7 @@ class RunLog:
     def finish_record(self) -> RunRecord:
         """Write ``run.toml`` and ``manifest.json``; return the run's record."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(self.out_dir / RUN_TOML, tomli_w.dumps(_tomlable(self.config)))
+        write_text_atomic(self.out_dir / RUN_TOML, tomli_w.dumps(self._run_toml()))
         record = RunRecord(
             job=self.job,
             command=self.command,
@@ -103,6 +105,12 @@ class RunLog:
         text = json.dumps(record.to_manifest(), indent=2, default=str)
         write_text_atomic(self.out_dir / MANIFEST, text)
         return record
+
+    def _run_toml(self) -> dict[str, Any]:
+        # The job's name first, so ``crossings run run.toml`` replays the run as it was made; a
+        # run whose config is another tool's resolved settings (an INI's) is not a job file.
+        head = {"job": self.job} if self.replayable else {}
+        return _tomlable({**head, **self.config})
 
 
 def _records(paths: Iterable[Path]) -> tuple[FileRecord, ...]:

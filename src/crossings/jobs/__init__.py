@@ -54,6 +54,13 @@ def load_job(path):
     path = Path(path)
     data = read_toml(path, what="a job file")
     name = data.get("job")
+    if not isinstance(name, str) and str(data.get("source", "")).lower().endswith(".ini"):
+        raise ConfigError(
+            "holds the resolved settings of a Circuitscape INI, not a job; rerun it with "
+            f"crossings circuitscape run {data['source']}",
+            source=str(path),
+            field="job",
+        )
     if not isinstance(name, str):
         raise ConfigError(
             f'missing the job name; add job = "<name>" (one of {", ".join(names())})',

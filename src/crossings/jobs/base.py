@@ -130,6 +130,8 @@ class RunRecord:
             data = json.loads(path.read_text(encoding="utf-8"))
             config_path = run_dir / RUN_TOML
             config = tomllib.loads(config_path.read_text("utf-8")) if config_path.is_file() else {}
+            if config.get("job") == data.get("job"):  # the name that makes run.toml replayable
+                del config["job"]
             sensitivity = data.get("sensitivity", {})
             return cls(
                 job=data.get("job", ""),

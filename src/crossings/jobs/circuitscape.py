@@ -94,6 +94,7 @@ def run(config: Config, out_dir: str | os.PathLike, progress: Progress | None = 
         command=f"crossings circuitscape run {config.ini}",
         config=parsed.to_mapping(),
         job=NAME,
+        replayable=False,
     )
     log.add_inputs([config.ini])
     if parsed.data_type is cs.DataType.NETWORK:
