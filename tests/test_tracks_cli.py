@@ -97,7 +97,41 @@ def test_default_qc_drops_the_spikes_before_classifying(tmp_path):
     assert len(_rows(out)) != len(reference) or _rows(out) != reference
 
 
-def test_rank_with_openings_sides_and_renamed_columns(tmp_path):
+def test_spike_thresholds_are_set_from_the_command_line(tmp_path):
+    from baba_data import read_tracks
+
+    from crossings.core.track_qc import QCConfig, quality_control
+
+    strict = _tracks("classify", DATA / "muleDeer.csv", tmp_path / "strict" / "events.csv",
+                     "--spike-speed-factor", "10", "--spike-cos", "-0.99")  # fmt: skip
+    assert strict.exit_code == 0, strict.output
+    strict_config = QCConfig(spike_speed_factor=10, spike_cos=-0.99)
+    expected = quality_control(read_tracks("muleDeer"), strict_config).summary
+    qc = _rows(tmp_path / "strict" / "events_qc.csv")
+    assert [int(r["spikes"]) for r in qc] == expected["spikes"].tolist() == [8, 16]
+    toml = (tmp_path / "strict" / "run.toml").read_text()
+    assert "spike_speed_factor = 10.0" in toml and "spike_cos = -0.99" in toml
+    # so lenient that none of the 7 default spikes is one: the events are the R package's
+    lenient = _tracks("classify", DATA / "muleDeer.csv", tmp_path / "lenient" / "events.csv",
+                      "--spike-speed-factor", "40")  # fmt: skip
+    assert lenient.exit_code == 0, lenient.output
+    assert "0 spike(s) flagged;" in lenient.output
+    reference = _rows(DATA / "reference" / "muleDeer_d90_default_classification.csv")
+    mine = _rows(tmp_path / "lenient" / "events.csv")
+    assert [{k: r[k] for k in reference[0]} for r in mine] == reference
+
+
+def test_a_spike_threshold_out_of_range_is_one_line(tmp_path):
+    result = _tracks("classify", DATA / "muleDeer.csv", tmp_path / "e.csv", "--spike-cos", "-2")
+    assert result.exit_code == 1
+    assert "'--spike-cos'" in result.output and "within -1 and 1; got -2.0" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "e.csv").exists()
+
+
+def _gap_scene(tmp_path: Path, opening_column: str = "opening_id") -> list:
+    """A fence broken at a gap at x = 0, the gap as a point with its id in ``opening_column``,
+    polygons naming the sides, and fixes in another file layout: the ``tracks rank`` arguments.
+    """
     import geopandas as gpd
     import shapely
 
@@ -115,9 +149,8 @@ def test_rank_with_openings_sides_and_renamed_columns(tmp_path):
         .reset_index()
     )
     fences.to_file(tmp_path / "fences.gpkg")
-    gpd.GeoDataFrame({"opening_id": ["gap-0"]}, geometry=[shapely.Point(0, 0)], crs=crs).to_file(
-        tmp_path / "gaps.gpkg"
-    )
+    gaps = {opening_column: ["gap-0"], "width_m": [40.0]}
+    gpd.GeoDataFrame(gaps, geometry=[shapely.Point(0, 0)], crs=crs).to_file(tmp_path / "gaps.gpkg")
     areas = gpd.GeoDataFrame(
         {"name": ["Kazakhstan", "Uzbekistan"]},
         geometry=[shapely.box(-9e3, 0, 9e3, 9e3), shapely.box(-9e3, -9e3, 9e3, 0)],
@@ -134,7 +167,11 @@ def test_rank_with_openings_sides_and_renamed_columns(tmp_path):
             "--sides", tmp_path / "areas.gpkg", "--id-column", "collar", "--time-column", "when",
             "--x-column", "E", "--y-column", "N", "--time-format", "%d/%m/%Y %H:%M",
             "--timezone", "Asia/Tashkent", "--interval", "1", "--b-time", "4"]  # fmt: skip
-    result = runner.invoke(app, [str(a) for a in args])
+    return [str(a) for a in args]
+
+
+def test_rank_with_openings_sides_and_renamed_columns(tmp_path):
+    result = runner.invoke(app, _gap_scene(tmp_path))
     assert result.exit_code == 0, result.output
     crossings = _rows(tmp_path / "rank_crossings.csv")
     assert [(c["kind"], c["opening_id"], c["from_side"], c["to_side"]) for c in crossings] == [
@@ -147,3 +184,24 @@ def test_rank_with_openings_sides_and_renamed_columns(tmp_path):
     assert [(o["opening_id"], o["passages"]) for o in openings] == [("gap-0", "1")]
     by_type = _rows(tmp_path / "rank_by_type.csv")
     assert [(t["type"], t["crossings"]) for t in by_type] == [("wire", "2")]
+
+
+def test_the_opening_id_column_is_named_on_the_command_line(tmp_path):
+    args = _gap_scene(tmp_path, opening_column="gate")
+    result = runner.invoke(app, [*args, "--opening-id-column", "gate"])
+    assert result.exit_code == 0, result.output
+    openings = _rows(tmp_path / "rank_openings.csv")
+    assert [(o["opening_id"], o["passages"]) for o in openings] == [("gap-0", "1")]
+    crossings = _rows(tmp_path / "rank_crossings.csv")
+    assert [c["opening_id"] for c in crossings] == ["gap-0", ""]
+    assert 'opening_id_column = "gate"' in (tmp_path / "run.toml").read_text()
+
+
+def test_a_missing_opening_id_column_names_the_file_and_the_columns_present(tmp_path):
+    args = _gap_scene(tmp_path, opening_column="gate")
+    result = runner.invoke(app, [*args, "--opening-id-column", "gate_no"])
+    assert result.exit_code == 1
+    line = result.output.strip()
+    assert "\n" not in line and "Traceback" not in line
+    assert "gaps.gpkg" in line and "'gate_no'" in line and "gate, width_m" in line
+    assert not (tmp_path / "rank.csv").exists()

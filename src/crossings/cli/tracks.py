@@ -44,7 +44,18 @@ MAX_GAP = typer.Option(
     "intervals).",
 )  # fmt: skip
 KEEP_OUTLIERS = typer.Option(False, "--keep-outliers", help="Keep spikes (still flagged).")
+SPIKE_SPEED = typer.Option(
+    None, "--spike-speed-factor", help="A spike's speeds in and out exceed this multiple of the "
+    "individual's median speed (default 20; Bjørneraas et al. 2010, see docs/tracks.md).",
+)  # fmt: skip
+SPIKE_COS = typer.Option(
+    None, "--spike-cos", help="A spike's turning angle has a cosine below this (default -0.97, "
+    "a turn of more than about 166 degrees).",
+)  # fmt: skip
 OPENINGS = typer.Option(None, "--openings", help="Openings or gaps: points or short lines.")
+OPENING_ID = typer.Option(
+    None, "--opening-id-column", help="Column of --openings with the ids (default: opening_id)."
+)
 OPENING_TOL = typer.Option(50.0, "--opening-tolerance", help="Crossing-to-opening distance, m.")
 SIDES = typer.Option(None, "--sides", help="Polygons naming the sides (countries, properties).")
 SIDES_COLUMN = typer.Option(None, "--sides-column", help="Name column of --sides.")
@@ -56,17 +67,36 @@ TIME_FORMAT = typer.Option(None, "--time-format", help="strftime format, e.g. '%
 TIMEZONE = typer.Option(None, "--timezone", help="IANA zone of times without an offset.")
 
 
-def _field(max_gap, keep_outliers, openings, opening_tolerance, sides, sides_column, id_column,
-           time_column, x_column, y_column, time_format, timezone) -> dict:  # fmt: skip
-    """The job settings of the quality-control, openings, sides and input-column options."""
-    from crossings.core.track_qc import QCConfig
+#: The options of both commands that become job settings as they are.
+FIELD_OPTIONS = (
+    "openings",
+    "opening_id_column",
+    "opening_tolerance",
+    "sides",
+    "sides_column",
+    "id_column",
+    "time_column",
+    "x_column",
+    "y_column",
+    "time_format",
+    "timezone",
+)
 
-    return dict(
-        qc=QCConfig(max_gap_hours=max_gap, keep_outliers=keep_outliers), openings=openings,
-        opening_tolerance=opening_tolerance, sides=sides, sides_column=sides_column,
-        id_column=id_column, time_column=time_column, x_column=x_column, y_column=y_column,
-        time_format=time_format, timezone=timezone,
-    )  # fmt: skip
+
+def _field(options: dict) -> dict:
+    """The job settings of the quality-control, openings, sides and input-column options
+    (``options``: the command's arguments)."""
+    from crossings.core.track_qc import QCConfig
+    from crossings.errors import ConfigError
+
+    spike = {name: options[name] for name in ("spike_speed_factor", "spike_cos")
+             if options[name] is not None}  # fmt: skip
+    try:
+        qc = QCConfig(max_gap_hours=options["max_gap"], keep_outliers=options["keep_outliers"],
+                      **spike)  # fmt: skip
+    except ConfigError as exc:  # name the option as typed
+        raise ConfigError(exc.message, field=f"--{exc.field.replace('_', '-')}") from None
+    return {"qc": qc, **{name: options[name] for name in FIELD_OPTIONS}}
 
 
 def _baba(distance, interval, b_time, p_time, window, tolerance, max_cross, sd_mult, excl, rnd):
@@ -134,7 +164,10 @@ def classify_command(
     fence_id: str = FENCE_ID,
     max_gap: float = MAX_GAP,
     keep_outliers: bool = KEEP_OUTLIERS,
+    spike_speed_factor: float = SPIKE_SPEED,
+    spike_cos: float = SPIKE_COS,
     openings: Path = OPENINGS,
+    opening_id_column: str = OPENING_ID,
     opening_tolerance: float = OPENING_TOL,
     sides: Path = SIDES,
     sides_column: str = SIDES_COLUMN,
@@ -149,9 +182,9 @@ def classify_command(
 
     Also writes OUT_qc.csv (quality control per individual) beside OUT.
     """
-    extra = _field(max_gap, keep_outliers, openings, opening_tolerance, sides, sides_column,
-                   id_column, time_column, x_column, y_column, time_format, timezone)  # fmt: skip
+    options = dict(locals())
     with common.handle_errors():
+        extra = _field(options)
         _check_out(out, ".csv")
         if gpkg is not None:
             _check_out(gpkg, ".gpkg")
@@ -194,7 +227,10 @@ def rank_command(
     fence_id: str = FENCE_ID,
     max_gap: float = MAX_GAP,
     keep_outliers: bool = KEEP_OUTLIERS,
+    spike_speed_factor: float = SPIKE_SPEED,
+    spike_cos: float = SPIKE_COS,
     openings: Path = OPENINGS,
+    opening_id_column: str = OPENING_ID,
     opening_tolerance: float = OPENING_TOL,
     sides: Path = SIDES,
     sides_column: str = SIDES_COLUMN,
@@ -211,9 +247,9 @@ def rank_command(
     passage with time, direction, opening and QC flag), OUT_crossings_per_month.csv and
     OUT_qc.csv; with --openings OUT_openings.csv, with a fence type column OUT_by_type.csv.
     """
-    extra = _field(max_gap, keep_outliers, openings, opening_tolerance, sides, sides_column,
-                   id_column, time_column, x_column, y_column, time_format, timezone)  # fmt: skip
+    options = dict(locals())
     with common.handle_errors():
+        extra = _field(options)
         _check_out(out, ".csv")
         args = (distance, interval, b_time, p_time, window, tolerance, max_cross, sd_multiplier)
         _run(

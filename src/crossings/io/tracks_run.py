@@ -65,6 +65,7 @@ class TrackInputs:
     layer: str | None = None
     fence_id: str | None = None
     openings: Path | None = None
+    opening_id_column: str | None = None
     opening_tolerance: float = 50.0
     sides: Path | None = None
     sides_column: str | None = None
@@ -94,7 +95,11 @@ def load_analysis(inputs: TrackInputs, qc_config: QCConfig, *, distance: float) 
     )  # fmt: skip
     fence_input = read_fence_layer(inputs.fences, layer=inputs.layer, id_column=inputs.fence_id)
     tracks, fences, crs = to_projected(raw, fence_input.fences, fence_input.crs, distance=distance)
-    openings = read_opening_points(inputs.openings, target_crs=crs) if inputs.openings else None
+    openings = (
+        read_opening_points(inputs.openings, target_crs=crs, id_column=inputs.opening_id_column)
+        if inputs.openings
+        else None
+    )
     sides = (
         read_side_areas(inputs.sides, target_crs=crs, name_column=inputs.sides_column)
         if inputs.sides

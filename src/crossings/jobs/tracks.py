@@ -52,8 +52,9 @@ class Config:
 
     Quality control (``[qc]``, :class:`crossings.core.track_qc.QCConfig`) runs first and writes
     ``<stem>_qc.csv`` beside the events or ranking table. ``openings`` (points or short lines,
-    within ``opening_tolerance`` metres) assigns crossings to openings and finds passages
-    through gaps (``<ranking stem>_openings.csv``); ``sides`` (polygons, name column
+    ids in ``opening_id_column``, default ``opening_id``; within ``opening_tolerance`` metres)
+    assigns crossings to openings and finds passages through gaps (``<ranking
+    stem>_openings.csv``); ``sides`` (polygons, name column
     ``sides_column``) names the sides. ``id_column``, ``time_column``, ``x_column``,
     ``y_column``, ``time_format`` and ``timezone`` describe the tracks file.
 
@@ -91,6 +92,7 @@ class Config:
     time_format: str | None = None
     timezone: str | None = None
     openings: Path | None = None
+    opening_id_column: str | None = None
     opening_tolerance: float = 50.0
     sides: Path | None = None
     sides_column: str | None = None
@@ -180,8 +182,8 @@ def _load(config: Config):
         tracks=config.tracks, fences=config.fences, fmt=config.format, crs=config.crs,
         columns=columns, time_format=config.time_format, timezone=config.timezone,
         layer=config.fences_layer, fence_id=config.fence_id, openings=config.openings,
-        opening_tolerance=config.opening_tolerance, sides=config.sides,
-        sides_column=config.sides_column,
+        opening_id_column=config.opening_id_column, opening_tolerance=config.opening_tolerance,
+        sides=config.sides, sides_column=config.sides_column,
     )  # fmt: skip
     return load_analysis(inputs, config.qc, distance=config.baba.distance)
 
