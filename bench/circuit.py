@@ -125,15 +125,21 @@ def _focal(rows: int, cols: int, count: int, seed: int = 7):
 
 
 class StageClock:
-    """Exclusive time per stage: entering a stage pauses the one that called it."""
+    """Exclusive time per stage: entering a stage pauses the one that called it.
 
-    def __init__(self):
+    ``clock`` is ``time.perf_counter`` (wall seconds) or ``time.process_time`` (CPU seconds of
+    all threads: on a shared machine the CPU seconds say what a stage costs, the wall seconds
+    also what the neighbours took).
+    """
+
+    def __init__(self, clock=time.perf_counter):
         self.seconds = dict.fromkeys(STAGES, 0.0)
+        self._clock = clock
         self._stack: list[str] = []
-        self._since = time.perf_counter()
+        self._since = clock()
 
     def _switch(self) -> None:
-        now = time.perf_counter()
+        now = self._clock()
         if self._stack:
             self.seconds[self._stack[-1]] += now - self._since
         self._since = now
@@ -168,9 +174,10 @@ def _instrument(clock: StageClock) -> None:
                 setattr(owner, name, clock.wrap(stage, getattr(owner, name)))
 
 
-def run_child(ini: str, solver: str, started_ns: int) -> dict:
-    """Run the job like the ``crossings`` command does, timing every stage."""
-    clock = StageClock()
+def run_child(ini: str, solver: str, started_ns: int, cpu: bool = False) -> dict:
+    """Run the job like the ``crossings`` command does, timing every stage (CPU seconds with
+    ``cpu``)."""
+    clock = StageClock(time.process_time if cpu else time.perf_counter)
     with clock.stage("other"):
         with clock.stage("start"):
             from crossings.cli import main  # the console entry point
@@ -184,9 +191,8 @@ def run_child(ini: str, solver: str, started_ns: int) -> dict:
                 if exc.code not in (0, None):
                     raise
     # Interpreter start-up before this function ran counts as start.
-    clock.seconds["start"] += (time.perf_counter_ns() - started_ns) / 1e9 - sum(
-        clock.seconds.values()
-    )
+    total = time.process_time() if cpu else (time.perf_counter_ns() - started_ns) / 1e9
+    clock.seconds["start"] += total - sum(clock.seconds.values())
     return {"stages": clock.seconds}
 
 
@@ -205,13 +211,14 @@ def _baseline_src(revision: str, folder: Path) -> Path:
     return folder / "baseline" / "src"
 
 
-def run_once(ini: Path, solver: str, src: Path | None) -> dict:
-    """One whole process: wall seconds, peak MB, stage seconds and the job's outputs."""
+def run_once(ini: Path, solver: str, src: Path | None, cpu: bool = False) -> dict:
+    """One whole process: wall and CPU seconds, peak MB, stage seconds and the job's outputs."""
     env = dict(os.environ)
     if src is not None:
         env["PYTHONPATH"] = str(src)
     started_ns = time.perf_counter_ns()
     command = [sys.executable, __file__, "--child", str(ini), solver, str(started_ns)]
+    command += ["--cpu-stages"] if cpu else []
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -222,6 +229,7 @@ def run_once(ini: Path, solver: str, src: Path | None) -> dict:
     figures = json.loads(stdout.strip().splitlines()[-1])
     figures["seconds"] = wall
     figures["peak_mb"] = figures.pop("peak_kb") / 1024
+    figures["cpu_seconds"] = figures.pop("cpu")
     figures.update(_outputs(ini))
     return figures
 
@@ -250,7 +258,7 @@ def _row(case, code, runs, reference):
     targets = f"{target_s:g} s" + (f", {target_mb / 1024:g} GB" if target_mb else "")
     return (
         f"{case:<7} {code:<8} {rows * cols:>10,} {n_focal * (n_focal - 1) // 2:>5} "
-        f"{min(walls):>7.2f} {statistics.median(walls):>7.2f} "
+        f"{min(walls):>7.2f} {statistics.median(walls):>7.2f} {best['cpu_seconds']:>6.2f} "
         f"{max(r['peak_mb'] for r in runs):>7.0f} {stages} {ratio:>6} {targets:>12}"
     )
 
@@ -259,6 +267,7 @@ def _header() -> str:
     stages = " ".join(f"{s:>6}" for s in STAGES)
     head = (
         f"{'case':<7} {'code':<8} {'cells':>10} {'pairs':>5} {'min s':>7} {'med s':>7} "
+        f"{'cpu s':>6} "
         f"{'peak MB':>7} {stages} {'ratio':>6} {'target':>12}"
     )
     return head + "\n" + "-" * len(head)
@@ -314,6 +323,11 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", type=Path, help="keep generated inputs here")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument(
+        "--cpu-stages",
+        action="store_true",
+        help="stages in CPU seconds (all threads) instead of wall seconds: for a shared machine",
+    )
+    parser.add_argument(
         "--solver-costs", action="store_true", help="only the per-method setup/solve costs"
     )
     args = parser.parse_args(argv)
@@ -323,8 +337,10 @@ def main(argv=None) -> int:
     if args.child:
         import resource
 
-        figures = run_child(args.child[0], args.child[1], int(args.child[2]))
-        figures["peak_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        figures = run_child(args.child[0], args.child[1], int(args.child[2]), args.cpu_stages)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        figures["peak_kb"] = usage.ru_maxrss
+        figures["cpu"] = usage.ru_utime + usage.ru_stime
         print(json.dumps(figures))
         return 0
     with tempfile.TemporaryDirectory(prefix="crossings-bench-") as tmp:
@@ -332,8 +348,10 @@ def main(argv=None) -> int:
         codes = {"new": None}
         if args.baseline != "none":
             codes = {"baseline": _baseline_src(args.baseline, Path(tmp)), "new": None}
+        clock = "CPU" if args.cpu_stages else "wall"
         print(
-            "whole `crossings circuitscape run` processes; stages in seconds (exclusive); "
+            f"whole `crossings circuitscape run` processes; stages in {clock} seconds "
+            "(exclusive); cpu s = the process's user + system seconds; "
             f"solver {args.solver}; {os.cpu_count()} cores, load average "
             + ", ".join(f"{v:.1f}" for v in os.getloadavg())
         )
@@ -344,7 +362,8 @@ def main(argv=None) -> int:
             results = {}
             for _ in range(args.repeat):  # interleave old and new: same load for both
                 for code, src in codes.items():
-                    results.setdefault(code, []).append(run_once(ini, args.solver, src))
+                    run = run_once(ini, args.solver, src, args.cpu_stages)
+                    results.setdefault(code, []).append(run)
             reference = None
             for code, runs in results.items():
                 line = _row(case, code, runs, reference)

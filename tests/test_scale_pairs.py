@@ -46,6 +46,19 @@ def test_pairwise_on_two_dask_workers_equals_serial(landscape, dask_executor):
     assert (serial.resistances > 0).sum() > 10 and (serial.resistances == -1).any()
 
 
+def test_focal_region_pairs_on_two_dask_workers_equal_serial(landscape, dask_executor):
+    graph, focal = landscape
+    # Five focal regions of 1-3 cells each: one network per pair, the pairs as tasks.
+    regions = FocalPoints(focal.rows, focal.cols, np.array([1, 1, 2, 3, 3, 3, 4, 5]))
+    kwargs = {"options": OPTIONS, "cumulative": True, "maximum": True}
+    serial = circuit.pairwise(graph, regions, **kwargs)
+    spread = circuit.pairwise(graph, regions, executor=dask_executor, **kwargs)
+    np.testing.assert_allclose(spread.resistances, serial.resistances, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(spread.cumulative_current, serial.cumulative_current, atol=1e-10)
+    np.testing.assert_allclose(spread.max_current, serial.max_current, atol=1e-10)
+    assert spread.n_solves == serial.n_solves >= 3 and (serial.resistances == -1).any()
+
+
 @pytest.mark.parametrize("mode", ["one_to_all", "all_to_one"])
 def test_one_to_all_on_two_dask_workers_equals_serial(landscape, dask_executor, mode):
     graph, focal = landscape
@@ -95,3 +108,30 @@ def test_circuitscape_run_with_two_workers_writes_the_serial_files(tmp_path):
     for serial, dask in zip(outputs["serial"], outputs["dask"], strict=True):
         np.testing.assert_allclose(dask, serial, rtol=0, atol=1e-8)
     assert outputs["serial"][0][1:, 1:].max() > 0
+
+
+def test_connectivity_run_with_two_workers_writes_the_serial_results(tmp_path):
+    import rasterio
+    from test_connectivity import _write_job
+    from typer.testing import CliRunner
+
+    from crossings.cli import app
+
+    _write_job(tmp_path)
+    job = str(tmp_path / "job.toml")
+    for name, extra in (("serial", []), ("dask", ["--workers", "2"])):
+        out = str(tmp_path / name)
+        result = CliRunner().invoke(
+            app, ["connectivity", "run", job, "--out", out, "--no-maps", *extra]
+        )
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "serial" / "pairs.csv").read_text() == (
+        tmp_path / "dask" / "pairs.csv"
+    ).read_text()
+    for tif in ("cum_current_fence_closed.tif", "cum_current_no_fence.tif"):
+        maps = []
+        for name in ("serial", "dask"):
+            with rasterio.open(tmp_path / name / tif) as src:
+                maps.append(src.read(1))
+        np.testing.assert_allclose(maps[1], maps[0], rtol=0, atol=1e-10)
+    assert np.nanmax(maps[0]) > 0  # no fence: current flows (the closed fence stops it)

@@ -29,6 +29,14 @@ def run(
         float | None,
         typer.Option(help="Refuse runs estimated to need more (default: available memory)."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Solve the pairs on a Dask LocalCluster of N workers."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Solve the pairs on the Dask scheduler at ADDRESS."),
+    ] = None,
 ) -> None:
     """Compare fence scenarios (no fence, closed, with openings) between focal areas.
 
@@ -39,7 +47,12 @@ def run(
 
     with common.handle_errors():
         settings = job.load_config(config)
-        options = {"maps": maps, "max_memory_gb": max_memory_gb}
+        options = {
+            "maps": maps,
+            "max_memory_gb": max_memory_gb,
+            "workers": workers,
+            "scheduler": scheduler,
+        }
         changes = {key: value for key, value in options.items() if value is not None}
         settings = dataclasses.replace(settings, **changes)
         with common.job_progress("scenarios") as progress:

@@ -873,6 +873,13 @@ class _Accumulator:
         if self.maximum is not None:
             np.maximum(self.maximum, current_grid, out=self.maximum)
 
+    def add_sums(self, cumulative: np.ndarray | None, maximum: np.ndarray | None) -> None:
+        """Add the summed and max grids of another accumulator (a batch of solves)."""
+        if self.cumulative is not None:
+            self.cumulative += cumulative
+        if self.maximum is not None:
+            np.maximum(self.maximum, maximum, out=self.maximum)
+
     def add_nodes(self, network: CircuitNetwork, currents: np.ndarray) -> None:
         """Add node currents of a batch of solves, shape (n_nodes, k), 0 outside their
         component (currents are >= 0, so zeros never raise the maximum)."""
@@ -944,8 +951,8 @@ def pairwise(
     executor : optional
         Anything with ``run(function, tasks, on_result)`` and ``workers`` (the executors of
         :mod:`crossings.scale`, e.g. Dask): the focal nodes' solves run as its tasks, batched
-        by focal node, with results equal to the serial run's. Focal regions (one network per
-        pair) are solved here.
+        by focal node (focal regions: by pair, one network each), with results equal to the
+        serial run's.
 
     Raises
     ------
@@ -968,7 +975,7 @@ def pairwise(
     wants = (pair_currents, pair_voltages, on_pair, nodata_focal, zero_focal_currents)
     if focal.has_regions:
         resistances, n_solves, infos = _pairwise_regions(
-            graph, focal, regions, selection, options, accumulator, wants
+            graph, focal, regions, selection, options, accumulator, wants, executor
         )
     else:
         resistances, n_solves, infos = _pairwise_points(
@@ -1267,54 +1274,134 @@ def _first_cell_on_node(network: CircuitNetwork, focal: FocalPoints, pid) -> int
     return int(cells[np.argmax(on_node)]) if on_node.any() else int(cells[0])
 
 
-def _pairwise_regions(graph, focal, regions, selection, options, accumulator, wants):
+def _pairwise_regions(graph, focal, regions, selection, options, accumulator, wants, executor):
+    """Pairs of focal regions: each pair gets its own network (its two regions short-circuited,
+    as in Circuitscape), so each pair is one independent task."""
     ids = focal.unique_ids
     n = ids.size
+    pairs = [
+        (x, y)
+        for x in range(n)
+        for y in range(x + 1, n)
+        if selection is None or selection.keeps(ids[x], ids[y])
+    ]
+    problem = RegionPairs(
+        graph,
+        focal,
+        regions,
+        options,
+        wants[:2] + (wants[2] is not None,) + wants[3:],
+        accumulator.want_cumulative,
+        accumulator.want_max,
+    )
     resistances = -np.ones((n, n))
     infos, n_solves = [], 0
-    need_maps = accumulator.want_cumulative or accumulator.want_max or wants[0] or wants[1]
-    for x in range(n):
-        for y in range(x + 1, n):
-            if selection is not None and not selection.keeps(ids[x], ids[y]):
-                continue
-            merged = _regions_for_pair(regions, focal, ids[x], ids[y], graph.valid.shape)
-            network = build_network(graph, merged)
-            first = [_first_cell_on_node(network, focal, pid) for pid in (ids[x], ids[y])]
-            sub = focal.select(np.array(first))
-            node_a, node_b = _focal_nodes(network, sub, wants[3])
-            if node_a < 0 or node_b < 0:
-                continue
-            if node_a == node_b:
-                resistances[x, y] = resistances[y, x] = 0.0
-                continue
-            if network.component[node_a] != network.component[node_b]:
-                continue
-            label = int(network.component[node_a])
-            comp_nodes = network.component_nodes(label)
-            focal_local = np.searchsorted(comp_nodes, np.array([node_a, node_b]))
-            rows = None if need_maps else focal_local
-            potentials, info = _grounded_potentials(
-                network, comp_nodes, focal_local, options, label, rows
-            )
-            infos.append(info)
-            row_b = focal_local[1] if need_maps else 1
-            resistances[x, y] = resistances[y, x] = potentials[row_b, 1]
-            n_solves += 1
-            if need_maps:
-                pair_focal = FocalPoints(sub.rows, sub.cols, np.array([ids[x], ids[y]]))
-                column = {node_a: 0, node_b: 1}
-                _pair_maps(
-                    network,
-                    comp_nodes,
-                    potentials,
-                    column,
-                    [(0, 1)],
-                    pair_focal,
-                    np.array([node_a, node_b]),
-                    accumulator,
-                    wants,
-                )
+
+    def on_result(_, result: RegionPairsResult):
+        nonlocal n_solves
+        for x, y, resistance in result.resistances:
+            resistances[x, y] = resistances[y, x] = resistance
+        infos.extend(result.infos)
+        n_solves += len(result.infos)
+        if result.cumulative is not None or result.maximum is not None:
+            accumulator.add_sums(result.cumulative, result.maximum)
+        for maps in result.pair_maps:
+            wants[2](maps)
+
+    tasks = problem.batches(pairs, None if executor is None else executor.workers)
+    if executor is None:
+        for index, task in enumerate(tasks):
+            on_result(index, solve_region_pairs(problem, task))
+    else:
+        executor.run(functools.partial(solve_region_pairs, problem), tasks, on_result)
     return resistances, n_solves, infos
+
+
+@dataclass(frozen=True)
+class RegionPairs:
+    """What a worker needs to solve any batch of focal-region pairs: the graph, the focal
+    points and regions, the solver options and which maps to make (``wants`` as in
+    :func:`pairwise`, with a flag in place of the ``on_pair`` callback)."""
+
+    graph: ConductanceGraph
+    focal: FocalPoints
+    regions: np.ndarray | None
+    options: SolverOptions
+    wants: tuple
+    want_cumulative: bool
+    want_max: bool
+
+    def batches(self, pairs: list, workers: int | None) -> list[list]:
+        """One pair per task here (per-pair maps are handed on at once); on ``workers``, two
+        batches per worker, so the graph is sent a few times rather than once per pair."""
+        if workers is None:
+            return [[pair] for pair in pairs]
+        per_task = max(1, math.ceil(len(pairs) / (2 * max(int(workers), 1))))
+        return [pairs[s : s + per_task] for s in range(0, len(pairs), per_task)]
+
+
+@dataclass(frozen=True)
+class RegionPairsResult:
+    """Resistances ``(x, y, ohms)``, SolveInfos, the batch's summed / max current grids and
+    the per-pair maps of one batch of focal-region pairs."""
+
+    resistances: list
+    infos: list
+    cumulative: np.ndarray | None
+    maximum: np.ndarray | None
+    pair_maps: list
+
+
+def solve_region_pairs(problem: RegionPairs, pairs: list) -> RegionPairsResult:
+    """One task: solve ``pairs`` (index pairs into the focal ids), each on its own network."""
+    graph, focal, wants = problem.graph, problem.focal, problem.wants
+    ids = focal.unique_ids
+    accumulator = _Accumulator(graph.valid.shape, problem.want_cumulative, problem.want_max)
+    need_maps = accumulator.want_cumulative or accumulator.want_max or wants[0] or wants[1]
+    pair_maps: list[PairMaps] = []
+    collect = wants[:2] + ((pair_maps.append if wants[2] else None),) + wants[3:]
+    resistances, infos = [], []
+    for x, y in pairs:
+        merged = _regions_for_pair(problem.regions, focal, ids[x], ids[y], graph.valid.shape)
+        network = build_network(graph, merged)
+        first = [_first_cell_on_node(network, focal, pid) for pid in (ids[x], ids[y])]
+        sub = focal.select(np.array(first))
+        node_a, node_b = _focal_nodes(network, sub, wants[3])
+        if node_a < 0 or node_b < 0:
+            continue
+        if node_a == node_b:
+            resistances.append((x, y, 0.0))
+            continue
+        if network.component[node_a] != network.component[node_b]:
+            continue
+        label = int(network.component[node_a])
+        comp_nodes = network.component_nodes(label)
+        focal_local = np.searchsorted(comp_nodes, np.array([node_a, node_b]))
+        rows = None if need_maps else focal_local
+        potentials, info = _grounded_potentials(
+            network, comp_nodes, focal_local, problem.options, label, rows
+        )
+        infos.append(info)
+        row_b = focal_local[1] if need_maps else 1
+        resistances.append((x, y, float(potentials[row_b, 1])))
+        if need_maps:
+            pair_focal = FocalPoints(sub.rows, sub.cols, np.array([ids[x], ids[y]]))
+            column = {node_a: 0, node_b: 1}
+            nodes = np.array([node_a, node_b])
+            _pair_maps(
+                network,
+                comp_nodes,
+                potentials,
+                column,
+                [(0, 1)],
+                pair_focal,
+                nodes,
+                accumulator,
+                collect,
+            )
+    return RegionPairsResult(
+        resistances, infos, accumulator.cumulative, accumulator.maximum, pair_maps
+    )
 
 
 def effective_resistance(

@@ -323,37 +323,6 @@ def _dot(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.einsum("i,i->", x, y))
 
 
-def _lanczos_max_eigenvalue(matrix, scale: np.ndarray, steps: int = 10) -> float:
-    """Largest eigenvalue of ``diag(scale) A diag(scale)`` by a few Lanczos steps.
-
-    pyamg estimates it with restarted Arnoldi (about 90 matrix products and a dense basis), which
-    took 80 % of the hierarchy setup on a 1M-cell Laplacian; a dozen symmetric Lanczos steps give
-    the same 1 % accuracy the prolongation smoother needs.
-    """
-    n = matrix.shape[0]
-    rng = np.random.default_rng(0)  # fixed seed: the hierarchy is reproducible
-    q = rng.standard_normal(n)
-    q /= np.linalg.norm(q)
-    q_prev = np.zeros(n)
-    alphas, betas = [], []
-    beta = 0.0
-    for _ in range(min(steps, n)):
-        w = scale * (matrix @ (scale * q))
-        w -= beta * q_prev
-        alpha = _dot(q, w)
-        w -= alpha * q
-        alphas.append(alpha)
-        beta = math.sqrt(_dot(w, w))
-        if beta < 1e-12:
-            break
-        betas.append(beta)
-        q_prev, q = q, w / beta
-    k = len(alphas)
-    tridiagonal = np.diag(alphas) + np.diag(betas[: k - 1], 1) + np.diag(betas[: k - 1], -1)
-    # The largest Ritz value approaches rho from below, as pyamg's estimate does.
-    return float(np.linalg.eigvalsh(tridiagonal).max())
-
-
 class _AMGHierarchy:
     """Smoothed-aggregation levels and a symmetric V-cycle (a forward Gauss-Seidel sweep before
     and a backward one after the coarse correction), usable as a CG preconditioner."""
@@ -400,7 +369,8 @@ def _smoothed_aggregation(matrix: sp.csr_matrix, max_coarse: int = 500, max_leve
 
     * with ``theta = 0`` every off-diagonal entry is strong, so the aggregation runs on the
       pattern of A itself (same aggregates, no strength matrix);
-    * the spectral radius for the prolongation smoother comes from a few Lanczos steps;
+    * the prolongation smoother is weighted by the rows' absolute sums (pyamg's
+      ``weighting='local'``), a Gershgorin bound instead of an eigenvalue estimate;
     * restriction is ``P.T`` as a transposed view (no copy) and the Galerkin product
       ``P.T A P`` is summed over row blocks, which bounds its temporary memory;
     * the coarsest level is solved with a sparse LU (a dense pseudo-inverse took seconds);
@@ -444,17 +414,37 @@ def _tentative(aggregates, candidates: np.ndarray):
 
 
 def _smoothed_prolongation(a: sp.csr_matrix, tentative: sp.csr_matrix) -> sp.csr_matrix:
-    """``P = (I - omega / rho D^-1 A) T`` with omega = 4/3, built over blocks of rows."""
-    diagonal = a.diagonal()
-    weights = np.where(diagonal != 0, 1.0 / np.where(diagonal != 0, diagonal, 1), 0.0)
-    del diagonal
-    weights *= 4.0 / 3.0 / _lanczos_max_eigenvalue(a, np.sqrt(weights))
+    """``P = (I - omega D_g^-1 A) T`` with omega = 4/3, built over blocks of rows.
+
+    ``D_g`` holds the rows' absolute sums (pyamg's ``weighting='local'``): a Gershgorin bound on
+    the spectral radius of ``D^-1 A`` row by row, one pass over A instead of an eigenvalue
+    estimate (Lanczos took a third of the setup at 1M cells for the same iteration counts).
+    """
+    weights = _absolute_row_sums(a)
+    np.divide(4.0 / 3.0, weights, out=weights, where=weights != 0)
     blocks = []
     for rows in _row_blocks(a):
-        smoothed = (a[rows] @ tentative).tocsr()
+        smoothed = (_row_view(a, rows) @ tentative).tocsr()
         smoothed.data *= np.repeat(weights[rows], np.diff(smoothed.indptr))
-        blocks.append((tentative[rows] - smoothed).tocsr())
+        blocks.append((_row_view(tentative, rows) - smoothed).tocsr())
     return blocks[0] if len(blocks) == 1 else sp.vstack(blocks, format="csr")
+
+
+def _absolute_row_sums(a: sp.csr_matrix) -> np.ndarray:
+    sums = np.zeros(a.shape[0])
+    nonempty = np.flatnonzero(np.diff(a.indptr))
+    sums[nonempty] = np.add.reduceat(np.abs(a.data), a.indptr[nonempty])
+    return sums
+
+
+def _row_view(m: sp.csr_matrix, rows: slice) -> sp.csr_matrix:
+    """Rows ``rows`` of a CSR matrix sharing its arrays (scipy's slicing copies them)."""
+    start, stop = m.indptr[rows.start], m.indptr[rows.stop]
+    return sp.csr_matrix(
+        (m.data[start:stop], m.indices[start:stop], m.indptr[rows.start : rows.stop + 1] - start),
+        shape=(rows.stop - rows.start, m.shape[1]),
+        copy=False,
+    )
 
 
 def _row_blocks(a: sp.csr_matrix, block_nnz: int = 1 << 22) -> list[slice]:
@@ -472,7 +462,7 @@ def _galerkin_product(a: sp.csr_matrix, p: sp.csr_matrix) -> sp.csr_matrix:
         return sp.csr_matrix(p.T @ (a @ p))
     coarse = None
     for rows in blocks:
-        part = p[rows].T @ (a[rows] @ p)
+        part = _row_view(p, rows).T @ (_row_view(a, rows) @ p)
         coarse = part if coarse is None else coarse + part
     return sp.csr_matrix(coarse)
 

@@ -107,7 +107,9 @@ class Config:
     """A connectivity job: landscape files, focal areas, scenarios and solver.
 
     ``maps`` writes PNG maps beside the GeoTIFFs; ``max_memory_gb`` refuses runs estimated to
-    need more (default: the memory available when the run starts).
+    need more (default: the memory available when the run starts). ``workers`` (a Dask
+    LocalCluster) or ``scheduler`` (a Dask scheduler address) solve the pairs of focal areas as
+    Dask tasks, with the serial run's results.
 
     Examples
     --------
@@ -129,6 +131,8 @@ class Config:
     tolerance: float = 1e-8
     maps: bool = True
     max_memory_gb: float | None = None
+    workers: int | None = None
+    scheduler: str | None = None
 
     @classmethod
     def from_mapping(cls, data, *, source=None, base_dir=None) -> Config:
@@ -250,10 +254,12 @@ def run_scenarios(
     averaging: AveragingRule = AveragingRule.AVG_RESISTANCE,
     options: SolverOptions | None = None,
     on_scenario: Callable[[Scenario], None] | None = None,
+    executor=None,
 ) -> list[ScenarioResult]:
     """Pairwise effective resistances and cumulative current for each scenario.
 
-    ``on_scenario`` is called with each scenario before it is solved (progress display).
+    ``on_scenario`` is called with each scenario before it is solved (progress display); with
+    an ``executor`` (:mod:`crossings.scale.executor`) the pairs are solved as its tasks.
     """
     options = options or SolverOptions()
     base = landscape.graph(connect_four=connect_four, rule=averaging)
@@ -262,7 +268,9 @@ def run_scenarios(
         if on_scenario is not None:
             on_scenario(scenario)
         graph = scenario_graph(landscape, scenario, base)
-        result = pairwise(graph, focal, options=options, cumulative=True, nodata_focal="error")
+        result = pairwise(
+            graph, focal, options=options, cumulative=True, nodata_focal="error", executor=executor
+        )
         results.append(ScenarioResult(scenario, tuple(names), result))
     return results
 
@@ -422,16 +430,20 @@ def run(config: Config, out_dir: str | os.PathLike, progress: Progress | None = 
     def show(scenario: Scenario) -> None:
         report_progress(progress, f"solving {scenario.value}", next(done), len(config.scenarios))
 
-    results = run_scenarios(
-        landscape,
-        focal,
-        names,
-        config.scenarios,
-        connect_four=config.connect_four,
-        averaging=config.averaging,
-        options=options,
-        on_scenario=show,
-    )
+    from crossings.scale.executor import SerialExecutor, make_executor
+
+    with make_executor(config.workers, config.scheduler) as executor:
+        results = run_scenarios(
+            landscape,
+            focal,
+            names,
+            config.scenarios,
+            connect_four=config.connect_four,
+            averaging=config.averaging,
+            options=options,
+            on_scenario=show,
+            executor=None if isinstance(executor, SerialExecutor) else executor,
+        )
     report_progress(progress, "writing", len(config.scenarios), len(config.scenarios))
     log.add_outputs(write_outputs(landscape, results, Path(out_dir), maps=config.maps))
     log.add_figures(**_solve_figures(results), summary=summary_lines(results))
