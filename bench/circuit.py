@@ -134,15 +134,19 @@ class StageClock:
 
     def __init__(self, clock=time.perf_counter):
         self.seconds = dict.fromkeys(STAGES, 0.0)
+        #: How much each stage raised the process's peak resident memory (MB).
+        self.peak_rise = dict.fromkeys(STAGES, 0.0)
         self._clock = clock
         self._stack: list[str] = []
         self._since = clock()
+        self._peak = _peak_mb()
 
     def _switch(self) -> None:
-        now = self._clock()
+        now, peak = self._clock(), _peak_mb()
         if self._stack:
             self.seconds[self._stack[-1]] += now - self._since
-        self._since = now
+            self.peak_rise[self._stack[-1]] += peak - self._peak
+        self._since, self._peak = now, peak
 
     @contextlib.contextmanager
     def stage(self, name: str):
@@ -161,6 +165,12 @@ class StageClock:
                 return function(*args, **kwargs)
 
         return timed
+
+
+def _peak_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _instrument(clock: StageClock) -> None:
@@ -193,7 +203,7 @@ def run_child(ini: str, solver: str, started_ns: int, cpu: bool = False) -> dict
     # Interpreter start-up before this function ran counts as start.
     total = time.process_time() if cpu else (time.perf_counter_ns() - started_ns) / 1e9
     clock.seconds["start"] += total - sum(clock.seconds.values())
-    return {"stages": clock.seconds}
+    return {"stages": clock.seconds, "peak_rise": clock.peak_rise}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -370,6 +380,11 @@ def main(argv=None) -> int:
                 reference = reference or min(r["seconds"] for r in runs)
                 lines.append(line)
                 print(line, flush=True)
+            for code, runs in results.items():
+                rise = max(runs, key=lambda r: r["peak_mb"])["peak_rise"]
+                parts = ", ".join(f"{s} {rise[s]:,.0f}" for s in STAGES if rise[s] >= 1)
+                lines.append(f"{case} {code}: peak memory raised by stage (MB): {parts}")
+                print(lines[-1], flush=True)
             if "baseline" in results:
                 diff = _agree(results["baseline"][0], results["new"][0])
                 lines.append(f"{case}: new vs baseline, largest relative difference {diff:.1e}")
