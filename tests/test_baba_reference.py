@@ -1,4 +1,5 @@
-"""BaBA on the R package's own example data must give exactly the R package's events."""
+"""BaBA on the R package's own example data must give exactly the R package's events, also
+after the quality control that every crossings run does first."""
 
 import numpy as np
 import pandas as pd
@@ -6,6 +7,7 @@ import pytest
 from baba_data import DATA, read_fences, read_tracks
 
 from crossings.core.baba import BabaConfig, FenceLayer, classify
+from crossings.core.track_qc import QCConfig, quality_control
 
 RUNS = {
     "pronghorn_d110_default": ("pronghorn", BabaConfig(distance=110)),
@@ -27,7 +29,20 @@ def _utc(column: pd.Series) -> np.ndarray:
 @pytest.mark.parametrize("run", sorted(RUNS))
 def test_events_match_r_package_exactly(run, layer):
     species, config = RUNS[run]
-    events = classify(read_tracks(species), layer, config).events
+    _assert_r_events(classify(read_tracks(species), layer, config).events, run)
+
+
+@pytest.mark.parametrize("run", sorted(RUNS))
+def test_events_after_quality_control_still_match_exactly(run, layer):
+    """The data have no gap or duplicate; spikes are kept (the R package drops none), so the
+    split into bursts and the QC table must change no event."""
+    species, config = RUNS[run]
+    qc = quality_control(read_tracks(species), QCConfig(keep_outliers=True))
+    assert qc.tracks.burst.max() == 0 and (qc.summary["duplicates"] == 0).all()
+    _assert_r_events(classify(qc.tracks, layer, config).events, run)
+
+
+def _assert_r_events(events, run: str) -> None:
     ref = pd.read_csv(DATA / "reference" / f"{run}_classification.csv")
     assert len(events) == len(ref)
     np.testing.assert_array_equal(events.animal_id, ref["AnimalID"].astype(str))

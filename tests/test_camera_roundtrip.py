@@ -17,7 +17,7 @@ from test_camera_cli import events_args, read_csv, run, scene_files
 from crossings.core.camtrap import Deployment, EventConfig, Table
 from crossings.errors import ConfigError, CrossingsWarning
 from crossings.io.camera import read_deployments, read_tagged_records
-from crossings.io.camtrap_dp import analyse_package, read_camtrapdp
+from crossings.io.camtrap_dp import analyse_package, read_camtrapdp, to_camera_inputs
 from crossings.io.daylight import light_of_events, sun_times
 
 
@@ -327,3 +327,30 @@ def test_light_of_events_equals_the_per_event_lookup_on_random_events():
     assert len(edges) > 50 and {"day", "twilight", "night", ""} <= set(got)
     polar = [g for g, d in zip(got, dep_ids, strict=True) if d == "svalbard"]
     assert {"day", "night"} <= set(polar)
+
+
+def test_a_package_keeps_fence_opening_sides_and_structure_of_every_deployment(scene):
+    """Two deployments with their own fence, opening, side names, structure and zone: each comes
+    back from the package as it went in, and the events keep their fence and opening."""
+    deployments = scene["root"] / "deployments.csv"
+    header, first = deployments.read_text().splitlines()
+    deployments.write_text(
+        f"{header},structure,timezone\n{first},opening,Asia/Tashkent\n"
+        "d2,C2,KZ-UZ-09,ramp-4,2023-03-01T00:00:00+05:00,2023-06-01T00:00:00+05:00,,44.3,56.2,"
+        "0,0.5,1,0.5,inside,outside,ramp,Asia/Samarkand\n"
+    )
+    package = read_camtrapdp(_export(scene, scene["root"] / "dp") / "datapackage.json")
+    _, again = to_camera_inputs(package)
+
+    def fields(dep: Deployment) -> tuple:
+        return (dep.deployment_id, dep.fence_id, dep.opening_id, dep.side_names, dep.structure,
+                dep.timezone, dep.opening_date, dep.fence_line)  # fmt: skip
+
+    assert [fields(d) for d in again] == [fields(d) for d in read_deployments(deployments)]
+    assert {d.side_names for d in again} == {("KAZ", "UZB"), ("inside", "outside")}
+    events = analyse_package(package, EventConfig()).events
+    direct = _direct(scene)
+    assert len(events) == len(direct) > 0
+    assert [(r["fence_id"], r["opening_id"]) for r in events.rows()] == [
+        (e["fence_id"], e["opening_id"]) for e in direct
+    ]
