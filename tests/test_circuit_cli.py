@@ -268,3 +268,22 @@ def test_misaligned_mask_names_both_grids(tmp_path):
 def test_missing_scenario_is_an_error_listing_the_modes():
     with pytest.raises(ConfigError, match="scenario.*'pairwise', 'advanced', 'one-to-all'"):
         cs.parse_ini_text("habitat_file = a.asc\n")
+
+
+def test_grids_are_written_as_savetxt_writes_them_byte_for_byte(tmp_path):
+    """The array-built ASCII text equals ``np.savetxt(fmt="%.15g")`` of the 8-decimal map,
+    also for -0, tiny and huge values, NoData and values no 8-decimal map holds."""
+    import io
+
+    rng = np.random.default_rng(5)
+    values = 10.0 ** rng.uniform(-12, 9, (40, 37)) * rng.choice([-1, 1], (40, 37))
+    values[0, :8] = [-1e-9, 0.0, 1e-4, 9.999e-5, 9999999.99999999, 1e7, np.inf, -np.inf]
+    values[1, :3] = [np.nan, 0.1, -0.00012]
+    meta = cs.AsciiMeta(ncols=37, nrows=40, xllcorner=0.0, yllcorner=0.0, cellsize=1.0)
+    path = cs.write_grid(tmp_path / "map.asc", values, meta)
+    expected = io.StringIO()
+    data = np.where(np.isnan(values), -9999.0, np.round(values, 8))
+    np.savetxt(expected, data, fmt="%.15g", delimiter=" ")
+    lines = path.read_text().splitlines(keepends=True)
+    assert "".join(lines[6:]) == expected.getvalue()
+    assert lines[6].split()[:3] == ["-0", "0", "0.0001"] and "-9999" in lines[7]

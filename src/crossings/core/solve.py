@@ -544,7 +544,9 @@ class SPDSolver:
     def _setup_cholmod(self):
         cholmod = _cholmod_module()
         try:
-            factor = cholmod.cholesky(self._matrix.tocsc())
+            # The matrix is symmetric: its transpose is the CSC form sharing its arrays (no
+            # copy; CHOLMOD reads one triangle).
+            factor = cholmod.cholesky(self._matrix.T)
         except cholmod.CholmodNotPositiveDefiniteError as exc:
             raise _not_positive_definite(self._component) from exc
         return factor.solve_A
