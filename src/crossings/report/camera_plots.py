@@ -39,6 +39,8 @@ MAX_PX = (int(MAX_INCHES[0] * DPI), int(MAX_INCHES[1] * DPI))
 LABEL_PX = 260
 ROW_PX = 14
 BAR_ROW_PX = 18
+#: Least height of a heatmap or bar block, pixels (room for its colour bar or legend).
+MIN_BLOCK_PX = 56
 COLOURS = {"rate": "#1b9e77", "a_to_b": "#d95f02", "b_to_a": "#7570b3", "unknown": "#bbbbbb",
            "before": "#999999", "after": "#1b9e77"}  # fmt: skip
 
@@ -71,7 +73,9 @@ def _left_out(total: int, shown: int) -> str:
 def _frame(width: float, height: float, title: str, caption: str) -> tuple[Canvas, int]:
     """A canvas within the size bound with the caption and title; returns it and the first
     free row (pixels)."""
-    canvas = Canvas(min(width, MAX_PX[0]), min(height, MAX_PX[1]))
+    probe = Canvas(1, 1)
+    wanted = max(width, probe.text_width(title, 11, True) + 24, probe.text_width(caption) + 24)
+    canvas = Canvas(min(wanted, MAX_PX[0]), min(height, MAX_PX[1]))
     top = 6
     if caption:  # e.g. "SYNTHETIC detections": the label travels with the picture
         canvas.text((canvas.width / 2, top), caption, size=9, bold=True, fill="#b00020",
@@ -107,6 +111,10 @@ def _matrix(labels, keep: list[str], col: np.ndarray, n_cols: int, weights) -> n
     return matrix
 
 
+def _block_px(rows: int) -> int:
+    return max(ROW_PX * rows, MIN_BLOCK_PX)
+
+
 def _heat_block(canvas, box, heading, matrix, rows, cmap, bar_label):
     """One labelled heatmap with its colour bar; ``box`` is the cells' area."""
     left, top, right, bottom = box
@@ -132,17 +140,18 @@ def plot_monthly(monthly: Table, path: Path, caption: str = "") -> Path:
     probe = Canvas(1, 1)
     left = 12 + _label_px(probe, openings + kinds)
     cell = int(np.clip((MAX_PX[0] - left - 110) / len(months), 3, 22))
-    right = left + cell * len(months)
-    height = 56 + ROW_PX * (len(openings) + len(kinds)) + 24 + 70 + 24
+    right = left + max(cell * len(months), 120)
+    rows_px = [_block_px(len(openings)), _block_px(len(kinds))]
+    height = 56 + sum(rows_px) + 24 + 70 + 24
     canvas, top = _frame(right + 110, height + (16 if caption else 0), title, caption)
-    box = (left, top + 12, right, top + 12 + ROW_PX * len(openings))
+    box = (left, top + 12, right, top + 12 + rows_px[0])
     _heat_block(canvas, box, "Openings (fence / opening)",
                 _matrix(labels, openings, col, len(months), cols["events"]), openings, "viridis",
                 "events")  # fmt: skip
-    box = (left, box[3] + 24, right, box[3] + 24 + ROW_PX * len(kinds))
+    box = (left, box[3] + 24, right, box[3] + 24 + rows_px[1])
     _heat_block(canvas, box, "Species", _matrix(species, kinds, col, len(months), cols["events"]),
                 kinds, "viridis", "events")  # fmt: skip
-    step = max(1, int(np.ceil(12 / cell)))
+    step = max(1, int(np.ceil(12 * len(months) / (right - left))))
     canvas.column_labels(box, [str(m) for m in months], step)
     canvas.text(((left + right) / 2, box[3] + 58), "month", size=9, anchor="ma")
     return _finish(canvas, path, _left_out(len(set(labels)), len(openings)))
@@ -163,9 +172,10 @@ def plot_diel(diel: Table, path: Path, caption: str = "") -> Path:
     probe = Canvas(1, 1)
     left = 12 + _label_px(probe, names)
     right = left + 24 * 26
-    height = 40 + 18 * len(species) + 70
+    rows_px = max(18 * len(species), MIN_BLOCK_PX)
+    height = 40 + rows_px + 70
     canvas, top = _frame(right + 120, height + (16 if caption else 0), title, caption)
-    box = (left, top + 12, right, top + 12 + 18 * len(species))
+    box = (left, top + 12, right, top + 12 + rows_px)
     _heat_block(canvas, box, "Species (events)", share, names, "magma",
                 "share of the species' events")  # fmt: skip
     canvas.column_labels(box, [f"{h:02d}" for h in range(24)], 1)
@@ -200,9 +210,10 @@ def _bar_frame(openings: list[str], panels: int, title: str, caption: str):
     probe = Canvas(1, 1)
     left = 12 + _label_px(probe, openings)
     width = left + panels * 360 + (panels - 1) * 40 + 150
-    height = 40 + BAR_ROW_PX * len(openings) + 60
+    rows_px = max(BAR_ROW_PX * len(openings), MIN_BLOCK_PX)
+    height = 40 + rows_px + 60
     canvas, top = _frame(width, height + (16 if caption else 0), title, caption)
-    bottom = top + 12 + BAR_ROW_PX * len(openings)
+    bottom = top + 12 + rows_px
     boxes = [(left + k * 400, top + 12, left + k * 400 + 360, bottom) for k in range(panels)]
     canvas.row_labels(boxes[0], [canvas.fit(o, LABEL_PX - 8) for o in openings])
     return canvas, boxes
