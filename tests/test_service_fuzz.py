@@ -15,6 +15,7 @@ from service_support import make_world  # noqa: E402
 OPEN = (
     "/api/login",
     "/api/layers",
+    "/api/rasters",
     "/api/features/",
     "/api/tables/",
     "/api/segments/",

@@ -137,7 +137,7 @@ def import_run(
     ] = None,
     prefix: str = typer.Option("", "--prefix", help="Prefix for the published layer names."),
 ):
-    """Publish a run's layers and tables, with sensitivity from its manifest and the layer rules."""
+    """Publish a run's layers, tables and current maps (sensitivity: manifest and layer rules)."""
     with common.handle_errors():
         _service()
         from crossings.service.db import open_database, system_session
@@ -150,8 +150,12 @@ def import_run(
             common.console.print(f"layer {name}: {count} features")
         for name, count in result.tables.items():
             common.console.print(f"table {name}: {count} rows")
-        if not result.layers and not result.tables:
-            raise ConfigError(f"{run_dir}: no GeoPackage, GeoJSON or CSV output to publish")
+        for name, (width, height) in result.rasters.items():
+            common.console.print(f"raster {name}: {width} x {height} cells")
+        if not result.layers and not result.tables and not result.rasters:
+            raise ConfigError(
+                f"{run_dir}: no GeoPackage, GeoJSON, CSV or current-map GeoTIFF to publish"
+            )
 
 
 def _publish_demo(url: str) -> None:

@@ -26,6 +26,7 @@ from fastapi import (
     Response,
     UploadFile,
 )
+from fastapi import Path as PathPart
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -40,6 +41,7 @@ from crossings.service.cache import (
     CachedView,
     Catalogue,
     SessionCache,
+    ThreadLRU,
     ViewCache,
     etag_matches,
     policy_view,
@@ -55,12 +57,14 @@ from crossings.service.models import (
     LoginFailure,
     Proposal,
     ProposalEvent,
+    RasterLayer,
     RunTable,
     User,
 )
 from crossings.service.models import Session as LoginSession
 from crossings.service.photos import clean_photo
 from crossings.service.policy import Grant, PolicyTable, Principal
+from crossings.service.rasters import raster_view, render_tile
 from crossings.service.settings import CSRF_HEADER, SESSION_COOKIE, ServiceSettings
 from crossings.service.views import exact_feature, layer_view
 
@@ -113,8 +117,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         settings.login_window_s,
     )
     reads = audit.ReadLog(factory)
-    views = ViewCache()
-    publications = Catalogue(factory, views, settings.cache_ttl_s)
+    views, tiles, raster_views = ViewCache(), ViewCache(max_entries=4096), ThreadLRU()
+    publications = Catalogue(factory, [views, tiles, raster_views], settings.cache_ttl_s)
     sessions = SessionCache(settings.cache_ttl_s)
 
     @contextlib.asynccontextmanager
@@ -132,6 +136,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.factory = factory
     app.state.views = views
+    app.state.tiles = tiles
     app.state.publications = publications
     app.state.sessions = sessions
     app.state.reads = reads
@@ -297,10 +302,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
         The whole layer comes from memory, cached per policy view; a filtered one is built.
         """
-        who = await caller(request)
-        published = publications.current
-        if publications.stale:
-            published = await run_in_threadpool(publications.reload)
+        who, published = await caller(request), await current_publications()
         layer = published.layers.get(name)
         if layer is None:
             raise HTTPException(404, f"no layer named {name!r}")
@@ -321,6 +323,86 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                 treatments=built.treatments,
             )
         return _view_response(built, request)
+
+    async def current_publications():
+        if publications.stale:
+            return await run_in_threadpool(publications.reload)
+        return publications.current
+
+    def raster_treatment(published, who: Principal, name: str):
+        raster = published.rasters.get(name)
+        if raster is None:
+            return None, None
+        treatment = published.policy.treatment(
+            viewer(policy_view(who)), raster.name, raster.sensitivity, raster.country
+        )
+        return (None, None) if treatment.name == "withheld" else (raster, treatment)
+
+    @app.get("/api/rasters", tags=["layers"])
+    async def rasters(request: Request) -> list[dict]:
+        """The current maps the caller may see, with their tile URL and treatment."""
+        who, published = await caller(request), await current_publications()
+        out = []
+        for name in sorted(published.rasters):
+            raster, treatment = raster_treatment(published, who, name)
+            if raster is not None:
+                out.append(
+                    {
+                        "name": raster.name,
+                        "title": raster.title,
+                        "kind": raster.kind,
+                        "treatment": treatment.name,
+                        "grid_km": treatment.grid_km or None,
+                        "bounds": raster.bounds,
+                        "range": [raster.vmin, raster.vmax],
+                        "tiles": f"/api/rasters/{raster.name}/tiles/{{z}}/{{x}}/{{y}}.png",
+                    }
+                )
+        return out
+
+    @app.get("/api/rasters/{name}/tiles/{z}/{x}/{y}.png", tags=["layers"])
+    async def raster_tile(
+        name: Annotated[str, PathPart(max_length=128)],
+        z: Annotated[int, PathPart(ge=0, le=18)],
+        x: Annotated[int, PathPart(ge=0)],
+        y: Annotated[int, PathPart(ge=0)],
+        request: Request,
+    ) -> Response:
+        """One XYZ tile (PNG): exact, or from the map coarsened to the policy's grid; 404 if
+        withheld, exactly as for a raster that does not exist."""
+        who, published = await caller(request), await current_publications()
+        raster, treatment = raster_treatment(published, who, name)
+        if raster is None or x >= 2**z or y >= 2**z:
+            raise HTTPException(404, "no such raster tile")
+        grid_km = treatment.grid_km if treatment.name == "generalised" else 0.0
+        key = (raster.name, raster.id, raster.version, grid_km, z, x, y)
+        view = policy_view(who)
+        tile = await tiles.get(
+            key, lambda: run_in_threadpool(build_tile, raster, view, grid_km, z, x, y)
+        )
+        if raster.sensitivity != "public":
+            reads.add(
+                who, "read_tile", f"{raster.name}/{z}/{x}/{y}", address(request),
+                treatment=treatment.name,
+            )  # fmt: skip
+        headers = {"ETag": tile.etag, "Cache-Control": "private, no-cache", "Vary": VARY}
+        if etag_matches(request.headers.get("if-none-match"), tile.etag):
+            return Response(status_code=304, headers=headers)
+        return Response(tile.body, media_type="image/png", headers=headers)
+
+    def build_tile(raster: RasterLayer, view, grid_km: float, z: int, x: int, y: int):
+        def load() -> object:
+            # The pixels are read with the caller's grants: on PostGIS, row-level security too.
+            with factory() as db:
+                db.info["grants"] = grants_setting(viewer(view))
+                row = db.get(RasterLayer, raster.id)
+                if row is None:
+                    raise HTTPException(404, "no such raster tile")
+                return raster_view(row, grid_km)
+
+        key = (raster.name, raster.id, raster.version, grid_km)
+        mercator = raster_views.get_or_build(key, load)
+        return CachedView.of(render_tile(mercator, z, x, y), frozenset(), {}, zip_it=False)
 
     @app.get("/api/features/{feature_id}", tags=["layers"])
     def feature(

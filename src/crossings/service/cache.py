@@ -6,9 +6,9 @@ the caller enters it, so a view is built from the policy view alone (:func:`view
 under exactly that key: two users with the same grants share bytes, two different grant sets never
 do. Each entry holds the GeoJSON, its gzip and a strong ETag (a digest of the bytes).
 
-The published layers and the policy are reread at most every ``ttl_s`` seconds
-(:class:`Catalogue`); when either changed (a run imported, a policy row edited, possibly by another
-process), every cached view is dropped.
+The published layers, rasters and the policy are reread at most every ``ttl_s`` seconds
+(:class:`Catalogue`); when any changed (a run imported, a policy row edited, possibly by another
+process), every cached view and tile is dropped.
 """
 
 from __future__ import annotations
@@ -16,21 +16,24 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 
-from crossings.service.db import load_policy
-from crossings.service.models import Layer
+from crossings.service.db import SYSTEM, load_policy
+from crossings.service.models import Layer, RasterLayer
 from crossings.service.policy import Grant, PolicyTable, Principal
 
 __all__ = [
     "CachedView",
     "Catalogue",
     "SessionCache",
+    "ThreadLRU",
     "ViewCache",
     "policy_view",
     "viewer",
@@ -59,9 +62,12 @@ class CachedView:
     treatments: dict[str, int]
 
     @classmethod
-    def of(cls, body: bytes, levels: frozenset[str], treatments: dict[str, int]) -> CachedView:
+    def of(
+        cls, body: bytes, levels: frozenset[str], treatments: dict[str, int], *, zip_it=True
+    ) -> CachedView:
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-        return cls(body, gzip.compress(body, compresslevel=9, mtime=0), etag, levels, treatments)
+        zipped = gzip.compress(body, compresslevel=9, mtime=0) if zip_it else b""
+        return cls(body, zipped, etag, levels, treatments)
 
     @property
     def gzip_etag(self) -> str:
@@ -114,16 +120,20 @@ class ViewCache:
 @dataclass(frozen=True)
 class Published:
     layers: dict[str, Layer]  # detached rows by name
+    rasters: dict[str, RasterLayer]  # detached rows without their data
     policy: PolicyTable
-    fingerprint: tuple  # changes when any layer or policy row changes
+    fingerprint: tuple  # changes when any layer, raster or policy row changes
 
 
 class Catalogue:
-    """The published layers and the policy table, reread from the database every ``ttl_s``."""
+    """The published layers, rasters and policy table, reread from the database every ``ttl_s``.
 
-    def __init__(self, factory, views: ViewCache, ttl_s: float = 2.0):
+    When any of them changed, every cache in ``caches`` (objects with ``clear()``) is emptied.
+    """
+
+    def __init__(self, factory, caches: list, ttl_s: float = 2.0):
         self.factory = factory
-        self.views = views
+        self.caches = caches
         self.ttl_s = ttl_s
         self.loaded_at = -float("inf")
         self.current: Published | None = None
@@ -140,24 +150,31 @@ class Catalogue:
 
     def reload(self) -> Published:
         with self.factory() as session:
+            # Names and levels of every raster, to ask the policy; pixels are read per caller.
+            session.info["grants"] = SYSTEM
             layers = {layer.name: layer for layer in session.scalars(select(Layer))}
-            for layer in layers.values():
-                session.expunge(layer)
+            query = select(RasterLayer).options(defer(RasterLayer.data))
+            rasters = {raster.name: raster for raster in session.scalars(query)}
+            for row in (*layers.values(), *rasters.values()):
+                session.expunge(row)
             policy = load_policy(session)
         fingerprint = (
             tuple(sorted((n, x.id, x.version) for n, x in layers.items())),
+            tuple(sorted((n, x.id, x.version) for n, x in rasters.items())),
             tuple(sorted(policy.rows.items())),
         )
         if self.current is None or fingerprint != self.current.fingerprint:
-            self.views.clear()
-        self.current = Published(layers, policy, fingerprint)
+            for cache in self.caches:
+                cache.clear()
+        self.current = Published(layers, rasters, policy, fingerprint)
         self.loaded_at = time.monotonic()
         return self.current
 
     def invalidate(self) -> None:
         """Forget everything now (after a change made by this process)."""
         self.loaded_at = -float("inf")
-        self.views.clear()
+        for cache in self.caches:
+            cache.clear()
 
 
 class SessionCache:
@@ -189,3 +206,27 @@ class SessionCache:
         for key, (_, who) in list(self.entries.items()):
             if key == digest or (session_id is not None and who.session_id == session_id):
                 self.entries.pop(key, None)
+
+
+class ThreadLRU:
+    """A small least-recently-used map for values built in worker threads (raster views)."""
+
+    def __init__(self, max_entries: int = 8):
+        self.max_entries = max_entries
+        self.entries: OrderedDict[tuple, object] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get_or_build(self, key: tuple, build: Callable[[], object]) -> object:
+        with self.lock:
+            if key in self.entries:
+                self.entries.move_to_end(key)
+                return self.entries[key]
+            # Built under the lock: a view costs a reprojection, better made once than in parallel.
+            value = self.entries[key] = build()
+            while len(self.entries) > self.max_entries:
+                self.entries.popitem(last=False)
+            return value
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()

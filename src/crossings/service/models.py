@@ -132,6 +132,33 @@ class RunTable(Base):
     rows: Mapped[list] = mapped_column(JSON, default=list)
 
 
+class RasterLayer(Base):
+    """A published raster (a current or difference map), kept whole in its own projected CRS.
+
+    ``data`` is the float32 grid (NaN where NoData), zlib-compressed; tiles are rendered from it.
+    ``country`` lists the countries it covers (``KAZ-UZB``), as the policy reads it.
+    """
+
+    __tablename__ = "rasters"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    title: Mapped[str] = mapped_column(String(255), default="")
+    kind: Mapped[str] = mapped_column(String(32), default="current")
+    sensitivity: Mapped[str] = mapped_column(String(16), default="restricted")
+    country: Mapped[str] = mapped_column(String(64), default="")
+    source_run: Mapped[str] = mapped_column(Text, default="")
+    crs: Mapped[str] = mapped_column(Text)
+    transform: Mapped[list] = mapped_column(JSON)  # affine a, b, c, d, e, f
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    vmin: Mapped[float] = mapped_column(Float)
+    vmax: Mapped[float] = mapped_column(Float)
+    bounds: Mapped[list] = mapped_column(JSON)  # lon/lat west, south, east, north
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Feature(Base):
     __tablename__ = "features"
     id: Mapped[str] = mapped_column(String(24), primary_key=True, default=opaque_id)

@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 from crossings.errors import ConfigError, InputFileError, did_you_mean
 from crossings.io.runlog import SENSITIVITY_LEVELS
 from crossings.security import check_level
-from crossings.service.models import Feature, Layer, RunTable
+from crossings.service.models import Feature, Layer, RasterLayer, RunTable
+from crossings.service.rasters import is_current_map, read_current_map
 
 __all__ = ["LayerRule", "DEFAULT_RULES", "read_rules", "publish_run", "PublishedRun"]
 
@@ -109,6 +110,7 @@ class PublishedRun:
     level: str
     layers: dict[str, int] = field(default_factory=dict)  # name -> features
     tables: dict[str, int] = field(default_factory=dict)  # name -> rows
+    rasters: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (width, height)
 
 
 def _highest(*levels: str) -> str:
@@ -142,7 +144,7 @@ def publish_run(
     *,
     prefix: str = "",
 ) -> PublishedRun:
-    """Publish every vector layer (GeoPackage, GeoJSON) and CSV table of a run folder."""
+    """Publish every vector layer (GeoPackage, GeoJSON), CSV table and current map of a run."""
     run_dir = Path(run_dir)
     level = _run_level(run_dir)
     result = PublishedRun(run_dir, level)
@@ -170,8 +172,43 @@ def publish_run(
             result.layers[name] = _publish_layer(
                 session, name, points, level, rules, run_dir, fences
             )
+    for path in (p for p in paths if is_current_map(p)):
+        name = prefix + path.relative_to(run_dir).with_suffix("").as_posix().replace("/", ".")
+        result.rasters[name] = _publish_raster(session, name, path, level, rules, run_dir)
     session.commit()
     return result
+
+
+def _publish_raster(session, name, path, run_level, rules, run_dir) -> tuple[int, int]:
+    grid = read_current_map(path)
+    rule = rule_for(name, rules)
+    old = session.scalar(select(RasterLayer).where(RasterLayer.name == name))
+    version = 1
+    if old is not None:
+        version = old.version + 1
+        session.delete(old)
+        session.flush()
+    session.add(
+        RasterLayer(
+            name=name,
+            title=rule.title or name.replace("_", " "),
+            kind=grid.kind,
+            sensitivity=_highest(run_level, rule.sensitivity),
+            country=rule.country or grid.countries,
+            source_run=str(run_dir),
+            crs=grid.crs,
+            transform=list(grid.transform),
+            width=grid.width,
+            height=grid.height,
+            vmin=grid.vmin,
+            vmax=grid.vmax,
+            bounds=list(grid.bounds),
+            data=grid.data,
+            version=version,
+        )
+    )
+    session.flush()
+    return grid.width, grid.height
 
 
 def _owner_run(path: Path, run_dir: Path) -> Path:

@@ -1,6 +1,6 @@
 // The shared map. Everything here is drawn from what the server chose to send for this caller:
 // the browser never filters sensitive data itself.
-const state = { me: null, csrf: "", layers: {}, ready: false };
+const state = { me: null, csrf: "", layers: {}, rasters: [], ready: false };
 window.crossingsState = state;
 
 const COLOURS = {
@@ -86,7 +86,34 @@ async function loadLayers() {
     });
     box.append(row);
   }
+  await loadRasters(box);
   if (state.me) await loadWorkspace();
+}
+
+// Current maps: PNG tiles the server renders for this caller (exact or coarsened, never chosen
+// here). Sources are rebuilt on every load so that another user's tiles are never reused.
+async function loadRasters(box) {
+  for (const id of state.rasters || []) {
+    if (map.getLayer(id)) map.removeLayer(id);
+    if (map.getSource(id)) map.removeSource(id);
+  }
+  state.rasters = [];
+  const reply = await api("/api/rasters");
+  if (!reply.ok) return;
+  for (const r of await reply.json()) {
+    const id = `raster-${r.name}`;
+    map.addSource(id, { type: "raster", tiles: [location.origin + r.tiles], tileSize: 256, bounds: r.bounds });
+    map.addLayer({ id, type: "raster", source: id, paint: { "raster-opacity": 0.75 } }, "borders");
+    state.rasters.push(id);
+    const row = document.createElement("label");
+    row.innerHTML = `<input type="checkbox" checked> `;
+    row.append(`${r.title} (${t(r.treatment)}${r.grid_km ? `, ${r.grid_km} km` : ""})`);
+    row.dataset.raster = r.name;
+    row.querySelector("input").addEventListener("change", (e) => {
+      map.setLayoutProperty(id, "visibility", e.target.checked ? "visible" : "none");
+    });
+    box.append(row);
+  }
 }
 
 async function loadWorkspace() {
