@@ -30,6 +30,7 @@ from crossings.io.atomic import write_bytes_atomic, write_text_atomic
 from crossings.report import document_i18n as i18n
 from crossings.report.document_context import ReportContext
 from crossings.report.document_runs import Run, discover_runs
+from crossings.report.licences import layer_name, licence
 from crossings.report.sections import ODMAP, Figure, Section, Table, section_module
 from crossings.security import check_level, most_restrictive
 
@@ -164,6 +165,7 @@ def render_html(runs: list[Run], audience: str, lang: str) -> str:
     with i18n.language(lang):
         ctx = ReportContext(audience, runs)
         sections = [_build_section(run, ctx, index) for index, run in enumerate(runs)]
+        overview = _landscape_figure(ctx)  # before the ledger is read: it may add to it
         template = _environment().get_template("report.html.j2")
         today = dt.datetime.now(dt.timezone.utc)
         page = template.render(
@@ -177,6 +179,7 @@ def render_html(runs: list[Run], audience: str, lang: str) -> str:
             sources=_data_sources(runs),
             reproducibility=[_reproducibility(run) for run in runs],
             odmap=[(key, i18n.gettext(title)) for key, title in ODMAP],
+            overview=overview,
             embedded_json=_embedded_json(audience, lang, ctx),
             css="",
         )
@@ -187,6 +190,42 @@ def _build_section(run: Run, ctx: ReportContext, index: int) -> Section:
     section = section_module(run.job).build(run, ctx)
     section.anchor = f"s{index + 1}-{re.sub(r'[^a-z0-9]+', '-', run.job.lower())}"
     return section
+
+
+def _resistance_raster(runs: list[Run]) -> Path | None:
+    """The landscape's resistance GeoTIFF: an input of a run, or one beside a run folder."""
+    for run in runs:
+        for record in run.manifest.get("inputs", []):
+            path = Path(record.get("path", ""))
+            if path.suffix == ".tif" and "resist" in path.name and path.is_file():
+                return path
+    for run in runs:
+        for folder in (run.folder, run.folder.parent):
+            if (folder / "resistance.tif").is_file():
+                return folder / "resistance.tif"
+    return None
+
+
+def _landscape_figure(ctx: ReportContext) -> Figure | None:
+    from crossings.report.document_maps import raster_figure
+
+    path = _resistance_raster(ctx.runs)
+    if path is None:
+        return None
+    basemap = ctx.basemap()
+    png = raster_figure(
+        path,
+        block=1,
+        basemap=basemap,
+        colour_label=i18n.gettext("Resistance to movement (log scale)"),
+        cmap="YlOrBr",
+    )
+    text = i18n.gettext("The landscape: resistance to movement, borders and the fence")
+    if basemap.fence_cells is not None:
+        text += " " + i18n.gettext("(the fence as the %(km)s km cells it crosses)") % {
+            "km": i18n.number(basemap.fence_grid_m / 1000)
+        }
+    return Figure(text, png, text)
 
 
 def _audience_label(audience: str) -> str:
@@ -242,7 +281,21 @@ def _data_sources(runs: list[Run]) -> dict[str, Any]:
             for source in _licences_beside(path):
                 if source not in sources:
                     sources.append(source)
-    return {"files": files, "sources": sources}
+    shown = [
+        {
+            "layer": layer_name(str(source.get("layer", ""))),
+            "source": str(source.get("source", "")),
+            "licence": licence(str(source.get("licence", ""))),
+        }
+        for source in sources
+    ]
+    english = i18n.current_language() == "en"
+    return {
+        "files": files,
+        "sources": shown,
+        "english_only": not english and any(s["licence"].english_only for s in shown),
+        "translated": not english and bool(shown),
+    }
 
 
 def _reproducibility(run: Run) -> dict[str, Any]:

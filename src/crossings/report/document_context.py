@@ -82,6 +82,24 @@ class ReportContext:
             return 1
         return max(1, round(decision.grid_m / cell_size))
 
+    def raster_precision(self, path: Path) -> tuple[int, str]:
+        """Block for a raster map of ``path`` and the caption's note on it (empty when exact).
+
+        A block wider than the raster is capped to it (the map is then its mean); a raster
+        without a CRS has cells of unknown size, so the note counts cells, not kilometres.
+        """
+        from crossings.io.raster import read_raster
+
+        grid, _values = read_raster(path, allow_missing_crs=True)
+        block = min(self.raster_block(grid.cell_size), max(grid.shape))
+        if block <= 1:
+            return 1, ""
+        if not grid.crs:
+            note = i18n.gettext("(averaged over blocks of %(num)s × %(num)s cells)")
+            return block, note % {"num": i18n.number(block)}
+        note = i18n.gettext("(averaged over %(km)s km cells)")
+        return block, note % {"km": i18n.number(block * grid.cell_size / 1000, 0)}
+
     def background_block(self) -> int:
         """:meth:`raster_block` for the background raster of point maps."""
         background = self.background_raster()
@@ -209,8 +227,6 @@ def _fence_lines(runs: list[Run]) -> list[np.ndarray]:
 
 
 def _basemap(ctx: ReportContext) -> Basemap:
-    from crossings.security import generalise_points
-
     lines = _fence_lines(ctx.runs)
     countries = _country_rings(ctx.runs)
     if not lines:
@@ -221,12 +237,18 @@ def _basemap(ctx: ReportContext) -> Basemap:
     ctx.ledger.record(decision, i18n.N_("fence alignment on maps"), len(lines))
     if decision.action == "withheld":
         return Basemap(countries)
-    # Sample every line densely, then keep only the cells it passes through.
-    samples = []
-    for line in lines:
-        for (x0, y0), (x1, y1) in zip(line[:-1], line[1:], strict=True):
-            steps = max(2, int(np.hypot(x1 - x0, y1 - y0) / (decision.grid_m / 4)) + 1)
-            t = np.linspace(0, 1, steps)
-            samples.append(np.column_stack([x0 + t * (x1 - x0), y0 + t * (y1 - y0)]))
-    cells = np.unique(generalise_points(np.vstack(samples), decision.grid_m), axis=0)
+    cells = np.unique(np.vstack([line_cells(line, decision.grid_m) for line in lines]), axis=0)
     return Basemap(countries, (), cells, float(decision.grid_m))
+
+
+def line_cells(line: np.ndarray, grid_m: float) -> np.ndarray:
+    """Centres of the ``grid_m`` cells a polyline passes through (a line at a grid's precision)."""
+    from crossings.security import generalise_points
+
+    # Sample the line densely, then keep only the cells the samples fall in.
+    samples = [line[:1]]
+    for (x0, y0), (x1, y1) in zip(line[:-1], line[1:], strict=True):
+        steps = max(2, int(np.hypot(x1 - x0, y1 - y0) / (grid_m / 4)) + 1)
+        t = np.linspace(0, 1, steps)
+        samples.append(np.column_stack([x0 + t * (x1 - x0), y0 + t * (y1 - y0)]))
+    return np.unique(generalise_points(np.vstack(samples), grid_m), axis=0)

@@ -49,6 +49,7 @@ __all__ = [
     "percent",
     "date",
     "datetime",
+    "month",
 ]
 
 DOMAIN = "crossings"
@@ -165,3 +166,17 @@ def date(value: dt.date | dt.datetime) -> str:
 def datetime(value: dt.datetime) -> str:
     """A timestamp with time, in UTC, in the language's medium format."""
     return dates.format_datetime(value, format="medium", tzinfo=dt.timezone.utc, locale=_locale())
+
+
+def month(value: str) -> str:
+    """A ``YYYY-MM`` month as the language abbreviates it (``Jan 2023``, ``янв. 2023``).
+
+    Anything that is not ``YYYY-MM`` is returned as it is.
+    """
+    try:
+        first = dt.date(int(value[:4]), int(value[5:7]), 1)
+    except (TypeError, ValueError):
+        return value
+    if len(value) != 7 or value[4] != "-":
+        return value
+    return dates.format_date(first, format="LLL y", locale=_locale())

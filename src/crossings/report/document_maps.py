@@ -19,11 +19,21 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm, TwoSlopeNorm  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from crossings.io.raster import read_raster  # noqa: E402
 from crossings.security import block_mean  # noqa: E402
 
-__all__ = ["Basemap", "raster_figure", "points_figure", "line_chart", "bar_chart"]
+__all__ = [
+    "Basemap",
+    "raster_figure",
+    "points_figure",
+    "sections_figure",
+    "line_chart",
+    "bar_chart",
+    "stacked_bar_chart",
+    "hourly_chart",
+]
 
 _DPI = 100
 _FONT = {"font.family": "DejaVu Sans", "font.size": 9}
@@ -84,6 +94,8 @@ def _draw_basemap(axes, basemap: Basemap, extent) -> None:
 
 def _read_generalised(path, block: int):
     grid, values = read_raster(path, allow_missing_crs=True)
+    # A block wider than the raster is the raster's mean (and padding to it could take gigabytes).
+    block = min(block, max(values.shape))
     if block > 1:
         values = block_mean(values, block)
     return grid, values
@@ -96,8 +108,13 @@ def raster_figure(
     basemap: Basemap,
     colour_label: str,
     diverging: bool = False,
+    cmap: str = "magma",
 ) -> bytes:
-    """A current (or difference) map of a GeoTIFF, averaged over ``block`` x ``block`` cells."""
+    """A current (or difference) map of a GeoTIFF, averaged over ``block`` x ``block`` cells.
+
+    ``cmap`` colours a map that is not ``diverging`` (log scale), e.g. ``"YlOrBr"`` for
+    resistance.
+    """
     grid, values = _read_generalised(path, block)
     extent = _extent(grid)
     with plt.rc_context(_FONT):
@@ -116,7 +133,7 @@ def raster_figure(
             image = axes.imshow(
                 np.where(values > 0, values, np.nan),
                 extent=extent,
-                cmap="magma",
+                cmap=cmap,
                 norm=norm,
                 zorder=1,
             )
@@ -131,8 +148,9 @@ def _zoomed(points: np.ndarray, pad: float):
     x0, y0 = points.min(axis=0) - pad
     x1, y1 = points.max(axis=0) + pad
     half = max(x1 - x0, y1 - y0, 150_000) / 2
+    half_y = max(half * 0.85, (y1 - y0) / 2)  # never cut off the top or bottom points
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    return (cx - half, cx + half, cy - half * 0.85, cy + half * 0.85)
+    return (cx - half, cx + half, cy - half_y, cy + half_y)
 
 
 def _labels_per_place(points: np.ndarray, labels: list[str]):
@@ -184,22 +202,76 @@ def points_figure(
                 )
         else:
             axes.scatter(points[:, 0], points[:, 1], s=22, color="#2166ac", zorder=5)
-        for index, ((x, y), text) in enumerate(_labels_per_place(points, labels or [])):
-            # Alternate above and below so neighbouring labels do not overlap.
-            offset = (0, 9) if index % 2 == 0 else (0, -14)
-            axes.annotate(
-                text,
-                (x, y),
-                xytext=offset,
-                textcoords="offset points",
-                ha="center",
-                fontsize=8,
-                fontweight="bold",
-                color="#08306b",
-                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
-                zorder=6,
-            )
+        _annotate(axes, _labels_per_place(points, labels or []))
         _draw_basemap(axes, basemap, extent)
+        return _png(figure)
+
+
+def _annotate(axes, places) -> None:
+    for index, ((x, y), text) in enumerate(places):
+        # Alternate above and below so neighbouring labels do not overlap.
+        offset = (0, 9) if index % 2 == 0 else (0, -14)
+        axes.annotate(
+            text,
+            (x, y),
+            xytext=offset,
+            textcoords="offset points",
+            ha="center",
+            fontsize=8,
+            fontweight="bold",
+            color="#08306b",
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+            zorder=6,
+        )
+
+
+def sections_figure(
+    shapes: list[np.ndarray],
+    scores: list[float],
+    *,
+    basemap: Basemap,
+    colour_label: str,
+    grid_m: float | None = None,
+    labels: list[tuple[np.ndarray, str]] = (),
+) -> bytes:
+    """Border sections coloured by score (0..1): lines where exact, else the cells they cross.
+
+    With ``grid_m`` each shape is an array of cell centres (a section at the grid's precision);
+    a cell on two sections takes the higher score. ``labels`` are (point, text) pairs.
+    """
+    cmap = plt.get_cmap("magma_r")
+    norm = plt.Normalize(0, 1)
+    points = np.vstack(shapes)
+    extent = _zoomed(points, max(grid_m or 0, 20_000) * 2)
+    with plt.rc_context(_FONT):
+        figure, axes = plt.subplots(figsize=(6.4, 5.4))
+        if grid_m:
+            best: dict[tuple[float, float], float] = {}
+            for cells, score in zip(shapes, scores, strict=True):
+                for x, y in cells:
+                    best[(x, y)] = max(best.get((x, y), 0.0), score)
+            for (x, y), score in best.items():
+                axes.add_patch(
+                    Rectangle(
+                        (x - grid_m / 2, y - grid_m / 2),
+                        grid_m,
+                        grid_m,
+                        facecolor=cmap(norm(score)),
+                        edgecolor="#333333",
+                        linewidth=0.4,
+                        zorder=5,
+                    )
+                )
+        else:
+            for line, score in zip(shapes, scores, strict=True):
+                axes.plot(line[:, 0], line[:, 1], color=cmap(norm(score)), linewidth=4, zorder=5)
+        places = np.array([point for point, _text in labels]).reshape(-1, 2)
+        _annotate(axes, _labels_per_place(places, [text for _point, text in labels]))
+        _draw_basemap(axes, basemap, extent)
+        bar = figure.colorbar(
+            plt.cm.ScalarMappable(cmap=cmap, norm=norm), ax=axes, shrink=0.75, pad=0.02
+        )
+        bar.set_label(colour_label)
         return _png(figure)
 
 
@@ -248,4 +320,52 @@ def bar_chart(categories: list[str], series: dict[str, list[float]], *, y_label:
             frameon=False,
         )
         axes.grid(axis="y", alpha=0.3)
+        return _png(figure)
+
+
+def stacked_bar_chart(
+    categories: list[str], series: dict[str, list[float]], *, y_label: str, colours=None
+) -> bytes:
+    """Stacked bars: one bar per category, one segment per series (labels already translated)."""
+    with plt.rc_context(_FONT):
+        figure, axes = plt.subplots(figsize=(6.4, 3.8))
+        positions = np.arange(len(categories))
+        bottom = np.zeros(len(categories))
+        for i, (name, values) in enumerate(series.items()):
+            colour = colours[i] if colours else None
+            axes.bar(positions, values, 0.7, bottom=bottom, label=name, color=colour)
+            bottom += np.asarray(values, dtype=float)
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+        tilted = len(categories) > 4
+        axes.set_xticks(positions)
+        axes.set_xticklabels(
+            categories, rotation=30 if tilted else 0, ha="right" if tilted else "center"
+        )
+        axes.set_ylabel(y_label)
+        axes.legend(
+            fontsize=7.5,
+            ncol=4,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.12 if not tilted else -0.3),
+            frameon=False,
+        )
+        axes.grid(axis="y", alpha=0.3)
+        return _png(figure)
+
+
+def hourly_chart(series: dict[str, list[float]], *, x_label: str, y_label: str) -> bytes:
+    """Lines over the 24 hours of the day, one per series (e.g. species)."""
+    with plt.rc_context(_FONT):
+        figure, axes = plt.subplots(figsize=(6.4, 3.4))
+        hours = np.arange(24)
+        for name, values in series.items():
+            axes.plot(hours, values, marker="o", markersize=3, linewidth=1.4, label=name)
+        axes.set_xticks(range(0, 24, 3))
+        axes.set_xlim(-0.5, 23.5)
+        axes.set_xlabel(x_label)
+        axes.set_ylabel(y_label)
+        axes.legend(
+            fontsize=7.5, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False
+        )
+        axes.grid(alpha=0.3)
         return _png(figure)

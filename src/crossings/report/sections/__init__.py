@@ -16,16 +16,18 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from crossings.report.document_i18n import N_
+from crossings.report.document_i18n import N_, gettext
 
 __all__ = [
     "SECTIONS",
+    "SCENARIOS",
     "ODMAP",
     "Column",
     "Table",
     "Figure",
     "Section",
     "section_module",
+    "scenario_label",
 ]
 
 #: Job name -> module building its section.
@@ -35,6 +37,17 @@ SECTIONS: dict[str, str] = {
     "tracks": "crossings.report.sections.tracks",
     "camera": "crossings.report.sections.camera",
     "circuitscape": "crossings.report.sections.circuitscape",
+    "indicators": "crossings.report.sections.indicators",
+    "hotspots": "crossings.report.sections.hotspots",
+    "omniscape": "crossings.report.sections.omniscape",
+}
+
+#: Fence scenarios of the jobs that compute them (connectivity, indicators, omniscape).
+SCENARIOS = {
+    "no_fence": N_("no fence"),
+    "fence_closed": N_("fence closed"),
+    "fence_mitigated": N_("fence with openings"),
+    "as_given": N_("landscape as given"),
 }
 
 #: ODMAP's sections (Zurell et al. 2020), in order; methods are listed under these keys.
@@ -45,6 +58,11 @@ ODMAP = (
     ("assessment", N_("Assessment")),
     ("prediction", N_("Prediction")),
 )
+
+
+def scenario_label(name: str) -> str:
+    """A fence scenario's name in the report's language (unknown names as they are)."""
+    return gettext(SCENARIOS[name]) if name in SCENARIOS else name
 
 
 def section_module(job: str) -> ModuleType:

@@ -8,7 +8,12 @@ from crossings.report import document_i18n as i18n
 from crossings.report.document_context import from_lonlat
 from crossings.report.document_i18n import N_
 from crossings.report.document_i18n import gettext as _
-from crossings.report.document_maps import bar_chart, points_figure
+from crossings.report.document_maps import (
+    bar_chart,
+    hourly_chart,
+    points_figure,
+    stacked_bar_chart,
+)
 from crossings.report.sections import Column, Figure, Section, Table
 from crossings.security import ContentType
 
@@ -81,6 +86,8 @@ def build(run, ctx) -> Section:
             )
         )
         _chart(section, ctx, rows)
+    _diel_chart(section, run, ctx)
+    _monthly_chart(section, run, ctx)
     _positions(section, run, ctx)
     _person_images(run, ctx)
     section.methods = {
@@ -116,6 +123,48 @@ def _chart(section, ctx, rows) -> None:
     }
     png = bar_chart(openings, series, y_label=_("Events per 100 camera-days"))
     text = _("Events per 100 camera-days at each opening, by species")
+    section.blocks.append(Figure(text, png, text))
+
+
+def _sum_by(rows, key: str, value: str = "events") -> dict[tuple[str, str], float]:
+    """Sum of ``value`` per (species, ``key``) over every opening."""
+    sums: dict[tuple[str, str], float] = {}
+    for row in rows:
+        pair = (row["species"], row[key])
+        sums[pair] = sums.get(pair, 0.0) + float(row[value] or 0)
+    return sums
+
+
+def _diel_chart(section, run, ctx) -> None:
+    path = run.find("diel.csv")
+    rows = run.read_csv(path) if path else []
+    if not rows:
+        return
+    sums = _sum_by(rows, "hour")
+    species = sorted({s for s, _h in sums})
+    series = {
+        ctx.species(s): [sums.get((s, str(hour)), 0.0) for hour in range(24)] for s in species
+    }
+    png = hourly_chart(series, x_label=_("Hour of the day (local time)"), y_label=_("Events"))
+    text = _("Events by hour of the day and species, all openings (from %(file)s)") % {
+        "file": run.relative(path)
+    }
+    section.blocks.append(Figure(text, png, text))
+
+
+def _monthly_chart(section, run, ctx) -> None:
+    path = run.find("monthly.csv")
+    rows = run.read_csv(path) if path else []
+    if not rows:
+        return
+    sums = _sum_by(rows, "month")
+    species = sorted({s for s, _m in sums})
+    months = sorted({m for _s, m in sums})
+    series = {ctx.species(s): [sums.get((s, m), 0.0) for m in months] for s in species}
+    png = stacked_bar_chart([i18n.month(m) for m in months], series, y_label=_("Events per month"))
+    text = _("Events per month and species, all openings (from %(file)s)") % {
+        "file": run.relative(path)
+    }
     section.blocks.append(Figure(text, png, text))
 
 

@@ -87,26 +87,10 @@ def build(run, ctx) -> Section:
                 ),
             )
         )
-    block = _block(run, ctx)
-    shown = 0
-    for name, caption, diverging in MAPS:
-        path = run.find(name)
-        if path is None:
-            continue
-        label = (
-            _("Current difference (amperes)") if diverging else _("Current (amperes, log scale)")
-        )
-        png = raster_figure(
-            path, block=block, basemap=ctx.basemap(), colour_label=label, diverging=diverging
-        )
-        text = _(caption)
-        if block > 1:
-            text += " " + _("(averaged over %(km)s km cells)") % {
-                "km": i18n.number(block * _cell_size(path) / 1000, 0)
-            }
-        section.blocks.append(Figure(text, png, text))
-        shown += 1
-    if block > 1 and shown:
+    maps = [(run.find(name), caption, diverging) for name, caption, diverging in MAPS]
+    maps = [(path, _(caption), diverging) for path, caption, diverging in maps if path]
+    shown = current_maps(section, ctx, maps)
+    if shown:
         decision = ctx.ledger.decide(ContentType.FENCE_LINE)
         ctx.ledger.record(decision, N_("current maps (averaged over coarser cells)"), shown)
     section.assumptions.append(
@@ -132,16 +116,24 @@ def build(run, ctx) -> Section:
     return section
 
 
-def _cell_size(path) -> float:
-    from crossings.io.raster import read_raster
+def current_maps(section: Section, ctx, maps) -> int:
+    """Add current maps ``(path, caption, diverging)`` at the audience's precision.
 
-    grid, _values = read_raster(path, allow_missing_crs=True)
-    return grid.cell_size
-
-
-def _block(run, ctx) -> int:
-    path = next((run.find(name) for name, _c, _d in MAPS if run.find(name)), None)
-    return ctx.raster_block(_cell_size(path)) if path is not None else 1
+    Returns how many were averaged over coarser cells (0 when the audience sees them exactly).
+    """
+    averaged = 0
+    for path, caption, diverging in maps:
+        block, note = ctx.raster_precision(path)
+        label = (
+            _("Current difference (amperes)") if diverging else _("Current (amperes, log scale)")
+        )
+        png = raster_figure(
+            path, block=block, basemap=ctx.basemap(), colour_label=label, diverging=diverging
+        )
+        text = f"{caption} {note}".strip()
+        section.blocks.append(Figure(text, png, text))
+        averaged += block > 1
+    return averaged
 
 
 def _settings(config: dict) -> str:

@@ -7,7 +7,7 @@ import numpy as np
 from crossings.report import document_i18n as i18n
 from crossings.report.document_i18n import N_
 from crossings.report.document_i18n import gettext as _
-from crossings.report.document_maps import points_figure
+from crossings.report.document_maps import points_figure, stacked_bar_chart
 from crossings.report.sections import Column, Figure, Section
 from crossings.security import ContentType
 
@@ -69,9 +69,18 @@ def build(run, ctx) -> Section:
             Column("total_enc", _("Encounters"), "integer"),
             Column("index", _("Barrier index"), "number", 2),
         ]
+        ranking_rows = run.read_csv(ranking)
         section.blocks.append(
-            ctx.table(run, ranking, columns, caption=_("BaBA encounter classes per fence segment"))
+            ctx.table(
+                run,
+                ranking,
+                columns,
+                caption=_("BaBA encounter classes per fence segment"),
+                rows=ranking_rows,
+            )
         )
+        if ranking_rows:
+            section.blocks.append(_class_bars(ranking_rows))
     if per_month:
         section.blocks.append(
             ctx.table(
@@ -107,6 +116,21 @@ def build(run, ctx) -> Section:
         "prediction": [_("Classes per fence segment and located crossings.")],
     }
     return section
+
+
+#: Colours of the classes in the bars: crossing (blue) through blocked (red), unknown grey.
+CLASS_COLOURS = ("#2166ac", "#f4a582", "#92c5de", "#fddbc7", "#d6604d", "#b2182b", "#bbbbbb")
+
+
+def _class_bars(rows) -> Figure:
+    classes = [key for key in CLASSES if key in rows[0]]
+    series = {_(CLASSES[key]): [float(r[key] or 0) for r in rows] for key in classes}
+    colours = [CLASS_COLOURS[list(CLASSES).index(key)] for key in classes]
+    png = stacked_bar_chart(
+        [r["fence_id"] for r in rows], series, y_label=_("Encounters"), colours=colours
+    )
+    text = _("BaBA encounter classes per fence segment (the numbers are in the table above)")
+    return Figure(text, png, text)
 
 
 def _direction(value: str) -> str:
