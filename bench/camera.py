@@ -2,7 +2,7 @@
 tagged records -> every table and the four plots.
 
 Run: ``python bench/camera.py [--images 100000] [--jpegs 5000] [--events 100000] [--repeat 3]
-[--only tagged] [--keep DIR]``.
+[--only tagged] [--baseline-plots REV|none] [--keep DIR]``.
 Prints a table of sizes, seconds, peak memory and the ratio against the targets of issue 6
 (100,000 images to events and use tables in under 5 s; EXIF of 5,000 JPEGs at >= 500 images/s)
 and issue 10 (100,000 events from a tagged-records CSV to every table and the four plots in
@@ -10,8 +10,10 @@ under 10 s, the plots at most 10 % of it). The plots' share is measured twice: i
 process (the plot stage's own seconds, its imports included, over the whole run) and as
 ``crossings camera events --tagged`` in new processes with and without ``--no-plots`` (the
 difference, fastest of ``--repeat`` runs of each). Plots are drawn in the same process, one
-after the other, on one core. Wall seconds depend on what else runs on the machine: the load
-average is printed before and after, and CPU seconds beside them.
+after the other, on one core. The same plots by the previous plot module (matplotlib, git
+revision ``--baseline-plots``) are timed after the run, outside its stages. Wall seconds depend
+on what else runs on the machine: the load average is printed before and after, and CPU
+seconds beside them.
 
 The survey is made by ``crossings.io.camera.write_synthetic_survey`` (also used by the demo).
 """
@@ -110,8 +112,9 @@ def write_tagged_survey(n_records: int, out_dir: Path, *, seed: int = 0) -> tupl
     return records, deployments
 
 
-def bench_tagged_with_plots(n_events: int, work: Path) -> dict:
-    """Tagged records -> events -> every table (effort, light) -> CSVs -> the four plots."""
+def bench_tagged_with_plots(n_events: int, work: Path, baseline: str | None = None) -> dict:
+    """Tagged records -> events -> every table (effort, light) -> CSVs -> the four plots; then
+    the same plots by ``baseline``'s plot module (a git revision), outside the stages."""
     from crossings.core.camtrap import EventConfig, summarise
     from crossings.core.camtrap_effort import effort_tables, parse_season
     from crossings.io.camera import read_deployments, read_tagged_records, write_table
@@ -143,9 +146,33 @@ def bench_tagged_with_plots(n_events: int, work: Path) -> dict:
     for name, t in marks.items():
         stages[name] = (t - last, cpu[name] - last_cpu)
         last, last_cpu = t, cpu[name]
-    return {"records": sum(1 for _ in open(records)) - 1, "events": len(result.events),
-            "stages": stages, "total_s": last - t0, "cpu_s": last_cpu - c0,
-            "peak_mb": _peak_mb()}  # fmt: skip
+    run = {"records": sum(1 for _ in open(records)) - 1, "events": len(result.events),
+           "stages": stages, "total_s": last - t0, "cpu_s": last_cpu - c0,
+           "peak_mb": _peak_mb()}  # fmt: skip
+    if baseline:
+        run["baseline"] = (baseline, *_baseline_plots(baseline, result, work / "baseline"))
+    return run
+
+
+def _baseline_plots(revision: str, result, out: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of ``revision``'s ``write_camera_plots`` (its imports included)."""
+    import importlib.util
+    import subprocess
+
+    repo = Path(__file__).resolve().parent.parent
+    source = subprocess.run(
+        ["git", "-C", str(repo), "show", f"{revision}:src/crossings/report/camera_plots.py"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "baseline_camera_plots.py").write_text(source)
+    t0, c0 = time.perf_counter(), time.process_time()
+    spec = importlib.util.spec_from_file_location("baseline_camera_plots",
+                                                  out / "baseline_camera_plots.py")  # fmt: skip
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.write_camera_plots(result, out)
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def bench_cli_with_and_without_plots(
@@ -176,6 +203,10 @@ def bench_cli_with_and_without_plots(
     return runs
 
 
+#: The plots of issue 10's previous session: matplotlib heatmaps and bars, bounded in size.
+BASELINE_PLOTS = "84ff7b3"
+
+
 def _peak_mb() -> float:
     """Peak resident memory of this process so far (MB; Linux reports kB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -189,11 +220,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="CLI runs with and without plots")
     parser.add_argument("--only", choices=["tagged"], help="only issue 10's tagged-records runs")
     parser.add_argument("--keep", type=Path, help="keep the generated survey in this folder")
+    parser.add_argument("--baseline-plots", default=BASELINE_PLOTS,
+                        help="git revision of the previous plot module, or 'none'")  # fmt: skip
     args = parser.parse_args()
     load = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
-        tagged = bench_tagged_with_plots(args.events, work / "tagged")
+        baseline = None if args.baseline_plots == "none" else args.baseline_plots
+        tagged = bench_tagged_with_plots(args.events, work / "tagged", baseline)
         cli = bench_cli_with_and_without_plots(work / "tagged" / "tagged.csv",
                                                work / "tagged" / "deployments.csv",
                                                work / "cli", args.repeat)  # fmt: skip
@@ -238,6 +272,11 @@ def _print_tagged(run: dict) -> None:
     size = f"{run['records']:,} tagged records, {run['events']:,} events, 20 openings, 3 years"
     parts = ", ".join(f"{k} {w:.2f} (CPU {c:.2f})" for k, (w, c) in run["stages"].items())
     plots_wall, plots_cpu = run["stages"]["plots"]
+    if "baseline" in run:
+        revision, wall, cpu = run["baseline"]
+        print(f"| the same 4 plots, previous approach (matplotlib, {revision}) | {size} | "
+              f"{wall:.2f} (CPU {cpu:.2f}) vs {plots_wall:.2f} (CPU {plots_cpu:.2f}) now | | | "
+              f"{cpu / plots_cpu:.0f}x less CPU now |")  # fmt: skip
     print(f"| tagged records -> all tables + 4 plots (one process) | {size} | "
           f"{run['total_s']:.2f} ({parts}; CPU {run['cpu_s']:.2f}) | {run['peak_mb']:.0f} | "
           f"< 10 s, plots <= 10 % | {10 / run['total_s']:.1f}x; plots "
