@@ -466,12 +466,14 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                     dict(zip(run_table.columns, r, strict=False)) for r in rows
                 ]
                 levels.add(run_table.sensitivity)
-        reports = sum(
-            1
-            for r in db.scalars(select(FieldReport).where(FieldReport.fence_id == fence_id))
-            if _report_treatment(r, table, who).name != "withheld"
-        )
-        if levels - {"public"} or proposals:
+        on_fence = db.scalars(select(FieldReport).where(FieldReport.fence_id == fence_id)).all()
+        treatments = [_report_treatment(r, table, who).name for r in on_fence]
+        reports = sum(t != "withheld" for t in treatments)
+        # Per opening, only reports the caller sees exactly: elsewhere a report's fence and
+        # opening are hidden, so they must not come back as counts either.
+        exact_reports = [r for r, t in zip(on_fence, treatments, strict=True) if t == "exact"]
+        openings = _evidence_by_opening(found, tables, exact_reports)
+        if levels - {"public"} or proposals or exact_reports:
             audit.record(db, who, "read_segment", fence_id, address(request))
             db.commit()
         return {
@@ -480,6 +482,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             "tables": tables,
             "proposals": proposals,
             "field_reports": reports,
+            "openings": openings,
         }
 
     # ---- proposals ------------------------------------------------------------------------
@@ -812,6 +815,36 @@ def _parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
     if not ok:
         raise HTTPException(422, "bbox must be minlon,minlat,maxlon,maxlat in degrees, min <= max")
     return values
+
+
+def _evidence_by_opening(layers: dict, tables: dict, reports: list[FieldReport]) -> dict:
+    """Camera and tracks rows with an ``opening_id``, and field reports, per opening of a segment.
+
+    ``layers`` and ``tables`` hold only what the caller may see exactly or generalised (a
+    generalised row keeps ``opening_id`` only if its layer lists it as public). Reports count by
+    kind, species and month; those without an opening are under ``""`` (the fence itself).
+    """
+    openings: dict[str, dict] = {}
+
+    def entry(opening_id: str) -> dict:
+        return openings.setdefault(opening_id, {"sources": {}, "field_reports": []})
+
+    for source, rows in (*layers.items(), *tables.items()):
+        for row in rows:
+            if row.get("opening_id"):
+                entry(str(row["opening_id"]))["sources"].setdefault(source, []).append(row)
+    counts: dict[tuple, list[int]] = {}
+    for report in reports:
+        month = report.observed_at.strftime("%Y-%m")
+        key = (report.opening_id, report.kind, report.species, month)
+        tally = counts.setdefault(key, [0, 0])
+        tally[0] += 1
+        tally[1] += report.count
+    for (opening_id, kind, species, month), (n, animals) in sorted(counts.items()):
+        entry(opening_id)["field_reports"].append(
+            {"kind": kind, "species": species, "month": month, "reports": n, "animals": animals}
+        )
+    return openings
 
 
 def _proposal_visible(proposal: Proposal, table: PolicyTable, who: Principal) -> bool:

@@ -207,6 +207,31 @@ async function showSegment(fenceId) {
   }
   box.append(table);
   box.append(`${t("Proposed openings")}: ${info.proposals.length}; ${t("Field reports")}: ${info.field_reports}`);
+  box.append(openingEvidence(info.openings || {}));
+}
+
+// Evidence per opening: camera and tracks rows that name it, and field reports by species/month.
+function openingEvidence(openings) {
+  const table = document.createElement("table");
+  table.className = "evidence";
+  for (const [opening, evidence] of Object.entries(openings)) {
+    const head = table.insertRow().insertCell();
+    head.colSpan = 2;
+    head.textContent = opening ? `${t("Opening")} ${opening}` : t("On the fence, no opening given");
+    for (const [source, rows] of Object.entries(evidence.sources)) {
+      const tr = table.insertRow();
+      tr.insertCell().textContent = source;
+      tr.insertCell().textContent = rows.map((row) => Object.entries(row)
+        .filter(([k]) => !["treatment", "fence_id", "opening_id"].includes(k))
+        .map(([k, v]) => `${k}: ${v}`).join(", ")).join("; ");
+    }
+    for (const r of evidence.field_reports) {
+      const tr = table.insertRow();
+      tr.insertCell().textContent = `${t("Field reports")} ${r.month}`;
+      tr.insertCell().textContent = `${r.species} (${t(r.kind)}): ${r.reports} ${t("reports")}, ${r.animals} ${t("animals")}`;
+    }
+  }
+  return table;
 }
 
 async function whoAmI() {
