@@ -353,8 +353,11 @@ class _AMGHierarchy:
         # the cost of symmetric sweeps; measured 25-35 % faster per solve despite 11 vs 9
         # iterations at 1M cells.
         gauss_seidel(a, x, b, iterations=1, sweep="forward")
-        residual = b - a @ x
-        x += p @ self._cycle(level + 1, p.T @ residual)
+        residual = a @ x
+        np.subtract(b, residual, out=residual)  # in place: one vector less at the peak
+        coarse_rhs = p.T @ residual
+        del residual
+        x += p @ self._cycle(level + 1, coarse_rhs)
         gauss_seidel(a, x, b, iterations=1, sweep="backward")
         return x
 
@@ -422,18 +425,61 @@ def _smoothed_prolongation(a: sp.csr_matrix, tentative: sp.csr_matrix) -> sp.csr
     """
     weights = _absolute_row_sums(a)
     np.divide(4.0 / 3.0, weights, out=weights, where=weights != 0)
-    blocks = []
+    rows_out = _RowsBuffer(a.shape[0], tentative.shape[1])
     for rows in _row_blocks(a):
         smoothed = (_row_view(a, rows) @ tentative).tocsr()
         smoothed.data *= np.repeat(weights[rows], np.diff(smoothed.indptr))
-        blocks.append((_row_view(tentative, rows) - smoothed).tocsr())
-    return blocks[0] if len(blocks) == 1 else sp.vstack(blocks, format="csr")
+        rows_out.append(rows, (_row_view(tentative, rows) - smoothed).tocsr())
+    return rows_out.matrix()
+
+
+class _RowsBuffer:
+    """A CSR matrix filled block of rows by block of rows into arrays sized from the blocks
+    so far (2 % slack, grown by a quarter if short): stacking the blocks at the end would hold
+    the matrix twice (190 MB more at 4M cells)."""
+
+    def __init__(self, n_rows: int, n_cols: int):
+        self.shape = (n_rows, n_cols)
+        self.indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        self.data = np.empty(0)
+        self.indices = np.empty(0, dtype=np.int32)
+        self.filled = 0
+
+    def append(self, rows: slice, block: sp.csr_matrix) -> None:
+        end = self.filled + block.nnz
+        if end > self.data.size:
+            expected = math.ceil(end / rows.stop * self.shape[0] * 1.02)
+            self._grow(max(expected, math.ceil(1.25 * self.data.size), end))
+        self.data[self.filled : end] = block.data
+        self.indices[self.filled : end] = block.indices
+        self.indptr[rows.start + 1 : rows.stop + 1] = block.indptr[1:] + self.filled
+        self.filled = end
+
+    def _grow(self, capacity: int) -> None:
+        for name in ("data", "indices"):
+            old = getattr(self, name)
+            new = np.empty(capacity, dtype=old.dtype)
+            new[: self.filled] = old[: self.filled]
+            setattr(self, name, new)
+
+    def matrix(self) -> sp.csr_matrix:
+        index_type = np.int32 if self.filled < 2**31 else np.int64
+        return sp.csr_matrix(
+            (self.data[: self.filled], self.indices[: self.filled], self.indptr.astype(index_type)),
+            shape=self.shape,
+            copy=False,
+        )
 
 
 def _absolute_row_sums(a: sp.csr_matrix) -> np.ndarray:
+    """``sum_j |a_ij|`` per row, a block of rows at a time (``abs`` of all of A at once was the
+    setup's memory peak: 290 MB at 4M cells)."""
     sums = np.zeros(a.shape[0])
-    nonempty = np.flatnonzero(np.diff(a.indptr))
-    sums[nonempty] = np.add.reduceat(np.abs(a.data), a.indptr[nonempty])
+    for rows in _row_blocks(a):
+        block = _row_view(a, rows)
+        nonempty = np.flatnonzero(np.diff(block.indptr))
+        absolute = np.abs(block.data)
+        sums[rows][nonempty] = np.add.reduceat(absolute, block.indptr[nonempty])
     return sums
 
 
@@ -527,7 +573,10 @@ class SPDSolver:
                 field="solver",
             )
         self.method = solver
-        self._apply = self._setup(solver)
+        # A direct method's solve function, or None for CG (a bound method of self stored on
+        # self would be a reference cycle, keeping the matrix and the hierarchy alive until
+        # the cyclic garbage collector runs: 600 MB at 4M cells while the maps were written).
+        self._direct_solve = self._setup(solver)
         self._iterations = 0 if solver is Solver.CG_AMG else None
         self._n_rhs = 0
         self._max_residual = 0.0
@@ -566,7 +615,12 @@ class SPDSolver:
             self._hierarchy = _smoothed_aggregation(self._matrix)
         except RuntimeError as exc:  # SuperLU: the coarsest level is singular
             raise _not_positive_definite(self._component) from exc
-        return self._cg_columns
+        return None
+
+    def _apply(self, rhs: np.ndarray) -> np.ndarray:
+        if self._direct_solve is None:
+            return self._cg_columns(rhs)
+        return self._direct_solve(rhs)
 
     def _cg_columns(self, rhs: np.ndarray) -> np.ndarray:
         single = rhs.ndim == 1
@@ -580,7 +634,8 @@ class SPDSolver:
         if not np.any(b):
             return np.zeros_like(b)
         x = self._pcg(b, None, self._tol * CG_SAFETY)
-        residual = b - self._matrix @ x
+        residual = self._matrix @ x
+        np.subtract(b, residual, out=residual)
         if math.sqrt(_dot(residual, residual)) > self._tol * math.sqrt(_dot(b, b)):
             # CG's recursive residual drifted from the true one: polish from where it stopped.
             x = self._pcg(b, x, self._tol * CG_SAFETY / 10)
@@ -601,8 +656,11 @@ class SPDSolver:
             q = matrix @ p
             alpha = rz / _dot(p, q)
             x += alpha * p
-            r -= alpha * q
+            q *= alpha
+            r -= q
             self._iterations += 1
+            # The last z and q are not needed any more: two vectors less during the V-cycle.
+            del q, z
             z = precondition(r)
             rz, rz_old = _dot(r, z), rz
             p *= rz / rz_old
