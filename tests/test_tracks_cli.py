@@ -57,6 +57,8 @@ def test_rank_writes_table_crossings_monthly_and_plots(tmp_path):
     table = _rows(out)
     assert {"fence_id", "Bounce", "unique_ind", "total_enc", "index", "crossings"} <= set(table[0])
     assert max(float(r["index"]) for r in table if r["index"] != "NA") == 1.0
+    index = [float(r["index"]) if r["index"] != "NA" else -1.0 for r in table]
+    assert index == sorted(index, reverse=True)  # highest barrier index first, NA last
     crossings = _rows(tmp_path / "rank_crossings.csv")
     monthly = _rows(tmp_path / "rank_crossings_per_month.csv")
     assert sum(int(r["crossings"]) for r in monthly) == len(crossings) > 0
