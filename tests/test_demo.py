@@ -48,6 +48,8 @@ def test_cli_demo_runs_every_step(demo_run):
         "tracks/manifest.json",
         "camera/events.csv",
         "camera/camtrapdp/datapackage.json",
+        "omniscape/cum_currmap_difference_fence_mitigated_minus_fence_closed.tif",
+        "omniscape/manifest.json",
     ):
         assert (out / name).is_file(), name
     text = " ".join(result.output.split())

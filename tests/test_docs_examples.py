@@ -936,6 +936,47 @@ def test_omniscape_command_writes_the_documented_files(tmp_path, monkeypatch):
     assert {"cum_currmap.asc", "config.ini", "run.toml", "manifest.json"} <= written
 
 
+def test_omniscape_native_job_is_the_demo_job_and_both_commands_write_its_files(tmp_path):
+    from crossings.jobs.omniscape import DEMO_JOB
+    from crossings.landscape import demo_path
+
+    (job,) = code_blocks("omniscape.md", "toml")
+    assert {k: v for k, v in tomllib.loads(job).items() if k != "job"} == DEMO_JOB
+    for name in ("resistance.tif", "layers.gpkg"):
+        shutil.copy(demo_path(name), tmp_path / name)
+    (tmp_path / "omniscape.toml").write_text(job)
+    commands = [line for line in code_blocks("omniscape.md", "sh")[1].splitlines() if line]
+    section_text = section("omniscape.md", "Fences inside every window: the native job")
+    stems = re.findall(r"`(\w+)_S\.tif`", section_text)
+    others = [
+        name
+        for name in re.findall(r"`(\w+\.(?:tif|csv|toml|json))`", section_text)
+        if not name.endswith("_S.tif")
+    ]
+    folders = []
+    for number, command in enumerate(commands):
+        args = shlex.split(command.replace("runs/omniscape", str(tmp_path / f"out{number}")))
+        result = runner.invoke(
+            app,
+            [
+                a.replace("omniscape.toml", str(tmp_path / a)) if a.endswith(".toml") else a
+                for a in args[1:]
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        folders.append(tmp_path / f"out{number}")
+    for folder in folders:
+        written = {p.name for p in folder.iterdir()}
+        for scenario in tomllib.loads(job).get(
+            "scenarios", ["no_fence", "fence_closed", "fence_mitigated"]
+        ):
+            assert {f"{stem}_{scenario}.tif" for stem in stems} <= written
+        assert set(others) - {"resistance.tif"} <= written
+    first, second = (json.loads((f / "manifest.json").read_text()) for f in folders)
+    assert first["job"] == second["job"] == "omniscape"
+    assert [o["sha256"] for o in first["outputs"]] == [o["sha256"] for o in second["outputs"]]
+
+
 def test_scale_command_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     block = code_blocks("scale.md", "sh")[0]
     (command,) = [line for line in block.splitlines() if line.startswith("crossings ")]

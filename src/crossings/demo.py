@@ -37,6 +37,7 @@ DEMO_STEPS: tuple[str | DemoStep, ...] = (
     "crossings.jobs.camera:demo_step",
     "crossings.jobs.indicators:demo_step",
     "crossings.jobs.hotspots:demo_step",
+    "crossings.jobs.omniscape:demo_step",
 )
 
 #: Steps that read the demo's manifest, so they run after it is written (the report).

@@ -1,4 +1,5 @@
-"""``crossings omniscape run JOB.ini``: run an Omniscape.jl INI job file unchanged.
+"""``crossings omniscape run JOB.ini|JOB.toml``: an Omniscape.jl INI job file unchanged, or a
+native TOML job (``job = "omniscape"``: fences cut edges inside every window, three scenarios).
 
 The run prints its plan (windows, solves, memory per worker, estimated time) before starting and
 refuses one that will not fit; ``--workers N`` runs the windows on a Dask LocalCluster,
@@ -25,14 +26,20 @@ def _group() -> None:
 
 @app.command("run")
 def run(
-    ini: Annotated[Path, typer.Argument(help="Omniscape INI job file.")],
+    ini: Annotated[
+        Path, typer.Argument(help="Omniscape INI job file, or a native TOML job (.toml).")
+    ],
     run_dir: Annotated[
         Path | None,
         typer.Option("--run-dir", help="Folder relative input paths are resolved against."),
     ] = None,
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out-dir", help="Folder the project folder is created in (default: .)."),
+        typer.Option(
+            "--out-dir",
+            help="INI: folder the project folder is created in (default: .). TOML: the run "
+            "folder (default: omniscape-out beside the file).",
+        ),
     ] = None,
     solver: Annotated[
         str | None,
@@ -60,6 +67,12 @@ def run(
 ):
     """Run JOB.ini and write Omniscape's outputs (same names and formats) plus a manifest."""
     from crossings.jobs.omniscape import run_ini
+
+    if ini.suffix.lower() == ".toml":
+        common.run_toml_job(
+            "omniscape", ini, out_dir or ini.parent / "omniscape-out", what="an omniscape job"
+        )
+        return
 
     with common.handle_errors():
         with common.progress() as bar:

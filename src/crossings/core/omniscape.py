@@ -577,6 +577,8 @@ def _window_graph(conductance, options, edge_factors: EdgeFactors, local):
 
 
 def _window_current(graph, sources, ground_at, options) -> tuple[np.ndarray, float]:
+    if not np.any(sources > 0):  # nothing injected (e.g. the block covers the circle): no current
+        return np.zeros(sources.shape), 0.0
     grounds = np.zeros(sources.shape)
     grounds[ground_at] = np.inf
     result = advanced(graph, sources, grounds, policy=RemovePolicy.RMVSRC, options=options.solver)

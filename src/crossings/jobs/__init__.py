@@ -24,6 +24,7 @@ JOBS: dict[str, str] = {
     "connectivity": "crossings.jobs.connectivity",
     "hotspots": "crossings.jobs.hotspots",
     "indicators": "crossings.jobs.indicators",
+    "omniscape": "crossings.jobs.omniscape",
     "plan": "crossings.jobs.plan",
     "report": "crossings.jobs.report",
     "tracks": "crossings.jobs.tracks",
