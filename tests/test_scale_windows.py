@@ -88,3 +88,29 @@ def test_plan_counts_windows_and_refuses_what_does_not_fit(layers):
     assert "72 windows" in plan.lines()[0]
     with pytest.raises(PlanTooLargeError, match="--tile-size"):
         plan_run(layers, OPTIONS, tile_size=6, memory_limit=2**20, seconds_per_window=0.01)
+
+
+def test_a_task_ships_only_its_tile_and_the_cuts_inside_it():
+    import pickle
+
+    from crossings.scale.windows import InMemoryLayers, _task_source, plan_tiles
+
+    rng = np.random.default_rng(3)
+    shape = (120, 120)
+    cuts = om.EdgeFactors(
+        np.zeros(120, dtype=np.int64), np.arange(120), np.full(120, 60), np.zeros(120)
+    )
+    whole = om.OmniscapeLayers(rng.uniform(1, 2, shape), np.ones(shape), edge_factors=cuts)
+    options = om.OmniscapeOptions(radius=4, block_size=3)
+    source = InMemoryLayers(whole)
+    for tile in plan_tiles(shape, options, 30):
+        task = _task_source(source, tile)
+        r0, r1, c0, c1 = tile.region
+        assert task.layers.conductance.shape == (r1 - r0, c1 - c0)
+        held = task.layers.edge_factors
+        assert len(held) == (r1 - r0 if c0 <= 60 < c1 else 0)
+        # The pickled task grows with the tile (two layers of float64), not with the grid.
+        assert len(pickle.dumps(task)) < 2.5 * 8 * (r1 - r0) * (c1 - c0) + 20_000
+        assert np.array_equal(
+            task.target_block(tile.rows, tile.cols), source.target_block(tile.rows, tile.cols)
+        )

@@ -170,11 +170,17 @@ class EdgeFactors:
     def __len__(self) -> int:
         return len(self.direction)
 
-    def shifted(self, row_offset: int, col_offset: int) -> EdgeFactors:
-        """The same cuts in the coordinates of a sub-array starting at the given offset."""
-        return EdgeFactors(
-            self.direction, self.row - row_offset, self.col - col_offset, self.factor
-        )
+    def shifted(self, row_offset: int, col_offset: int, shape=None) -> EdgeFactors:
+        """The cuts in the coordinates of a sub-array starting at the given offset.
+
+        With ``shape``, only the edges starting inside the sub-array are kept (a window's graph
+        holds no other).
+        """
+        row, col = self.row - row_offset, self.col - col_offset
+        if shape is None:
+            return EdgeFactors(self.direction, row, col, self.factor)
+        keep = (row >= 0) & (row < shape[0]) & (col >= 0) & (col < shape[1])
+        return EdgeFactors(self.direction[keep], row[keep], col[keep], self.factor[keep])
 
 
 @dataclass(frozen=True)
@@ -325,7 +331,7 @@ class OmniscapeLayers:
             cut(self.sources),
             cut(self.targets),
             conditions,
-            self.edge_factors.shifted(r0, c0),
+            self.edge_factors.shifted(r0, c0, self.conductance[rows, cols].shape),
             self.grid_shape,
             (self.offset[0] + r0, self.offset[1] + c0),
         )

@@ -83,7 +83,7 @@ class TileResult:
 
 @dataclass(frozen=True)
 class InMemoryLayers:
-    """A layer source holding whole-grid arrays (sent to every worker)."""
+    """A layer source holding arrays in memory (the whole grid, or the part a task reads)."""
 
     layers: om.OmniscapeLayers
 
@@ -93,10 +93,16 @@ class InMemoryLayers:
 
     def read(self, region: tuple[int, int, int, int]) -> om.OmniscapeLayers:
         r0, r1, c0, c1 = region
-        return self.layers.part(slice(r0, r1), slice(c0, c1))
+        o0, o1 = self.layers.offset
+        return self.layers.part(slice(r0 - o0, r1 - o0), slice(c0 - o1, c1 - o1))
 
     def target_block(self, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
-        return self.layers.target_strength[rows[0] : rows[1], cols[0] : cols[1]]
+        o0, o1 = self.layers.offset
+        return self.layers.target_strength[rows[0] - o0 : rows[1] - o0, cols[0] - o1 : cols[1] - o1]
+
+    def cut(self, region: tuple[int, int, int, int]) -> InMemoryLayers:
+        """Only what the task of ``region`` reads, so that a task ships its tile, not the grid."""
+        return InMemoryLayers(self.read(region))
 
 
 @dataclass(frozen=True)
@@ -512,7 +518,7 @@ def run_tiles(
         if progress is not None:
             progress("windows", totals.windows, total)
 
-    tasks = [(source, options, tile, correction) for tile in pending]
+    tasks = [(_task_source(source, tile), options, tile, correction) for tile in pending]
     executor.run(solve_tile, tasks, on_result)
     return WindowsRun(
         totals.maps,
@@ -524,6 +530,12 @@ def run_tiles(
         totals.task_seconds,
         totals.cpu_seconds,
     )
+
+
+def _task_source(source, tile: Tile):
+    """The layer source a task gets: its tile's part when the source holds arrays in memory."""
+    cut = getattr(source, "cut", None)
+    return source if cut is None else cut(tile.region)
 
 
 def write_failed_windows(path: str | os.PathLike, failed) -> Path:
