@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[test,camera,scale,service,report]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test,camera,scale,service,report,people]"
 	# CHOLMOD is optional: it builds only where Debian's libsuitesparse-dev is installed.
 	-$(PY) -m pip install --quiet -c constraints.txt -e ".[cholmod]"
 	touch $(STAMP)

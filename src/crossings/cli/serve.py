@@ -58,6 +58,11 @@ def serve(
     workers: int = typer.Option(
         1, "--workers", min=1, help="Worker processes (each with its own caches; one database)."
     ),
+    people: str | None = typer.Option(
+        None,
+        "--people-detector",
+        help="Blur people in report photos: 'hog' (OpenCV, the people extra).",
+    ),
 ):
     """Start the service (when no subcommand is given)."""
     if ctx.invoked_subcommand is not None:
@@ -67,13 +72,18 @@ def serve(
         import uvicorn
 
         from crossings.service.app import create_app
+        from crossings.service.people import people_detector
         from crossings.service.settings import ServiceSettings
 
+        people_detector(people)  # an unknown name or a missing OpenCV stops here, not per worker
         url = _db(db)
         if demo:
             _publish_demo(url)
         settings = ServiceSettings(
-            db_url=url, secure_cookies=secure_cookies, trust_proxy=trust_proxy
+            db_url=url,
+            secure_cookies=secure_cookies,
+            trust_proxy=trust_proxy,
+            people_detector=people,
         )
         common.console.print(
             f"crossings serve: http://{host}:{port}/ (database {url.split('@')[-1]})"

@@ -62,6 +62,7 @@ from crossings.service.models import (
     User,
 )
 from crossings.service.models import Session as LoginSession
+from crossings.service.people import people_detector
 from crossings.service.photos import clean_photo
 from crossings.service.policy import Grant, PolicyTable, Principal
 from crossings.service.rasters import raster_view, render_tile
@@ -116,6 +117,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         settings.login_failures_per_address,
         settings.login_window_s,
     )
+    detector = people_detector(settings.people_detector)
     reads = audit.ReadLog(factory)
     views, tiles, raster_views = ViewCache(), ViewCache(max_entries=4096), ThreadLRU()
     publications = Catalogue(factory, [views, tiles, raster_views], settings.cache_ttl_s)
@@ -619,7 +621,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             if existing.reporter_id != who.user_id:
                 raise HTTPException(409, "client_id already used")
             return JSONResponse({"id": existing.id, "duplicate": True}, status_code=200)
-        stored, mime, blurred = _read_photo(photo, settings)
+        stored, mime, blurred = _read_photo(photo, settings, detector)
         report = FieldReport(
             client_id=client_id,
             reporter_id=who.user_id,
@@ -635,7 +637,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             note=note,
             photo=stored,
             photo_type=mime,
-            photo_screened=settings.people_detector is not None,
+            photo_screened=detector is not None,
             people_blurred=blurred,
         )
         db.add(report)
@@ -921,7 +923,7 @@ def _report_json(report: FieldReport, treatment, who: Principal) -> dict:
     }
 
 
-def _read_photo(photo: UploadFile | None, settings: ServiceSettings):
+def _read_photo(photo: UploadFile | None, settings: ServiceSettings, detector):
     if photo is None or not photo.filename and not photo.size:
         return None, "", 0
     data = photo.file.read(settings.max_photo_bytes + 1)
@@ -932,7 +934,7 @@ def _read_photo(photo: UploadFile | None, settings: ServiceSettings):
     if not data:
         return None, "", 0
     try:
-        return clean_photo(data, settings.people_detector)
+        return clean_photo(data, detector)
     except ConfigError as error:
         raise HTTPException(415, str(error)) from None
 
