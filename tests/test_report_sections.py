@@ -62,15 +62,24 @@ def _native_omniscape_run(folder: Path) -> Path:
     folder.mkdir(parents=True)
     outputs = [write_geotiff(folder / name, grid, values) for name, values in maps.items()]
     failed = folder / "failed_windows.csv"
-    failed.write_text("row,col,reason\n3,4,solver did not converge\n30,31,singular window\n")
+    failed.write_text(
+        "scenario,row,col,reason\nfence_closed,3,4,solver did not converge\n"
+        "fence_mitigated,30,31,singular window\n"
+    )
     log = RunLog(
         folder,
-        command="crossings run omniscape.toml",
-        config={"radius": 12, "block_size": 3, "scenarios": list(SCENARIOS)},
+        command="crossings omniscape run",
+        config={"radius_m": 12_000.0, "block_size": 3, "solver": "cg+amg"},
+        sensitivity="restricted",
         job="omniscape",
     )
     log.add_outputs([*outputs, failed])
-    log.add_figures(windows=1600, failed_windows=2, radius=12, block_size=3, solver="cg_amg")
+    log.add_figures(
+        windows_per_scenario=1600,
+        failed_windows={"no_fence": 0, "fence_closed": 1, "fence_mitigated": 1},
+        radius_cells=12,
+        block_size=3,
+    )
     log.finish()
     return folder
 
@@ -276,8 +285,12 @@ def test_native_omniscape_current_kept_equals_the_maps(drawn, runs):
     page = drawn[0]["public"]["en"]
     shown = re.search(r"Total current kept, fence closed</th><td>([^<]+)</td>", page)[1]
     assert shown_number(shown, "en") == round(100 * total["fence_closed"] / total["no_fence"], 1)
+    assert "1,600 windows, 2 failed" in page and "12 cells, blocks of 3 cells" in page
     failed = table_from(page, "omniscape/failed_windows.csv")
-    assert [row[:2] for row in failed["rows"]] == [["3", "4"], ["30", "31"]]
+    assert [row[:3] for row in failed["rows"]] == [
+        ["fence closed", "3", "4"],
+        ["fence with openings", "30", "31"],
+    ]
 
 
 def test_public_omniscape_maps_do_not_show_where_the_opening_is(drawn):

@@ -5,11 +5,20 @@ from __future__ import annotations
 from dataclasses import replace
 
 from crossings.report import document_i18n as i18n
+from crossings.report.document_i18n import N_
 from crossings.report.document_i18n import gettext as _
 from crossings.report.document_maps import bar_chart
 from crossings.report.sections import Column, Figure, Section, scenario_label
 
 JOB = "indicators"
+
+#: How distances between protected areas are measured (the job's ``distance``).
+DISTANCES = {
+    "edge": N_("straight lines between the edges of the areas"),
+    "centroid": N_("straight lines between the centres of the areas"),
+    "least_cost": N_("least-cost paths over the resistance grid"),
+    "resistance": N_("effective resistance over the resistance grid"),
+}
 
 #: Rows of node importance shown (the CSV has every PA patch and stepping stone).
 TOP_NODES = 10
@@ -192,6 +201,10 @@ def _importance_table(run, ctx, path):
     return replace(table, per_row=False)  # the top rows only
 
 
+def _distance(kind: str) -> str:
+    return _(DISTANCES[kind]) if kind in DISTANCES else kind
+
+
 def _methods(section: Section, config: dict, figures: dict) -> dict[str, list[str]]:
     model = [
         _(
@@ -207,7 +220,7 @@ def _methods(section: Section, config: dict, figures: dict) -> dict[str, list[st
                 "%(km)s km; stepping stones within %(buffer)s km of the border."
             )
             % {
-                "distance": str(config.get("distance", "edge")),
+                "distance": _distance(str(config.get("distance", "edge"))),
                 "probability": i18n.number(float(config.get("probability", 0.5)), 2),
                 "km": i18n.number(float(config.get("dispersal_distance", 0)) / 1000, 1),
                 "buffer": i18n.number(float(config.get("buffer", 0)) / 1000, 0),

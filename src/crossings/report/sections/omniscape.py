@@ -137,20 +137,35 @@ def _kept(section: Section, run, scenarios) -> None:
         )
 
 
+def _windows(figures: dict) -> tuple[int | None, int, bool]:
+    """Windows solved, windows failed, and whether the count is per scenario.
+
+    An INI run records ``windows`` and ``failed_windows`` (a number); the native job
+    ``windows_per_scenario`` and ``failed_windows`` per scenario.
+    """
+    per_scenario = "windows_per_scenario" in figures
+    windows = figures.get("windows_per_scenario", figures.get("windows"))
+    failed = figures.get("failed_windows", 0) or 0
+    if isinstance(failed, dict):
+        failed = sum(int(v or 0) for v in failed.values())
+    return (int(windows) if isinstance(windows, (int, float)) else None), int(failed), per_scenario
+
+
 def _key_figures(section: Section, run) -> None:
-    figures = run.manifest.get("figures", {})
-    windows = figures.get("windows")
-    if isinstance(windows, int):
-        failed = int(figures.get("failed_windows", 0) or 0)
+    windows, failed, per_scenario = _windows(run.manifest.get("figures", {}))
+    if windows is not None:
+        label = (
+            _("Moving windows solved per scenario") if per_scenario else _("Moving windows solved")
+        )
         section.key_figures.append(
             (
-                _("Moving windows solved"),
+                label,
                 i18n.ngettext(
-                    "%(num)d window, %(failed)s failed",
-                    "%(num)d windows, %(failed)s failed",
+                    "%(num)s window, %(failed)s failed",
+                    "%(num)s windows, %(failed)s failed",
                     windows,
                 )
-                % {"num": windows, "failed": i18n.number(failed)},
+                % {"num": i18n.number(windows), "failed": i18n.number(failed)},
             )
         )
     settings = _settings(run)
@@ -165,12 +180,14 @@ def _key_figures(section: Section, run) -> None:
 
 
 def _settings(run) -> dict:
-    """Radius, block size and solver: the manifest's figures first (Omniscape may adjust them)."""
+    """Radius (cells), block size and solver: the manifest's figures first (they are adjusted)."""
     figures = run.manifest.get("figures", {})
     config = run.config
+    merged = {**config, **figures}
     return {
-        key: figures.get(key, config.get(key))
-        for key in ("radius", "block_size", "solver", "source_threshold")
+        "radius": merged.get("radius_cells", merged.get("radius")),
+        "block_size": merged.get("block_size"),
+        "solver": merged.get("solver"),
     }
 
 
@@ -181,15 +198,23 @@ def _failed(section: Section, run) -> None:
     rows = run.read_csv(path)
     if not rows:
         return
-    shown = tuple((r.get("row", ""), r.get("col", ""), r.get("reason", "")) for r in rows)
+    columns = (
+        Column("row", _("Row"), "integer"),
+        Column("col", _("Column"), "integer"),
+        Column("reason", _("Reason")),
+    )
+    if "scenario" in rows[0]:  # the native job: one list for all its scenarios
+        columns = (Column("scenario", _("Fence scenario")), *columns)
+    shown = tuple(
+        tuple(
+            scenario_label(r[c.key]) if c.key == "scenario" else r.get(c.key, "") for c in columns
+        )
+        for r in rows
+    )
     section.blocks.append(
         Table(
             _("Windows that failed (they add no current; the rest of the map is complete)"),
-            (
-                Column("row", _("Row"), "integer"),
-                Column("col", _("Column"), "integer"),
-                Column("reason", _("Reason")),
-            ),
+            columns,
             shown[:FAILED_SHOWN],
             run.relative(path),
             note=_("%(shown)s of %(num)s shown; the CSV lists them all.")
