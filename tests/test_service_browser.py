@@ -175,3 +175,28 @@ def test_border_agency_approves_and_the_admin_finds_it_in_the_audit_log(browser,
     assert "approve" in rows and pid in rows and "border_uzb" in rows
     page.screenshot(path=str(ARTIFACTS / "audit_admin.png"))
     context.close()
+
+
+def test_an_admin_edits_the_policy_table_on_the_page(browser, live):
+    context, page = open_map(browser, live, "admin_kaz")
+    page.wait_for_selector("#policy-table")
+    new_row = page.locator("#policy-table tr").last
+    new_row.locator("input").fill("crossings")
+    selects = new_row.locator("select")
+    selects.nth(0).select_option("restricted")
+    selects.nth(1).select_option("public")
+    selects.nth(2).select_option("withheld")
+    selects.nth(3).select_option("withheld")
+    new_row.locator("button").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#policy-table input')]"
+        ".some((i) => i.disabled && i.value === 'crossings')"
+    )
+    page.screenshot(path=str(ARTIFACTS / "policy_admin.png"))
+    context.close()
+    admin = live.headers("admin_kaz")
+    log = live.client.get("/api/audit", params={"action": "policy_change"}, headers=admin).json()
+    assert log and log[0]["target"] == "crossings/restricted/public"
+    assert live.client.get("/api/layers/crossings/features").json()["features"] == []
+    query = {"layer": "crossings", "sensitivity": "restricted", "role": "public"}
+    assert live.client.delete("/api/policy", params=query, headers=admin).status_code == 200

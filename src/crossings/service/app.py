@@ -55,6 +55,7 @@ from crossings.service.models import (
     FieldReport,
     Layer,
     LoginFailure,
+    Policy,
     Proposal,
     ProposalEvent,
     RasterLayer,
@@ -64,7 +65,7 @@ from crossings.service.models import (
 from crossings.service.models import Session as LoginSession
 from crossings.service.people import people_detector
 from crossings.service.photos import clean_photo
-from crossings.service.policy import Grant, PolicyTable, Principal
+from crossings.service.policy import ROLES, Grant, PolicyTable, Principal
 from crossings.service.rasters import raster_view, render_tile
 from crossings.service.settings import CSRF_HEADER, SESSION_COOKIE, ServiceSettings
 from crossings.service.views import exact_feature, layer_view
@@ -96,6 +97,20 @@ class NewProposal(BaseModel):
 
 class NewComment(BaseModel):
     text: str = Field(min_length=1, max_length=5000)
+
+
+Level = Literal["public", "restricted", "confidential"]
+Role = Literal[ROLES]
+TreatmentName = Literal["exact", "generalised", "withheld"]
+
+
+class PolicyRow(BaseModel):
+    layer: str = Field(min_length=1, max_length=128, pattern=r"^[\w.*-]+$")
+    sensitivity: Level
+    role: Role
+    in_country: TreatmentName
+    elsewhere: TreatmentName
+    grid_km: float = Field(default=10.0, gt=0, le=1000)
 
 
 class Decision(BaseModel):
@@ -687,10 +702,14 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     # ---- audit ----------------------------------------------------------------------------
     def admin(who: SignedIn) -> Principal:
         if not who.can("admin"):
-            raise HTTPException(403, "the audit log is for users with the 'admin' verb")
+            raise HTTPException(403, "the audit log and policy are for users with the 'admin' verb")
         return who
 
+    def admin_writer(who: Writer) -> Principal:
+        return admin(who)
+
     Admin = Annotated[Principal, Depends(admin)]
+    AdminWriter = Annotated[Principal, Depends(admin_writer)]
 
     @app.get("/api/audit", tags=["admin"])
     def audit_log(
@@ -731,6 +750,51 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             }
             for (layer, level, role), (i, e, km) in sorted(table.rows.items())
         ]
+
+    @app.put("/api/policy", tags=["admin"])
+    def set_policy_row(body: PolicyRow, request: Request, who: AdminWriter, db: DB) -> dict:
+        """Add or change one policy row; it applies at once here, within seconds elsewhere."""
+        key = (body.layer, body.sensitivity, body.role)
+        try:
+            PolicyTable({key: (body.in_country, body.elsewhere, body.grid_km)})
+        except ConfigError as error:
+            raise HTTPException(422, str(error)) from None
+        row = db.scalar(_policy_query(*key))
+        before = None if row is None else _policy_json(row)
+        if row is None:
+            row = Policy(layer=body.layer, sensitivity=body.sensitivity, role=body.role)
+            db.add(row)
+        row.in_country, row.elsewhere, row.grid_km = body.in_country, body.elsewhere, body.grid_km
+        after = _policy_json(row)
+        audit.record(
+            db, who, "policy_change", "/".join(key), address(request), before=before, after=after
+        )
+        db.commit()
+        publications.invalidate()
+        return after
+
+    @app.delete("/api/policy", tags=["admin"])
+    def delete_policy_row(
+        request: Request,
+        who: AdminWriter,
+        db: DB,
+        layer: Annotated[str, Query(min_length=1, max_length=128)],
+        sensitivity: Annotated[Level, Query()],
+        role: Annotated[Role, Query()],
+    ) -> dict:
+        """Remove a layer's own row, so that the layer follows the ``*`` row again."""
+        if layer == "*":
+            raise HTTPException(409, "the default rows (layer '*') can be changed, not deleted")
+        row = db.scalar(_policy_query(layer, sensitivity, role))
+        if row is None:
+            raise HTTPException(404, "no such policy row")
+        before = _policy_json(row)
+        db.delete(row)
+        target = f"{layer}/{sensitivity}/{role}"
+        audit.record(db, who, "policy_delete", target, address(request), before=before)
+        db.commit()
+        publications.invalidate()
+        return {"deleted": before}
 
     @app.get("/api/i18n/{lang}", tags=["ui"])
     def catalogue(lang: Literal["en", "ru"]) -> dict[str, str]:
@@ -847,6 +911,17 @@ def _evidence_by_opening(layers: dict, tables: dict, reports: list[FieldReport])
             {"kind": kind, "species": species, "month": month, "reports": n, "animals": animals}
         )
     return openings
+
+
+def _policy_query(layer: str, sensitivity: str, role: str):
+    return select(Policy).where(
+        Policy.layer == layer, Policy.sensitivity == sensitivity, Policy.role == role
+    )
+
+
+def _policy_json(row: Policy) -> dict:
+    names = ("layer", "sensitivity", "role", "in_country", "elsewhere", "grid_km")
+    return {name: getattr(row, name) for name in names}
 
 
 def _proposal_visible(proposal: Proposal, table: PolicyTable, who: Principal) -> bool:

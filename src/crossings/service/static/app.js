@@ -130,7 +130,68 @@ async function loadWorkspace() {
     putSource("field_reports", "reports", data);
     tally("field_reports", data.features);
   }
-  if (canDo("admin")) await renderAudit();
+  if (canDo("admin")) { await renderAudit(); await renderPolicy(); }
+}
+
+// The policy table, for admins: every change goes through the API (CSRF header, audited there).
+const TREATMENTS = ["exact", "generalised", "withheld"];
+const GRIDS = [0.1, 1, 10, 100];
+
+function choice(options, value, label = (v) => t(String(v))) {
+  const select = document.createElement("select");
+  for (const option of options) select.add(new Option(label(option), option, false, String(option) === String(value)));
+  return select;
+}
+
+async function renderPolicy() {
+  const box = document.getElementById("policy");
+  const reply = await api("/api/policy");
+  if (!reply.ok) { box.innerHTML = ""; return; }
+  box.innerHTML = `<h2>${t("Policy")}</h2>`;
+  const table = document.createElement("table");
+  table.id = "policy-table";
+  table.innerHTML = `<tr><th>${t("Layer")}</th><th>${t("Level")}</th><th>${t("Role")}</th>` +
+    `<th>${t("In its countries")}</th><th>${t("Elsewhere")}</th><th>${t("Grid km")}</th><th></th></tr>`;
+  for (const row of await reply.json()) policyRow(table, row);
+  policyRow(table, { layer: "", sensitivity: "restricted", role: "public", in_country: "withheld", elsewhere: "withheld", grid_km: 10 });
+  box.append(table);
+}
+
+function policyRow(table, row) {
+  const tr = table.insertRow();
+  const isNew = !row.layer;
+  const layer = document.createElement("input");
+  layer.value = row.layer;
+  layer.placeholder = t("Layer");
+  layer.disabled = !isNew;
+  const level = choice(["public", "restricted", "confidential"], row.sensitivity);
+  const role = choice(["border_agency", "nature_agency", "scientist", "public"], row.role);
+  level.disabled = role.disabled = !isNew;
+  const inside = choice(TREATMENTS, row.in_country);
+  const outside = choice(TREATMENTS, row.elsewhere);
+  const grid = choice(GRIDS, row.grid_km, (v) => `${v}`);
+  for (const element of [layer, level, role, inside, outside, grid]) tr.insertCell().append(element);
+  const actions = tr.insertCell();
+  const save = document.createElement("button");
+  save.textContent = t(isNew ? "Add a row" : "Save");
+  save.onclick = async () => {
+    const body = { layer: layer.value, sensitivity: level.value, role: role.value,
+      in_country: inside.value, elsewhere: outside.value, grid_km: Number(grid.value) };
+    const answer = await api("/api/policy", { method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    if (answer.ok) { await renderPolicy(); await loadLayers(); }
+    else actions.append(` ${(await answer.json()).detail}`);
+  };
+  actions.append(save);
+  if (!isNew && row.layer !== "*") {
+    const remove = document.createElement("button");
+    remove.textContent = t("Delete");
+    remove.onclick = async () => {
+      const query = new URLSearchParams({ layer: row.layer, sensitivity: row.sensitivity, role: row.role });
+      const answer = await api(`/api/policy?${query}`, { method: "DELETE" });
+      if (answer.ok) { await renderPolicy(); await loadLayers(); }
+    };
+    actions.append(" ", remove);
+  }
 }
 
 function canDo(verb, country) {
@@ -255,7 +316,7 @@ document.getElementById("login").addEventListener("submit", async (event) => {
 });
 document.getElementById("logout").addEventListener("click", async () => {
   await api("/api/logout", { method: "POST" });
-  for (const id of ["proposals", "audit", "segment"]) document.getElementById(id).innerHTML = "";
+  for (const id of ["proposals", "audit", "policy", "segment"]) document.getElementById(id).innerHTML = "";
   for (const name of ["proposals", "field_reports"]) {
     if (map.getSource(name)) map.getSource(name).setData({ type: "FeatureCollection", features: [] });
   }
