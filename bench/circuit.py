@@ -184,7 +184,7 @@ def _instrument(clock: StageClock) -> None:
                 setattr(owner, name, clock.wrap(stage, getattr(owner, name)))
 
 
-def run_child(ini: str, solver: str, started_ns: int, cpu: bool = False) -> dict:
+def run_child(ini: str, solver: str, started_ns: int, cpu: bool = False, workers=None) -> dict:
     """Run the job like the ``crossings`` command does, timing every stage (CPU seconds with
     ``cpu``)."""
     clock = StageClock(time.process_time if cpu else time.perf_counter)
@@ -194,6 +194,7 @@ def run_child(ini: str, solver: str, started_ns: int, cpu: bool = False) -> dict
 
             _instrument(clock)
         sys.argv = ["crossings", "circuitscape", "run", ini, "--solver", solver]
+        sys.argv += ["--workers", str(workers)] if workers else []
         with contextlib.redirect_stdout(sys.stderr):
             try:
                 main()
@@ -221,7 +222,7 @@ def _baseline_src(revision: str, folder: Path) -> Path:
     return folder / "baseline" / "src"
 
 
-def run_once(ini: Path, solver: str, src: Path | None, cpu: bool = False) -> dict:
+def run_once(ini: Path, solver: str, src: Path | None, cpu: bool = False, workers=None) -> dict:
     """One whole process: wall and CPU seconds, peak MB, stage seconds and the job's outputs."""
     env = dict(os.environ)
     if src is not None:
@@ -229,6 +230,7 @@ def run_once(ini: Path, solver: str, src: Path | None, cpu: bool = False) -> dic
     started_ns = time.perf_counter_ns()
     command = [sys.executable, __file__, "--child", str(ini), solver, str(started_ns)]
     command += ["--cpu-stages"] if cpu else []
+    command += ["--workers", str(workers)] if workers else []
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -285,14 +287,18 @@ def _header() -> str:
 
 def solver_costs(sides=(500, 1000), n_rhs: int = 4) -> None:
     """Setup and per-solve seconds of each method on grounded grid Laplacians, and the number
-    of right-hand sides from which CHOLMOD beats AMG-CG (the automatic choice's break-even)."""
+    of right-hand sides from which CHOLMOD beats AMG-CG (the automatic choice's break-even),
+    in wall seconds and in CPU seconds (all threads: what a loaded machine still shows)."""
     from crossings.core.circuit import _grounded_in_place, build_network
     from crossings.core.graph import build_graph
     from crossings.core.grid import GridSpec
     from crossings.core.solve import Solver, SPDSolver, available_solvers
 
     print(f"\nsolver costs (tolerance 1e-8, {n_rhs} right-hand sides, best of 2)")
-    print(f"{'cells':>10} {'solver':<8} {'setup s':>8} {'per solve s':>11} {'break-even':>10}")
+    print(
+        f"{'cells':>10} {'solver':<8} {'setup s':>8} {'per solve s':>11} {'break-even':>10} "
+        f"{'setup cpu':>9} {'solve cpu':>9} {'even cpu':>8}"
+    )
     for side in sides:
         resistance = 10.0 ** np.random.default_rng(42).uniform(0.0, 2.0, (side, side))
         grid = GridSpec.from_origin(0.0, side * 100.0, 100.0, (side, side), "EPSG:3857")
@@ -304,30 +310,49 @@ def solver_costs(sides=(500, 1000), n_rhs: int = 4) -> None:
             for method in (Solver.CG_AMG, Solver.CHOLMOD):
                 if method not in available_solvers():
                     continue
-                best = (math.inf, math.inf)
+                best = [math.inf] * 4
                 for _ in range(2):
-                    started = time.perf_counter()
+                    started, cpu_started = time.perf_counter(), time.process_time()
                     solver = SPDSolver(matrix, solver=method, tol=1e-8)
-                    set_up = time.perf_counter()
+                    set_up, cpu_set_up = time.perf_counter(), time.process_time()
                     solver.solve(rhs)
-                    done = time.perf_counter()
-                    best = min(best, (set_up - started, (done - set_up) / n_rhs))
+                    done, cpu_done = time.perf_counter(), time.process_time()
+                    figures = (
+                        set_up - started,
+                        (done - set_up) / n_rhs,
+                        cpu_set_up - cpu_started,
+                        (cpu_done - cpu_set_up) / n_rhs,
+                    )
+                    best = [min(b, f) for b, f in zip(best, figures, strict=True)]
+                    del solver
                 costs[method] = best
-        for method, (setup, per_solve) in costs.items():
-            even = ""
+        for method, (setup, per_solve, setup_cpu, solve_cpu) in costs.items():
+            even = even_cpu = ""
             if len(costs) == 2 and method is Solver.CHOLMOD:
-                (amg_setup, amg_solve), (chol_setup, chol_solve) = costs.values()
-                gain = amg_solve - chol_solve
-                even = f"{(chol_setup - amg_setup) / gain:.1f}" if gain > 0 else "never"
+                amg = costs[Solver.CG_AMG]
+                even = _break_even(amg[0], amg[1], setup, per_solve)
+                even_cpu = _break_even(amg[2], amg[3], setup_cpu, solve_cpu)
             print(
-                f"{side * side:>10,} {method.value:<8} {setup:>8.2f} {per_solve:>11.3f} {even:>10}"
+                f"{side * side:>10,} {method.value:<8} {setup:>8.2f} {per_solve:>11.3f} "
+                f"{even:>10} {setup_cpu:>9.2f} {solve_cpu:>9.3f} {even_cpu:>8}"
             )
+
+
+def _break_even(amg_setup, amg_solve, direct_setup, direct_solve) -> str:
+    gain = amg_solve - direct_solve
+    return f"{(direct_setup - amg_setup) / gain:.1f}" if gain > 0 else "never"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="*", default=DEFAULT_CASES, choices=list(CASES))
     parser.add_argument("--solver", default="auto", help="auto, cg+amg or cholmod")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="solve on a Dask LocalCluster of N workers (with --baseline none: the engine before "
+        "issue 15 has no --workers; peak MB and cpu s are then the client process's only)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per case and code")
     parser.add_argument("--baseline", default=DEFAULT_BASELINE, help="git revision, or 'none'")
     parser.add_argument("--workdir", type=Path, help="keep generated inputs here")
@@ -347,7 +372,9 @@ def main(argv=None) -> int:
     if args.child:
         import resource
 
-        figures = run_child(args.child[0], args.child[1], int(args.child[2]), args.cpu_stages)
+        figures = run_child(
+            args.child[0], args.child[1], int(args.child[2]), args.cpu_stages, args.workers
+        )
         usage = resource.getrusage(resource.RUSAGE_SELF)
         figures["peak_kb"] = usage.ru_maxrss
         figures["cpu"] = usage.ru_utime + usage.ru_stime
@@ -372,7 +399,7 @@ def main(argv=None) -> int:
             results = {}
             for _ in range(args.repeat):  # interleave old and new: same load for both
                 for code, src in codes.items():
-                    run = run_once(ini, args.solver, src, args.cpu_stages)
+                    run = run_once(ini, args.solver, src, args.cpu_stages, args.workers)
                     results.setdefault(code, []).append(run)
             reference = None
             for code, runs in results.items():
