@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import importlib.abc
+import importlib.util
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -323,6 +326,36 @@ def test_cli_writes_the_report_and_refuses_bad_input(tmp_path):
 
 
 # -- PDF and browser ------------------------------------------------------------------------------
+
+
+class _WeasyPrintWithoutPango(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """``import weasyprint`` as on a machine without Pango: a banner on stdout, then OSError."""
+
+    def find_spec(self, name, path=None, target=None):
+        return importlib.util.spec_from_loader(name, self) if name == "weasyprint" else None
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        print("\n-----\n\nWeasyPrint could not import some external libraries.\n-----\n")
+        raise OSError("cannot load library 'libpango-1.0-0': libpango-1.0-0: cannot open shared")
+
+
+def test_without_pango_the_report_is_html_and_one_line_names_the_fix(tmp_path, monkeypatch):
+    monkeypatch.delitem(sys.modules, "weasyprint", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_WeasyPrintWithoutPango(), *sys.meta_path])
+    run = _fake_run(tmp_path / "run", "indicators", "public")
+    result = CliRunner().invoke(
+        app, ["report", str(run), "--out", str(tmp_path / "r"), "--lang", "en"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r" / "report.en.html").is_file()
+    assert not (tmp_path / "r" / "report.en.pdf").exists()
+    said = " ".join(result.output.split())  # the terminal may wrap the line
+    assert said.count("no PDF:") == 1, result.output
+    assert "to write PDFs: apt-get install libpango-1.0-0 libpangoft2-1.0-0" in said
+    assert "could not import" not in result.output and "-----" not in result.output
 
 
 def test_pdf_is_a4_with_page_numbers_contents_and_both_scripts(public_report):

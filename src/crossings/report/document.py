@@ -9,6 +9,7 @@ network; the PDF (WeasyPrint) has page numbers and a table of contents.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import html
 import io
@@ -70,14 +71,34 @@ def output_names(lang: str) -> tuple[str, str]:
     return f"report.{lang}.html", f"report.{lang}.pdf"
 
 
-def pdf_available() -> str:
-    """Empty when WeasyPrint can write PDFs here, else why not (one line)."""
+_NO_PANGO_FIX = "apt-get install libpango-1.0-0 libpangoft2-1.0-0"
+
+
+def _import_weasyprint():
+    """WeasyPrint, or MissingDependencyError saying why not and what to install (one line)."""
+    # Without Pango, WeasyPrint prints a multi-line banner to stdout before raising: keep it out
+    # of the command's output, the one-line reason says it all.
     try:
-        import weasyprint  # noqa: F401
+        with contextlib.redirect_stdout(io.StringIO()):
+            import weasyprint
     except ImportError:
-        return "WeasyPrint is not installed (pip install 'crossings[report]')"
+        raise MissingDependencyError(
+            "WeasyPrint is not installed (pip install 'crossings[report]')"
+        ) from None
     except OSError as exc:  # Pango missing: WeasyPrint raises OSError on import
-        return f"WeasyPrint cannot load Pango ({str(exc).splitlines()[0]})"
+        raise MissingDependencyError(
+            f"WeasyPrint cannot load Pango ({str(exc).split(':')[0]}); to write PDFs: "
+            + _NO_PANGO_FIX
+        ) from None
+    return weasyprint
+
+
+def pdf_available() -> str:
+    """Empty when WeasyPrint can write PDFs here, else why not and the fix (one line)."""
+    try:
+        _import_weasyprint()
+    except MissingDependencyError as exc:
+        return str(exc)
     return ""
 
 
@@ -133,11 +154,7 @@ def build_report(
 
 
 def _pdf(page: str) -> bytes:
-    try:
-        import weasyprint
-    except (ImportError, OSError) as exc:
-        raise MissingDependencyError(f"PDF output needs WeasyPrint: {exc}") from None
-    return weasyprint.HTML(string=page, base_url=None).write_pdf()
+    return _import_weasyprint().HTML(string=page, base_url=None).write_pdf()
 
 
 # -- rendering ----------------------------------------------------------------------------------
