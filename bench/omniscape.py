@@ -23,6 +23,7 @@ Build the inputs first: ``.venv/bin/python scripts/build_region.py`` (writes
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import tempfile
 import time
@@ -107,6 +108,11 @@ def _print(rows) -> None:
         )
 
 
+def _fresh(workers: int):
+    """A new cluster per case: a worker's peak (ru_maxrss) then belongs to that case alone."""
+    return DaskExecutor(workers=workers, memory_limit="2GiB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
@@ -116,21 +122,31 @@ def main() -> None:
     grid_2km, grid_1km = REGION / "resistance_2km.tif", REGION / "resistance_1km.tif"
     if not grid_2km.exists():
         raise SystemExit("run scripts/build_region.py first (it writes crossings-out/region/)")
+    load_before = os.getloadavg()
     rows = []
-    with DaskExecutor(workers=args.workers, memory_limit="2GiB") as executor:
-        with tempfile.TemporaryDirectory() as tmp:
-            if "growth" in args.cases:
-                # A land-rich cut in the grid's middle (Kazakh steppe to Tian Shan foothills).
-                for side, label in ((200, "growth-1x"), (400, "growth-4x")):
-                    cut = _cut(grid_2km, slice(250, 250 + side), slice(700, 700 + side), Path(tmp))
+    with tempfile.TemporaryDirectory() as tmp:
+        if "growth" in args.cases:
+            # A land-rich cut in the grid's middle (Kazakh steppe to Tian Shan foothills).
+            for side, label in ((200, "growth-1x"), (400, "growth-4x")):
+                cut = _cut(grid_2km, slice(250, 250 + side), slice(700, 700 + side), Path(tmp))
+                with _fresh(args.workers) as executor:
                     rows.append(run_case(label, cut, 25, 5, executor))
-        if "ca-2km" in args.cases:
+    if "ca-2km" in args.cases:
+        with _fresh(args.workers) as executor:
             rows.append(run_case("ca-2km", grid_2km, 25, 5, executor))
-        if "ca-1km" in args.cases and grid_1km.exists():
-            sample = None if args.full_1km else 2 * TILE
+    if "ca-1km" in args.cases:
+        if not grid_1km.exists():
+            raise SystemExit("no resistance_1km.tif: run scripts/build_region.py first")
+        sample = None if args.full_1km else 2 * TILE
+        with _fresh(args.workers) as executor:
             rows.append(run_case("ca-1km", grid_1km, 50, 9, executor, sample_rows=sample))
     _print(rows)
     print(f"main process peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    load_after = os.getloadavg()
+    print(
+        f"load average (1, 5, 15 min) before {load_before[0]:.1f} {load_before[1]:.1f} "
+        f"{load_before[2]:.1f}, after {load_after[0]:.1f} {load_after[1]:.1f} {load_after[2]:.1f}"
+    )
 
 
 if __name__ == "__main__":

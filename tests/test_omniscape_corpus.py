@@ -16,32 +16,33 @@ from crossings.jobs.omniscape import run_ini
 
 DATA = Path(__file__).parent / "data" / "omniscape"
 
-# case: (ini, project folder, outputs, cell-by-cell relative tolerance, why it is not 1e-6)
+# case: (ini, outputs, cell-by-cell relative tolerance, why it is not 1e-6). The figures behind
+# the two exceptions are printed by bench/omniscape_corpus.py and discussed in docs/omniscape.md.
+CG_REFERENCE = (
+    "reference solved by cg+amg, stopped at relative residual 1e-6: measured 1.6e-5 from our "
+    "direct answer (2.3e-5 on the cells right of and below targets, <= 6.5e-6 elsewhere); a CG "
+    "iterate meeting that rule lands 2e-6 to 6e-6 from the exact answer"
+)
 CASES = {
     "test1": (
         "config.ini",
         ["cum_currmap", "flow_potential", "normalized_cum_currmap"],
         5e-5,
-        "reference solved by CG with rtol 1e-6",
+        CG_REFERENCE,
     ),
     "test1_32bit": (
         "config_32bit.ini",
         ["cum_currmap", "flow_potential", "normalized_cum_currmap"],
         1e-3,
-        "reference solved and summed in float32",
+        "reference solved and summed in float32: measured 5.4e-4",
     ),
-    "test2": ("config2.ini", ["cum_currmap"], 5e-5, "reference solved by CG with rtol 1e-6"),
-    "test3": (
-        "config3.ini",
-        ["cum_currmap", "flow_potential"],
-        1e-5,
-        "reference read its ASCII inputs as float32",
-    ),
+    "test2": ("config2.ini", ["cum_currmap"], 5e-5, CG_REFERENCE),
+    "test3": ("config3.ini", ["cum_currmap", "flow_potential"], 1e-6, ""),
     "test4a": (
         "config4a.ini",
         ["cum_currmap", "flow_potential", "normalized_cum_currmap"],
-        5e-5,
-        "reference solved by CG with rtol 1e-6",
+        1e-6,
+        "",  # outside the target neighbours where the reference is wrong (see below)
     ),
     "test5": ("config5.ini", ["cum_currmap"], 1e-6, ""),
     "test6": ("config6.ini", ["cum_currmap"], 1e-6, ""),
