@@ -11,6 +11,7 @@ import functools
 import hmac
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
@@ -319,6 +320,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
         The whole layer comes from memory, cached per policy view; a filtered one is built.
         """
+        return await layer_response(request, name, bbox, fence_id)
+
+    async def layer_response(request: Request, name: str, bbox=None, fence_id=None) -> Response:
         who, published = await caller(request), await current_publications()
         layer = published.layers.get(name)
         if layer is None:
@@ -802,7 +806,36 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         return _catalogue(lang)
 
     _mount_ui(app)
+    app.add_middleware(WholeLayerFastPath, serve=layer_response)
     return app
+
+
+class WholeLayerFastPath:
+    """``GET /api/layers/NAME/features`` without a query goes straight to its handler.
+
+    That request is the hot path under load; FastAPI's routing and parameter solving cost as much
+    as the rest of it. The handler is the route's own (same checks, cache, audit, response); any
+    other request, and any refusal (an unknown layer, say), goes through the app as usual.
+    """
+
+    PATH = re.compile(r"/api/layers/([^/]{1,128})/features")
+
+    def __init__(self, app, serve):
+        self.app = app
+        self.serve = serve
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "GET" and not scope["query_string"]:
+            match = self.PATH.fullmatch(scope["path"])
+            if match:
+                try:
+                    response = await self.serve(Request(scope, receive), match[1])
+                except HTTPException:
+                    pass  # the app answers it, as for any route
+                else:
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
 
 
 # ---- helpers ------------------------------------------------------------------------------
