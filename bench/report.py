@@ -10,6 +10,7 @@ with the ratio of the HTML to what embedding the run's own PNGs and whole fonts 
 from __future__ import annotations
 
 import base64
+import os
 import resource
 import sys
 import tempfile
@@ -53,9 +54,14 @@ def main() -> None:
             result = build_report([demo], out, languages=("en", "ru"), audience=audience)
             seconds = time.perf_counter() - started
             sizes = {p.name: p.stat().st_size for p in result.files}
+            images = (out / "report.en.html").read_text(encoding="utf-8").count("<img ")
             rows.append((audience, seconds, sizes, result.pdf_skipped))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"demo folder: {demo}; peak memory of this process: {peak_mb:.0f} MB")
+    print(
+        f"load average (1/5/15 min) at the end: {load}; images in the confidential HTML: {images}"
+    )
     print(f"embedding the runs' PNGs and whole fonts instead would weigh {naive / 1e6:.2f} MB")
     header = (
         "audience",

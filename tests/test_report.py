@@ -121,6 +121,18 @@ def test_every_table_shows_the_numbers_of_its_csv(public_report, demo_out, lang)
     assert {"indicators/protconn.csv", "hotspots/hotspots.csv"} <= sources
 
 
+def test_the_demo_omniscape_run_is_reported_per_scenario(public_report, demo_out):
+    """The job's own output names (cum_currmap_<scenario>.tif and the differences)."""
+    _, out = public_report
+    page = (out / "report.en.html").read_text(encoding="utf-8")
+    chapter = re.search(r'data-job="omniscape">(.*?)</section>', page, re.S)[1]
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", chapter, re.S)
+    written = {p.name for p in (demo_out / "omniscape").glob("cum_currmap*.tif")}
+    assert len(written) == 5 and sum(c.startswith("Cumulative current, ") for c in captions) == 3
+    assert sum(c.startswith("Current the ") for c in captions) == 2
+    assert all(c.endswith("(averaged over 10 km cells)") for c in captions)
+
+
 def test_rejected_candidates_by_rule_count_the_csv(public_report, demo_out):
     _, out = public_report
     tables = _tables((out / "report.en.html").read_text(encoding="utf-8"))
