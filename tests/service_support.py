@@ -51,7 +51,10 @@ def backend_params():
 def postgis_database() -> tuple[str, callable]:
     """A fresh database owned by a role that row-level security applies to; returns (url, drop)."""
     if not POSTGRES_URL:
-        message = "no PostgreSQL/PostGIS server: set CROSSINGS_TEST_POSTGRES_URL (.ci/run does)"
+        message = (
+            "no PostgreSQL/PostGIS server: apt-get install postgresql-15-postgis-3, then set "
+            "CROSSINGS_TEST_POSTGRES_URL to the URL scripts/test_postgres.sh prints (.ci/run does)"
+        )
         if REQUIRE_POSTGIS:
             pytest.fail(message + " -- CROSSINGS_REQUIRE_POSTGIS=1 requires it")
         pytest.skip(message)

@@ -31,7 +31,7 @@ REQUIRE_PDF = os.environ.get("CROSSINGS_REQUIRE_PDF") == "1"
 
 def _need_pdf_tools():
     problems = [pdf_available()] + [
-        f"{tool} (poppler-utils) is not installed"
+        f"{tool} is not installed (apt-get install poppler-utils)"
         for tool in ("pdftotext", "pdftoppm")
         if shutil.which(tool) is None
     ]

@@ -7,6 +7,7 @@ the skip into a failure. Screenshots go to tests/artifacts/service/ (not committ
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import threading
 import time
@@ -15,7 +16,8 @@ from pathlib import Path
 import pytest
 from service_support import PASSWORD, make_world
 
-CHROMIUM = Path("/usr/bin/chromium")
+# A runnable one on PATH: a leftover or broken /usr/bin/chromium must skip, not error at launch.
+CHROMIUM = shutil.which("chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts" / "service"
 FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -26,13 +28,13 @@ FLAGS = [
 
 def _require_browser():
     reason = None
-    if not CHROMIUM.exists():
+    if CHROMIUM is None:
         reason = "Debian's chromium is not installed (apt-get install chromium)"
     else:
         try:
             import playwright.sync_api  # noqa: F401
         except ImportError:
-            reason = "the playwright package is not installed"
+            reason = "the playwright package is not installed (pip install 'crossings[test]')"
     if reason:
         if os.environ.get("CROSSINGS_REQUIRE_BROWSER") == "1":
             pytest.fail(reason + " -- CROSSINGS_REQUIRE_BROWSER=1 requires it")
@@ -69,7 +71,7 @@ def browser(live):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         yield chromium
         chromium.close()
 
