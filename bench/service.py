@@ -304,10 +304,11 @@ def print_table(args, modes, results, plain, zipped, same, memory) -> None:
         f"crossings serve load test: {os.cpu_count()} cores, {args.workers} uvicorn worker(s), "
         f"{args.client_procs} client process(es)"
     )
+    think = f"{args.think_ms:g} ms (uniform 0.5-1.5x)" if args.think_ms else "none"
     print(
-        f"load model: closed loop, {args.clients} keep-alive connections, think time "
-        f"{args.think_ms:g} ms (uniform 0.5-1.5x), {args.seconds:g} s per mode; "
-        f"{args.signed_in:.0%} bearer-token clients (scientist KGZ), the rest anonymous"
+        f"load model: closed loop, {args.clients} keep-alive connections, think time {think}, "
+        f"{args.seconds:g} s per mode; {args.signed_in:.0%} bearer-token clients "
+        "(scientist KGZ), the rest anonymous"
     )
     print(
         f"layer: {args.features} restricted points, generalised to 10 km for both views: "
