@@ -209,10 +209,11 @@ _SOLVER_THREAD: list = []
 def solve_tile(task) -> TileResult:
     """Solve every window of one tile: ``task = (source, options, tile, correction)``.
 
-    The windows are solved on one long-lived thread per process: executors (Dask's worker
-    pool) may run each task on a new thread, and every new thread that calls BLAS or malloc
-    keeps buffers of its own (about 60 MB per thread measured), so peak memory would grow with
-    the number of tiles instead of staying bounded by one tile.
+    The windows are solved on one long-lived thread per process, so that per-thread state
+    (BLAS buffers, allocator caches) exists once, whatever thread an executor runs the task
+    on. The growth of worker memory with the number of tiles once blamed on such buffers was
+    SuperLU's: factors made on a non-main thread are never freed (scipy issue 15921), which the
+    AMG preconditioner no longer uses for its coarsest level (see docs/scale.md).
     """
     if not _SOLVER_THREAD:
         from concurrent.futures import ThreadPoolExecutor
