@@ -37,7 +37,10 @@ def cholmod_imports() -> bool:
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "cholmod: the test needs the CHOLMOD solver")
     if os.environ.get("CROSSINGS_REQUIRE_CHOLMOD") == "1" and not cholmod_imports():
-        raise pytest.UsageError(f"CROSSINGS_REQUIRE_CHOLMOD=1 but {MISSING_CHOLMOD}")
+        raise pytest.UsageError(
+            f"CROSSINGS_REQUIRE_CHOLMOD=1 but {MISSING_CHOLMOD} (make logs its install "
+            "of it to .venv/cholmod-install.log)"
+        )
 
 
 def _uses_cholmod(item) -> bool:
