@@ -230,19 +230,13 @@ def _landscape_figure(ctx: ReportContext) -> Figure | None:
     if path is None:
         return None
     basemap = ctx.basemap()
-    png = raster_figure(
-        path,
-        block=1,
-        basemap=basemap,
-        colour_label=i18n.gettext("Resistance to movement (log scale)"),
-        cmap="YlOrBr",
-    )
+    png = raster_figure(path, block=1, basemap=basemap, cmap="YlOrBr")
     text = i18n.gettext("The landscape: resistance to movement, borders and the fence")
     if basemap.fence_cells is not None:
         text += " " + i18n.gettext("(the fence as the %(km)s km cells it crosses)") % {
             "km": i18n.number(basemap.fence_grid_m / 1000)
         }
-    return Figure(text, png, text)
+    return Figure(text, png, text, i18n.gettext("Resistance to movement (log scale)"))
 
 
 def _audience_label(audience: str) -> str:

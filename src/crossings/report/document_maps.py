@@ -8,7 +8,10 @@ grid-cell centres, and the only words are axis labels passed in already translat
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import matplotlib
@@ -126,20 +129,45 @@ def _read_generalised(path, block: int):
     return grid, values
 
 
+#: Raster maps already drawn, by file, precision and basemap: every language shares them.
+_RASTER_MAPS: OrderedDict[tuple, bytes] = OrderedDict()
+_RASTER_MAPS_KEPT = 32
+
+
+def _basemap_key(basemap: Basemap) -> str:
+    digest = hashlib.sha256(repr(basemap.fence_grid_m).encode())
+    for array in (*basemap.countries, *basemap.fence_lines, basemap.fence_cells):
+        if array is not None:
+            digest.update(np.ascontiguousarray(array).tobytes())
+            digest.update(repr(array.shape).encode())
+    return digest.hexdigest()
+
+
 def raster_figure(
     path,
     *,
     block: int,
     basemap: Basemap,
-    colour_label: str,
     diverging: bool = False,
     cmap: str = "magma",
 ) -> bytes:
     """A current (or difference) map of a GeoTIFF, averaged over ``block`` x ``block`` cells.
 
     ``cmap`` colours a map that is not ``diverging`` (log scale), e.g. ``"YlOrBr"`` for
-    resistance.
+    resistance. The map has no words: the caller gives the colour bar's meaning as the figure's
+    legend, so the languages of one report draw each map once.
     """
+    stat = os.stat(path)
+    key = (os.fspath(path), stat.st_mtime_ns, stat.st_size, block, diverging, cmap)
+    key += (_basemap_key(basemap),)
+    if key not in _RASTER_MAPS:
+        _RASTER_MAPS[key] = _draw_raster_map(path, block, basemap, diverging, cmap)
+        while len(_RASTER_MAPS) > _RASTER_MAPS_KEPT:
+            _RASTER_MAPS.popitem(last=False)
+    return _RASTER_MAPS[key]
+
+
+def _draw_raster_map(path, block: int, basemap: Basemap, diverging: bool, cmap: str) -> bytes:
     grid, values = _read_generalised(path, block)
     extent = _extent(grid)
     with plt.rc_context(_FONT):
@@ -163,8 +191,7 @@ def raster_figure(
                 zorder=1,
             )
         _draw_basemap(axes, basemap, extent)
-        bar = figure.colorbar(image, ax=axes, shrink=0.75, pad=0.02)
-        bar.set_label(colour_label)
+        figure.colorbar(image, ax=axes, shrink=0.75, pad=0.02)
         return _png(figure, tight=False)
 
 

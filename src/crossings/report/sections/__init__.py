@@ -108,6 +108,9 @@ class Figure:
     caption: str
     png: bytes
     alt: str = ""
+    #: What the colour bar means, shown under the caption (not in the image: one image serves
+    #: every language).
+    legend: str = ""
 
 
 @dataclass

@@ -48,11 +48,9 @@ def build(run, ctx) -> Section:
         )
     current = run.find("*_cum_curmap.asc") or run.find("*_cum_curmap.tif")
     if current:
-        png = raster_figure(
-            current, block=1, basemap=ctx.basemap(), colour_label=_("Current (amperes, log scale)")
-        )
+        png = raster_figure(current, block=1, basemap=ctx.basemap())
         text = _("Cumulative current")
-        section.blocks.append(Figure(text, png, text))
+        section.blocks.append(Figure(text, png, text, _("Current (amperes, log scale)")))
     if run.config:
         section.blocks.append(parameters_table(run))
     section.methods = {

@@ -127,11 +127,9 @@ def current_maps(section: Section, ctx, maps) -> int:
         label = (
             _("Current difference (amperes)") if diverging else _("Current (amperes, log scale)")
         )
-        png = raster_figure(
-            path, block=block, basemap=ctx.basemap(), colour_label=label, diverging=diverging
-        )
+        png = raster_figure(path, block=block, basemap=ctx.basemap(), diverging=diverging)
         text = f"{caption} {note}".strip()
-        section.blocks.append(Figure(text, png, text))
+        section.blocks.append(Figure(text, png, text, label))
         averaged += block > 1
     return averaged
 
