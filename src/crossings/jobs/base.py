@@ -32,10 +32,21 @@ __all__ = [
     "memory_limit",
     "MANIFEST",
     "RUN_TOML",
+    "DEMO_LANDSCAPE_SECTION",
+    "run_demo_job",
 ]
 
 MANIFEST = "manifest.json"
 RUN_TOML = "run.toml"
+
+#: The ``[landscape]`` section of a job that runs on the bundled demo files (the demo steps).
+DEMO_LANDSCAPE_SECTION = {
+    "resistance": "resistance.tif",
+    "fences": "layers.gpkg",
+    "fences_layer": "fences",
+    "openings": "layers.gpkg",
+    "openings_layer": "openings",
+}
 
 #: ``progress(stage, done, total)``: a job calls it as it advances; ``total`` is None when unknown.
 Progress = Callable[[str, int, "int | None"], None]
@@ -249,3 +260,18 @@ def available_memory_bytes() -> int:
 def memory_limit(max_memory_gb: float | None) -> int:
     """Bytes a run may use: ``max_memory_gb`` if given, else the memory available now."""
     return int(max_memory_gb * 2**30) if max_memory_gb else available_memory_bytes()
+
+
+def run_demo_job(job, mapping: Mapping[str, Any], out_dir: Path, heading) -> list[str]:
+    """Run ``job`` on the bundled demo files into ``out_dir/<job.NAME>``; the step's summary lines.
+
+    ``heading`` is the first line, or a function of the run's record that makes it.
+    """
+    from crossings.landscape import demo_path
+
+    config = job.Config.from_mapping(mapping, base_dir=demo_path())
+    record = job.run(config, Path(out_dir) / job.NAME)
+    lines = [heading(record) if callable(heading) else heading]
+    lines += [f"  {line}" for line in record.figures["summary"]]
+    lines.append(f"wrote {job.NAME}/ ({len(record.outputs)} files)")
+    return lines

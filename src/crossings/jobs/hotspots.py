@@ -17,6 +17,7 @@ The outputs name fence lengths and camera use per section: their sensitivity is 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,11 +54,13 @@ from crossings.io.protected_areas import (
 from crossings.io.runlog import RunLog
 from crossings.io.vector import read_vector, write_gpkg
 from crossings.jobs.base import (
+    DEMO_LANDSCAPE_SECTION,
     Progress,
     RunRecord,
     check_config,
     config_from_mapping,
     report_progress,
+    run_demo_job,
 )
 from crossings.jobs.indicators import (
     DEFAULT_CRS,
@@ -422,13 +425,7 @@ DEMO_JOB = {
     "regions": {"path": "layers.gpkg", "layer": "countries"},
     "protected_areas": {"path": "layers.gpkg", "layer": "protected_areas"},
     "ranges": {"path": "layers.gpkg", "layer": "ranges"},
-    "landscape": {
-        "resistance": "resistance.tif",
-        "fences": "layers.gpkg",
-        "fences_layer": "fences",
-        "openings": "layers.gpkg",
-        "openings_layer": "openings",
-    },
+    "landscape": DEMO_LANDSCAPE_SECTION,
 }
 
 
@@ -438,16 +435,14 @@ def demo_step(landscape, out_dir: Path) -> list[str]:
     Adds the ``current`` criterion when the connectivity step has written its current map with
     the openings.
     """
-    from crossings.landscape import demo_path
-
     out_dir = Path(out_dir)
     job = dict(DEMO_JOB)
     found = sorted((out_dir / "connectivity").glob("cum_current_fence_mitigated*.tif"))
     if found:
         job["current"] = str(found[0].resolve())
-    config = Config.from_mapping(job, base_dir=demo_path())
-    record = run(config, out_dir / "hotspots")
-    lines = [f"hotspots: {record.figures['sections']} KAZ-UZB sections of ~25 km ranked"]
-    lines += [f"  {line}" for line in record.figures["summary"]]
-    lines.append(f"wrote hotspots/ ({len(record.outputs)} files)")
-    return lines
+    return run_demo_job(
+        sys.modules[__name__],
+        job,
+        out_dir,
+        lambda record: f"hotspots: {record.figures['sections']} KAZ-UZB sections of ~25 km ranked",
+    )

@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 import math
 import os
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -41,11 +42,13 @@ from crossings.io.atomic import atomic_path
 from crossings.io.protected_areas import read_protected_areas, read_regions, read_sections
 from crossings.io.runlog import RunLog
 from crossings.jobs.base import (
+    DEMO_LANDSCAPE_SECTION,
     Progress,
     RunRecord,
     check_config,
     config_from_mapping,
     report_progress,
+    run_demo_job,
 )
 
 __all__ = ["NAME", "Config", "Scenario", "run", "demo_step"]
@@ -447,26 +450,14 @@ DEMO_JOB = {
     "scenarios": ["no_fence", "fence_closed", "fence_mitigated"],
     "regions": {"path": "states.gpkg", "layer": "states", "area_column": "area_km2"},
     "protected_areas": {"path": "layers.gpkg", "layer": "protected_areas"},
-    "landscape": {
-        "resistance": "resistance.tif",
-        "fences": "layers.gpkg",
-        "fences_layer": "fences",
-        "openings": "layers.gpkg",
-        "openings_layer": "openings",
-    },
+    "landscape": DEMO_LANDSCAPE_SECTION,
 }
 
 
 def demo_step(landscape, out_dir: Path) -> list[str]:
     """ProtConn of the five states with the demo's ILLUSTRATIVE PAs, least-cost distances."""
-    from crossings.landscape import demo_path
-
-    config = Config.from_mapping(DEMO_JOB, base_dir=demo_path())
-    record = run(config, Path(out_dir) / "indicators")
-    lines = ["indicators (ILLUSTRATIVE protected areas, least-cost distances):"]
-    lines += [f"  {line}" for line in record.figures["summary"]]
-    lines.append(f"wrote indicators/ ({len(record.outputs)} files)")
-    return lines
+    heading = "indicators (ILLUSTRATIVE protected areas, least-cost distances):"
+    return run_demo_job(sys.modules[__name__], DEMO_JOB, Path(out_dir), heading)
 
 
 def _fmt(value: float) -> str:

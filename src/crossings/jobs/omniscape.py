@@ -21,6 +21,7 @@ import csv
 import logging
 import math
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -48,11 +49,13 @@ from crossings.io.atomic import atomic_path
 from crossings.io.raster import read_raster, write_geotiff
 from crossings.io.runlog import RunLog
 from crossings.jobs.base import (
+    DEMO_LANDSCAPE_SECTION,
     Progress,
     RunRecord,
     check_config,
     config_from_mapping,
     report_progress,
+    run_demo_job,
 )
 from crossings.jobs.connectivity import LandscapeFiles, Scenario
 
@@ -574,23 +577,11 @@ DEMO_JOB = {
     "radius_m": 10000.0,
     "block_size": 9,
     "solver": "splu",
-    "landscape": {
-        "resistance": "resistance.tif",
-        "fences": "layers.gpkg",
-        "fences_layer": "fences",
-        "openings": "layers.gpkg",
-        "openings_layer": "openings",
-    },
+    "landscape": DEMO_LANDSCAPE_SECTION,
 }
 
 
 def demo_step(landscape, out_dir: Path) -> list[str]:
     """Omniscape on the demo landscape (radius 10 km): no fence, fence closed, with openings."""
-    from crossings.landscape import demo_path
-
-    config = Config.from_mapping(DEMO_JOB, base_dir=demo_path())
-    record = run(config, Path(out_dir) / "omniscape")
-    lines = ["omniscape (moving window, radius 10 km, block 9 cells):"]
-    lines += [f"  {line}" for line in record.figures["summary"]]
-    lines.append(f"wrote omniscape/ ({len(record.outputs)} files)")
-    return lines
+    heading = "omniscape (moving window, radius 10 km, block 9 cells):"
+    return run_demo_job(sys.modules[__name__], DEMO_JOB, Path(out_dir), heading)
