@@ -357,21 +357,7 @@ def bar_chart(categories: list[str], series: dict[str, list[float]], *, y_label:
         positions = np.arange(len(categories))
         for i, (name, values) in enumerate(series.items()):
             axes.bar(positions + i * width, values, width, label=name)
-        axes.set_xticks(positions + width * (len(series) - 1) / 2)
-        tilted = len(categories) > 4
-        axes.set_xticklabels(
-            categories, rotation=30 if tilted else 0, ha="right" if tilted else "center"
-        )
-        axes.set_ylabel(y_label)
-        # Below the axes, so the legend never hides a bar.
-        axes.legend(
-            fontsize=7.5,
-            ncol=2,
-            loc="upper center",
-            bbox_to_anchor=(0.5, -0.12 if not tilted else -0.3),
-            frameon=False,
-        )
-        axes.grid(axis="y", alpha=0.3)
+        _label_categories(axes, positions + width * (len(series) - 1) / 2, categories, y_label, 2)
         return _png(figure)
 
 
@@ -388,21 +374,27 @@ def stacked_bar_chart(
             axes.bar(positions, values, 0.7, bottom=bottom, label=name, color=colour)
             bottom += np.asarray(values, dtype=float)
         axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-        tilted = len(categories) > 4
-        axes.set_xticks(positions)
-        axes.set_xticklabels(
-            categories, rotation=30 if tilted else 0, ha="right" if tilted else "center"
-        )
-        axes.set_ylabel(y_label)
-        axes.legend(
-            fontsize=7.5,
-            ncol=4,
-            loc="upper center",
-            bbox_to_anchor=(0.5, -0.12 if not tilted else -0.3),
-            frameon=False,
-        )
-        axes.grid(axis="y", alpha=0.3)
+        _label_categories(axes, positions, categories, y_label, 4)
         return _png(figure)
+
+
+def _label_categories(axes, ticks, categories: list[str], y_label: str, legend_columns: int):
+    """Category names under the bars (tilted when many), the y label, a grid and the legend."""
+    tilted = len(categories) > 4
+    axes.set_xticks(ticks)
+    axes.set_xticklabels(
+        categories, rotation=30 if tilted else 0, ha="right" if tilted else "center"
+    )
+    axes.set_ylabel(y_label)
+    # Below the axes, so the legend never hides a bar.
+    axes.legend(
+        fontsize=7.5,
+        ncol=legend_columns,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.12 if not tilted else -0.3),
+        frameon=False,
+    )
+    axes.grid(axis="y", alpha=0.3)
 
 
 def hourly_chart(series: dict[str, list[float]], *, x_label: str, y_label: str) -> bytes:
