@@ -1,6 +1,7 @@
 """Benchmark the circuit engine as users run it: whole ``crossings circuitscape run`` processes.
 
-Cases (issue 15): one pair on 1M and 4M cells, 20 focal points (190 pairs) with a cumulative
+Cases (issue 15): ``startup`` (100 cells, one pair: the fixed cost of a whole process), one
+pair on 1M and 4M cells, 20 focal points (190 pairs) with a cumulative
 current map on 1M cells, and (on request, ``--cases 12m-20``) 20 focal points on 12M cells
 (4000 x 3000, a Circuitscape BigTests size). Inputs are Circuitscape files: an ASCII resistance
 grid (log-uniform 1..100, seed 42, 8 neighbours) and an ``id x y`` point list; the job writes
@@ -43,6 +44,9 @@ DEFAULT_BASELINE = "c77cd3f"
 
 CASES = {
     # name: (rows, cols, focal points, target seconds, target peak MB)
+    # startup: 100 cells, one pair: the fixed cost of a process (interpreter, imports, CLI,
+    # run record), what every run pays before and after its grid work.
+    "startup": (10, 10, 2, None, None),
     "1m-1": (1000, 1000, 2, 2.5, None),
     "4m-1": (2000, 2000, 2, 8.0, 1024),
     "1m-190": (1000, 1000, 20, 8.0, None),
@@ -270,7 +274,8 @@ def _row(case, code, runs, reference):
     if reference is not None:
         ratio, cpu_ratio = f"{min(walls) / reference[0]:.2f}", f"{cpu / reference[1]:.2f}"
     stages = " ".join(f"{best['stages'][s]:>6.2f}" for s in STAGES)
-    targets = f"{target_s:g} s" + (f", {target_mb / 1024:g} GB" if target_mb else "")
+    targets = f"{target_s:g} s" if target_s else "-"
+    targets += f", {target_mb / 1024:g} GB" if target_mb else ""
     return (
         f"{case:<7} {code:<8} {rows * cols:>10,} {n_focal * (n_focal - 1) // 2:>5} "
         f"{min(walls):>7.2f} {statistics.median(walls):>7.2f} {cpu:>6.2f} "

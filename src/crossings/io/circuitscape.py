@@ -438,7 +438,7 @@ _HEADER_KEYS = ("ncols", "nrows", "xllcorner", "yllcorner", "cellsize", "nodata_
 def _ascii_header(path: Path) -> tuple[dict[str, float], int]:
     """The header keys of an ASCII grid and the number of lines they take; only the header
     lines are read (the values are read by :func:`_ascii_values`)."""
-    from crossings.io.raster import parse_ascii_header
+    from crossings.io.ascii_header import parse_ascii_header
 
     if not path.is_file():
         raise InputFileError(path, "file not found", "Check the path in the INI file.")

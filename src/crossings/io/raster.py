@@ -23,6 +23,7 @@ from rasterio.transform import Affine
 
 from crossings.core.grid import GridSpec
 from crossings.errors import ConfigError, CrossingsWarning, GridAlignmentError, InputFileError
+from crossings.io.ascii_header import HEADER_FIX, parse_ascii_header
 from crossings.io.atomic import atomic_path
 
 __all__ = [
@@ -72,59 +73,6 @@ def _gdal_path(path: Path) -> str:
     return text
 
 
-#: Keys of an Arc/Info ASCII grid header (corners or centres; GDAL also takes dx / dy).
-ASCII_HEADER_KEYS = (
-    "ncols", "nrows", "xllcorner", "yllcorner", "xllcenter", "yllcenter", "cellsize", "dx",
-    "dy", "nodata_value",
-)  # fmt: skip
-_HEADER_FIX = (
-    "An ASCII grid starts with 'ncols N', 'nrows N', 'xllcorner X', 'yllcorner Y', "
-    "'cellsize C' and optionally 'NODATA_value V' lines"
-)
-
-
-def parse_ascii_header(lines: Sequence[str], path: str | os.PathLike) -> tuple[dict, int]:
-    """The header of an Arc/Info ASCII grid and the index of its first data line.
-
-    Errors name the file, the line and the key:
-
-    >>> parse_ascii_header(["ncols 3", "nrows 2", "1 2 3"], "g.asc")
-    ({'ncols': 3.0, 'nrows': 2.0}, 2)
-    >>> parse_ascii_header(["ncols three"], "g.asc")
-    Traceback (most recent call last):
-    ...
-    crossings.errors.InputFileError: g.asc: line 1: ncols must be a number; got 'three'. ...
-    """
-    header: dict[str, float] = {}
-    for index, line in enumerate(lines):
-        parts = line.split()
-        if not parts or parts[0][0].isdigit() or parts[0][0] in "-+.":
-            return header, index
-        key, where = parts[0].lower(), f"line {index + 1}"
-        if key not in ASCII_HEADER_KEYS:
-            raise InputFileError(
-                path, f"{where}: {parts[0]!r} is not a grid header key", _HEADER_FIX
-            )
-        if len(parts) != 2:
-            raise InputFileError(
-                path, f"{where}: {parts[0]} needs one value; got {line.strip()[:60]!r}", _HEADER_FIX
-            )
-        try:
-            value = float(parts[1])
-        except ValueError:
-            raise InputFileError(
-                path, f"{where}: {parts[0]} must be a number; got {parts[1][:30]!r}", _HEADER_FIX
-            ) from None
-        if key in ("ncols", "nrows") and not (value >= 1 and value == int(value)):
-            raise InputFileError(
-                path,
-                f"{where}: {parts[0]} must be a whole number >= 1; got {parts[1]!r}",
-                _HEADER_FIX,
-            )
-        header[key] = value
-    return header, len(lines)
-
-
 def _check_ascii_header(path: Path) -> None:
     """Refuse a broken ASCII grid header with its line and key (GDAL only says "not recognized")."""
     import gzip
@@ -139,7 +87,7 @@ def _check_ascii_header(path: Path) -> None:
     header, _ = parse_ascii_header(head, path)
     missing = [k for k in ("ncols", "nrows") if k not in header]
     if missing:
-        raise InputFileError(path, f"the grid header has no {' or '.join(missing)}", _HEADER_FIX)
+        raise InputFileError(path, f"the grid header has no {' or '.join(missing)}", HEADER_FIX)
 
 
 def _is_ascii_grid(path: Path) -> bool:
