@@ -287,3 +287,21 @@ def test_grids_are_written_as_savetxt_writes_them_byte_for_byte(tmp_path):
     lines = path.read_text().splitlines(keepends=True)
     assert "".join(lines[6:]) == expected.getvalue()
     assert lines[6].split()[:3] == ["-0", "0", "0.0001"] and "-9999" in lines[7]
+
+
+def test_an_ascii_job_runs_without_gdal_or_proj(tmp_path):
+    """A process's fixed cost: an ASCII job reads its grids itself, so importing rasterio and
+    pyproj (a tenth of a second, ``bench/circuit.py --cases startup``) is waste."""
+    import subprocess
+    import sys
+
+    ini = _job(tmp_path, np.ones((4, 5)), _corners((4, 5)))
+    code = (
+        "import sys\nfrom crossings.cli import main\n"
+        f"sys.argv = ['crossings', 'circuitscape', 'run', {str(ini)!r}]\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert exit.code in (0, None), exit.code\n"
+        "print([m for m in ('rasterio', 'pyproj', 'pandas') if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stderr
+    assert (tmp_path / "out" / "job_cum_curmap.asc").exists()
