@@ -299,7 +299,8 @@ def test_an_ascii_job_runs_without_gdal_or_proj(tmp_path):
     code = (
         "import sys\nfrom crossings.cli import main\n"
         f"sys.argv = ['crossings', 'circuitscape', 'run', {str(ini)!r}]\n"
-        "try:\n    main()\nexcept SystemExit as exit:\n    assert exit.code in (0, None), exit.code\n"
+        "try:\n    main()\n"
+        "except SystemExit as exit:\n    assert exit.code in (0, None), exit.code\n"
         "print([m for m in ('rasterio', 'pyproj', 'pandas') if m in sys.modules])"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
