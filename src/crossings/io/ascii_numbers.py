@@ -20,8 +20,9 @@ __all__ = ["NotANumberError", "parse_numbers"]
 _POWERS = 10.0 ** np.arange(23)
 #: Tokens longer than this are converted by numpy's C parser (no number of a grid is).
 _WIDTH = 32
-#: Bytes parsed at once: bounds the temporaries (a few times this) for 100M-cell grids.
-_CHUNK_BYTES = 1 << 23
+#: Bytes parsed at once: bounds the temporaries (a few times this), and 1 MiB is faster than
+#: larger chunks (the columns stay in cache).
+_CHUNK_BYTES = 1 << 20
 
 
 class NotANumberError(ValueError):
