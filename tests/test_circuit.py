@@ -565,3 +565,25 @@ def test_pairwise_on_an_executor_equals_serial(solver):
     both = pairwise(graph, focal, options=options, maximum=True, executor=_ProcessExecutor())
     reference = pairwise(graph, focal, options=options, maximum=True)
     np.testing.assert_allclose(both.max_current, reference.max_current, atol=1e-10)
+
+
+@pytest.mark.parametrize("four", [False, True])
+@pytest.mark.parametrize("holes", [0.0, 0.3])
+def test_grid_laplacian_equals_the_edge_list_laplacian(four, holes):
+    """The stencil assembly (blocks of rows, zeros removed) against the COO assembly from the
+    graph's edge list, with NoData, edges cut to zero by a fence, and a cell without edges."""
+    resistance = _landscape(11, shape=(37, 23), holes=holes, wall=False)
+    resistance[5, 5] = 1.0
+    resistance[4:7, 4:7][np.arange(9).reshape(3, 3) != 4] = np.nan  # (5, 5) isolated
+    graph = build_graph(GridSpec.from_origin(0, 37, 1, (37, 23), "EPSG:3857"), 1 / resistance)
+    cut = [w.copy() for w in graph.edge_weights]
+    cut[0][10:30, 12] = 0.0  # a closed fence across the east-going edges
+    graph = graph.with_edge_weights(cut)
+    assembled = build_network(graph).laplacian
+    reference = graph.laplacian()
+    assert assembled.has_sorted_indices
+    np.testing.assert_allclose(assembled.toarray(), reference.toarray(), rtol=1e-15, atol=0)
+    node = graph.node_index[5, 5]
+    row = assembled.indices[assembled.indptr[node] : assembled.indptr[node + 1]]
+    assert row.tolist() == [node]  # the isolated node keeps its (zero) diagonal entry
+    assert assembled.nnz == reference.nnz + int(np.count_nonzero(reference.diagonal() == 0))
