@@ -587,3 +587,21 @@ def test_grid_laplacian_equals_the_edge_list_laplacian(four, holes):
     row = assembled.indices[assembled.indptr[node] : assembled.indptr[node + 1]]
     assert row.tolist() == [node]  # the isolated node keeps its (zero) diagonal entry
     assert assembled.nnz == reference.nnz + int(np.count_nonzero(reference.diagonal() == 0))
+
+
+def test_components_of_full_grids_with_and_without_a_closed_fence():
+    """The shortcut for full grids whose east and south edges all conduct, and the graph
+    search when a fence closes them, against the independent flood fill."""
+    grid = GridSpec.from_origin(0, 12, 1, (12, 9), "EPSG:3857")
+    graph = build_graph(grid, 1 / _landscape(3, shape=(12, 9), holes=0.0, wall=False))
+    open_network = build_network(graph)
+    assert open_network.n_components == 1
+    assert open_network.component.tolist() == [0] * 108
+    cut = [w.copy() for w in graph.edge_weights]
+    cut[0][:, 4] = 0.0  # east edges from column 4
+    cut[2][:, 4] = 0.0  # south-east edges from column 4
+    cut[3][:, 5] = 0.0  # south-west edges from column 5
+    fenced = build_network(graph.with_edge_weights(cut))
+    reference = _flood_components(fenced.laplacian.toarray())
+    assert fenced.n_components == 2 == reference.max() + 1
+    np.testing.assert_array_equal(fenced.component, reference)

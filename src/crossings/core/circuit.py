@@ -172,14 +172,28 @@ def build_network(graph: ConductanceGraph, regions: np.ndarray | None = None) ->
         edge_i, edge_j, edge_w = _merged_edges(node_of_cell[i], node_of_cell[j], w, n)
         del i, j, w
         laplacian = _laplacian(edge_i, edge_j, edge_w, n)
-    # The Laplacian is symmetric, so strong components are the connected components; this
-    # avoids the symmetrised copy the undirected algorithm makes.
-    count, labels = csgraph.connected_components(laplacian, directed=True, connection="strong")
-    labels = labels.astype(np.int64)
+    count, labels = _components(laplacian, graph if regions is None else None)
     grid_graph = graph if regions is None else None  # nodes are cells: currents by slicing
     return CircuitNetwork(
         cell_node, n, edge_i, edge_j, edge_w, laplacian, labels, int(count), grid_graph
     )
+
+
+def _components(laplacian: sp.csr_matrix, graph: ConductanceGraph | None):
+    """Connected components: ``(count, labels)`` (labels int32, one per node)."""
+    if graph is not None and _is_connected_full_grid(graph):
+        return 1, np.zeros(graph.n_nodes, dtype=np.int32)
+    # The Laplacian is symmetric, so strong components are the connected components; this
+    # avoids the symmetrised copy the undirected algorithm makes.
+    return csgraph.connected_components(laplacian, directed=True, connection="strong")
+
+
+def _is_connected_full_grid(graph: ConductanceGraph) -> bool:
+    """True when every cell is a node and every east and south edge conducts: the rows are
+    chains joined by the south edges, so the graph is one component (a test of two arrays
+    instead of a graph search over all edges: 0.18 s at 4M cells)."""
+    east, south = graph.edge_weights[0], graph.edge_weights[1]
+    return bool(graph.valid.all() and (east[:, :-1] > 0).all() and (south[:-1, :] > 0).all())
 
 
 def _merged_cell_nodes(graph: ConductanceGraph, regions):
