@@ -289,9 +289,10 @@ def test_grids_are_written_as_savetxt_writes_them_byte_for_byte(tmp_path):
     assert lines[6].split()[:3] == ["-0", "0", "0.0001"] and "-9999" in lines[7]
 
 
-def test_an_ascii_job_runs_without_gdal_or_proj(tmp_path):
+def test_an_ascii_job_runs_without_gdal_proj_or_pydantic(tmp_path):
     """A process's fixed cost: an ASCII job reads its grids itself, so importing rasterio and
-    pyproj (a tenth of a second, ``bench/circuit.py --cases startup``) is waste."""
+    pyproj is waste, and so is pydantic (typer 0.29 converts options through it; pyproject keeps
+    typer below that): each a tenth of a second (``bench/circuit.py --cases startup``)."""
     import subprocess
     import sys
 
@@ -301,7 +302,7 @@ def test_an_ascii_job_runs_without_gdal_or_proj(tmp_path):
         f"sys.argv = ['crossings', 'circuitscape', 'run', {str(ini)!r}]\n"
         "try:\n    main()\n"
         "except SystemExit as exit:\n    assert exit.code in (0, None), exit.code\n"
-        "print([m for m in ('rasterio', 'pyproj', 'pandas') if m in sys.modules])"
+        "print([m for m in ('rasterio', 'pyproj', 'pandas', 'pydantic') if m in sys.modules])"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stderr

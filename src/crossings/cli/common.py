@@ -105,7 +105,9 @@ def _command_and_inputs() -> tuple[str, list[str]]:
     context = _click().get_current_context(silent=True)
     if context is None:
         return "crossings", []
-    files = [str(v) for v in context.params.values() if isinstance(v, Path) and v.exists()]
+    # Path parameters hold Path objects or, before typer converts them, their text.
+    values = [v for v in context.params.values() if isinstance(v, (str, Path)) and v]
+    files = [str(v) for v in values if Path(v).exists()]
     return context.command_path, files
 
 
