@@ -1139,6 +1139,12 @@ def _pair_spread(differences: np.ndarray, coefficients: np.ndarray) -> np.ndarra
     return spread
 
 
+#: Bytes of cell-by-focal-node differences per step of :func:`_grid_pair_flows`: small enough
+#: to stay in cache from the subtraction to the sums (measured at 1M cells, 20 focal nodes:
+#: 64 MB 0.45 s, 4 MB 0.32 s, 1 MB 0.29 s, 0.25 MB 0.35 s).
+_GRID_FLOW_CHUNK_BYTES = 2**20
+
+
 def _grid_pair_flows(graph, potentials, coefficients) -> np.ndarray:
     """Per cell, the |flow| summed over all pairs through its edges, for a grid whose cells
     are all nodes: potentials are sliced as a (rows, cols, k) grid (no gathers)."""
@@ -1146,7 +1152,7 @@ def _grid_pair_flows(graph, potentials, coefficients) -> np.ndarray:
     k = coefficients.size
     grid = potentials.reshape(rows, cols, k)  # a view: potentials are row-major
     flows = np.zeros((rows, cols))
-    step = max(1, _EDGE_CHUNK_BYTES // (8 * k * cols))
+    step = max(1, _GRID_FLOW_CHUNK_BYTES // (8 * k * cols))
     for r0 in range(0, rows, step):
         r1 = min(r0 + step, rows)
         for (dr, dc), weight in zip(DIRECTIONS, graph.edge_weights, strict=True):
