@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from dense_reference import cell_laplacian
 
+from crossings.core import circuit
 from crossings.core.circuit import (
     FocalPoints,
     PairSelection,
@@ -163,11 +164,17 @@ def test_pairwise_matches_dense_pseudo_inverse(seed, rule, four, solver):
     assert np.all(result.cumulative_current[~valid] == 0)
 
 
+@pytest.mark.parametrize("rows_per_block", [None, 3], ids=["one_block", "blocks_of_3_rows"])
 @pytest.mark.parametrize("zero_focal", [False, True], ids=["focal_kept", "focal_zeroed"])
 @pytest.mark.parametrize("holes", [0.0, 0.15], ids=["every_cell", "nodata"])
-def test_cumulative_only_map_matches_dense_sum_over_pairs(holes, zero_focal):
+def test_cumulative_only_map_matches_dense_sum_over_pairs(
+    holes, zero_focal, rows_per_block, monkeypatch
+):
     """The cumulative map summed per edge over all pairs (no per-pair maps asked) equals the
-    dense sum of every pair's node currents, with each pair's focal nodes zeroed or not."""
+    dense sum of every pair's node currents, with each pair's focal nodes zeroed or not, in
+    one block or in blocks of rows (edges across a block boundary counted once)."""
+    if rows_per_block is not None:  # 7 focal nodes, 12 columns of 8-byte potentials
+        monkeypatch.setattr(circuit, "_EDGE_CHUNK_BYTES", rows_per_block * 8 * 7 * 12)
     resistance = _landscape(5, shape=(10, 12), holes=holes, wall=holes > 0)
     lap, index, edges = cell_laplacian(resistance, False, AveragingRule.AVG_RESISTANCE)
     label = _flood_components(lap)
