@@ -174,7 +174,7 @@ def test_cumulative_only_map_matches_dense_sum_over_pairs(
     dense sum of every pair's node currents, with each pair's focal nodes zeroed or not, in
     one block or in blocks of rows (edges across a block boundary counted once)."""
     if rows_per_block is not None:  # 7 focal nodes, 12 columns of 8-byte potentials
-        monkeypatch.setattr(circuit, "_EDGE_CHUNK_BYTES", rows_per_block * 8 * 7 * 12)
+        monkeypatch.setattr(circuit, "_GRID_FLOW_CHUNK_BYTES", rows_per_block * 8 * 7 * 12)
     resistance = _landscape(5, shape=(10, 12), holes=holes, wall=holes > 0)
     lap, index, edges = cell_laplacian(resistance, False, AveragingRule.AVG_RESISTANCE)
     label = _flood_components(lap)
