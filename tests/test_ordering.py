@@ -68,9 +68,10 @@ def test_grid_shape_rejects_other_patterns():
     random = sp.random(400, 400, density=0.01, random_state=rng)
     assert grid_shape((random + random.T + 50 * sp.identity(400)).tocsr()) is None
     assert grid_shape(_laplacian((20, 30), connect_four=True)) is None  # AMD does better there
-    wrapped = lap.tolil()
-    wrapped[29, 30] = wrapped[30, 29] = -1e-3  # end of row 0 to start of row 1
-    assert grid_shape(wrapped.tocsr()) is None
+    for a, b in [(29, 30), (30, 59), (40, 45)]:  # wrapping round a row (both ends); 5 apart
+        other = lap.tolil()
+        other[a, b] = other[b, a] = -1e-3
+        assert grid_shape(other.tocsr()) is None
 
 
 def test_ordering_fills_less_than_minimum_degree():

@@ -56,14 +56,25 @@ def grid_shape(matrix: sp.csr_matrix) -> tuple[int, int] | None:
     n = matrix.shape[0]
     if n < 4 or matrix.nnz == 0:
         return None
-    indices = matrix.indices
-    rows = np.repeat(np.arange(n, dtype=indices.dtype), np.diff(matrix.indptr))
-    offsets = indices - rows
+    indices, indptr = matrix.indices, matrix.indptr
+    offsets = np.repeat(np.arange(n, dtype=indices.dtype), np.diff(indptr))
+    np.subtract(indices, offsets, out=offsets)
     cols = int(offsets.max()) - 1  # the diagonal neighbour below right: cols + 1 ahead
     if cols < 2 or n % cols or n // cols < 2 or int(offsets.min()) < -(cols + 1):
         return None
-    column = np.arange(n, dtype=indices.dtype) % cols
-    if int(np.abs(column[indices] - column[rows]).max()) > 1:  # a step wrapping round a row
+    # Steps to a neighbour: 0, +-1, +-(cols - 1), +-cols, +-(cols + 1), looked up in a table.
+    allowed = np.zeros(2 * cols + 3, dtype=bool)
+    allowed[np.add.outer([0, cols, 2 * cols], [0, 1, 2]).ravel()] = True
+    offsets += cols + 1
+    if not allowed[offsets].all():
+        return None
+    # Only from the first and last column can such a step wrap round to another grid row.
+    border = np.concatenate([np.arange(0, n, cols), np.arange(cols - 1, n, cols)])
+    counts = np.diff(indptr)[border]
+    entries = np.repeat(indptr[border] - np.cumsum(counts) + counts, counts)
+    entries += np.arange(entries.size, dtype=entries.dtype)
+    steps = indices[entries] % cols - np.repeat(border % cols, counts)
+    if steps.size and int(np.abs(steps).max()) > 1:
         return None
     return n // cols, cols
 
