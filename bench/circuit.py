@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -238,7 +239,8 @@ def run_once(ini: Path, solver: str, src: Path | None, cpu: bool = False, worker
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    stdout, stderr = process.communicate()
+    with _TreeMemory(process.pid) if workers else contextlib.nullcontext() as tree:
+        stdout, stderr = process.communicate()
     wall = (time.perf_counter_ns() - started_ns) / 1e9
     if process.returncode != 0:
         raise RuntimeError(f"{ini}: {stderr.strip().splitlines()[-3:]}")
@@ -246,8 +248,43 @@ def run_once(ini: Path, solver: str, src: Path | None, cpu: bool = False, worker
     figures["seconds"] = wall
     figures["peak_mb"] = figures.pop("peak_kb") / 1024
     figures["cpu_seconds"] = figures.pop("cpu")
+    if tree is not None:
+        figures["tree_peak_mb"] = tree.peak_bytes / 2**20
     figures.update(_outputs(ini))
     return figures
+
+
+class _TreeMemory:
+    """Peak of the summed resident memory of a process and all its descendants (the client
+    and its Dask workers), sampled every 0.2 s on a thread (``ru_maxrss`` counts one process)."""
+
+    def __init__(self, pid: int):
+        import psutil  # installed with dask.distributed, which --workers needs
+
+        self._root = psutil.Process(pid)
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self):
+        import psutil
+
+        while not self._stop.wait(0.2):
+            with contextlib.suppress(psutil.Error):
+                processes = [self._root, *self._root.children(recursive=True)]
+                total = 0
+                for proc in processes:
+                    with contextlib.suppress(psutil.Error):
+                        total += proc.memory_info().rss
+                self.peak_bytes = max(self.peak_bytes, total)
 
 
 def _outputs(ini: Path) -> dict:
@@ -501,6 +538,9 @@ def main(argv=None) -> int:
             for code, runs in results.items():
                 rise = max(runs, key=lambda r: r["peak_mb"])["peak_rise"]
                 parts = ", ".join(f"{s} {rise[s]:,.0f}" for s in STAGES if rise[s] >= 1)
+                tree = max((r.get("tree_peak_mb", 0.0) for r in runs), default=0.0)
+                if tree:
+                    parts += f"; client and workers together peaked at {tree:,.0f} MB"
                 lines.append(f"{case} {code}: peak memory raised by stage (MB): {parts}")
                 print(lines[-1], flush=True)
             if "baseline" in results:
