@@ -17,6 +17,7 @@ from crossings.core.ordering import (
     permute_symmetric,
 )
 from crossings.core.solve import Solver, SPDSolver
+from crossings.errors import ConfigError
 
 
 def _laplacian(shape, seed=0, connect_four=False, nodata=0.0):
@@ -147,3 +148,13 @@ def test_cholmod_off_a_grid_keeps_its_own_ordering():
     np.testing.assert_allclose(
         solver.solve(rhs), expected, rtol=0, atol=1e-10 * np.abs(expected).max()
     )
+
+
+@pytest.mark.cholmod
+def test_cholmod_on_an_ungrounded_grid_says_it_must_be_grounded():
+    lap = _laplacian((100, 120), seed=10)  # no ground: singular
+    assert fill_reducing_order(lap) is not None
+    rhs = np.zeros(lap.shape[0])
+    rhs[5] = 1.0  # 1 A in, none out: no solution
+    with pytest.raises(ConfigError, match="must be grounded"):
+        SPDSolver(lap, solver=Solver.CHOLMOD).solve(rhs)
