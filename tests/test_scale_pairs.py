@@ -135,3 +135,23 @@ def test_connectivity_run_with_two_workers_writes_the_serial_results(tmp_path):
                 maps.append(src.read(1))
         np.testing.assert_allclose(maps[1], maps[0], rtol=0, atol=1e-10)
     assert np.nanmax(maps[0]) > 0  # no fence: current flows (the closed fence stops it)
+
+
+def _die(_task):
+    import os
+
+    os._exit(1)  # what the nanny does to a worker over its memory limit
+
+
+def test_a_dead_worker_is_one_line_naming_the_memory_setting():
+    import dask
+
+    from crossings.errors import PlanTooLargeError
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with DaskExecutor(workers=1, memory_limit="512MiB") as executor:
+            with pytest.raises(PlanTooLargeError) as caught:
+                executor.run(_die, [0], lambda *_: None)
+    message = str(caught.value)
+    assert "512MiB" in message and "CROSSINGS_WORKER_MEMORY" in message
+    assert "\n" not in message

@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from crossings.errors import ConfigError, MissingDependencyError
+from crossings.errors import ConfigError, MissingDependencyError, PlanTooLargeError
 
 __all__ = ["DaskExecutor", "Executor", "SerialExecutor", "make_executor"]
 
@@ -100,6 +100,7 @@ class DaskExecutor:
     ):
         distributed = _distributed()
         self._cluster = None
+        self.memory_limit = memory_limit
         if address is None:
             if workers < 1:
                 raise ConfigError(f"must be >= 1; got {workers}", field="workers")
@@ -151,11 +152,27 @@ class DaskExecutor:
         # Hold no reference to finished futures: the workers then drop each result at once.
         del futures
         for future in finished:
-            key, result = future.key, future.result()
+            try:
+                key, result = future.key, future.result()
+            except distributed.KilledWorker:
+                raise self._worker_died() from None
             future.release()
             del future
             on_result(index.pop(key), result)
             del result
+
+    def _worker_died(self) -> PlanTooLargeError:
+        where = (
+            f"each local worker may use {self.memory_limit}"
+            if self._cluster is not None
+            else "the scheduler's workers have their own memory limits"
+        )
+        return PlanTooLargeError(
+            "a Dask worker died while running a task, most likely out of memory "
+            f"({where}): give each worker more memory with CROSSINGS_WORKER_MEMORY (e.g. "
+            "CROSSINGS_WORKER_MEMORY=4GiB) or run with fewer workers (--workers 1, or no "
+            "--workers to solve in this process)."
+        )
 
     def close(self) -> None:
         self._client.close()
