@@ -123,3 +123,10 @@ def test_a_short_grid_says_how_many_values_it_holds(tmp_path):
     path.write_text("ncols 3\nnrows 2\nxllcorner 0\nyllcorner 0\ncellsize 1\n1 2 3\n4 5\n")
     with pytest.raises(InputFileError, match="header says 2 x 3 cells but the file holds 5"):
         cs.read_grid(path)
+
+
+def test_numbers_after_an_offset_report_offsets_in_the_whole_text():
+    np.testing.assert_array_equal(numbers.parse_numbers(b"ncols 2\n1 2.5\n", 8), [1.0, 2.5])
+    with pytest.raises(numbers.NotANumberError) as caught:
+        numbers.parse_numbers(b"ncols 2\n1 x\n", 8)
+    assert caught.value.offset == 10

@@ -33,8 +33,9 @@ class NotANumberError(ValueError):
         self.token, self.offset = token, offset
 
 
-def parse_numbers(text: bytes) -> np.ndarray:
-    """The whitespace-separated decimals of ``text`` as float64, equal to ``float(token)``.
+def parse_numbers(text: bytes, start: int = 0) -> np.ndarray:
+    """The whitespace-separated decimals of ``text[start:]`` (not copied) as float64, equal to
+    ``float(token)``; a :class:`NotANumberError` gives its offset in ``text``.
 
     >>> parse_numbers(b"1 -2.5\\r\\n\\t3e2 -0 nan").tolist()
     [1.0, -2.5, 300.0, -0.0, nan]
@@ -43,7 +44,7 @@ def parse_numbers(text: bytes) -> np.ndarray:
     ...
     crossings.io.ascii_numbers.NotANumberError: b'2,5' is not a number
     """
-    parts, start = [], 0
+    parts = []
     while start < len(text):
         end = text.find(b"\n", start + _CHUNK_BYTES)
         end = len(text) if end < 0 else end + 1

@@ -470,9 +470,9 @@ def _ascii_values(path: Path, start: int) -> np.ndarray:
     data = _read_bytes(path)
     body = _after_lines(data, start)
     try:
-        return parse_numbers(data[body:])
+        return parse_numbers(data, body)
     except NotANumberError as bad:
-        line = start + 1 + data.count(b"\n", body, body + bad.offset)
+        line = start + 1 + data.count(b"\n", body, bad.offset)
         value = bad.token[:30].decode("ascii", errors="replace")
         raise InputFileError(
             path,
