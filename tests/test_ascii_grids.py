@@ -130,3 +130,13 @@ def test_numbers_after_an_offset_report_offsets_in_the_whole_text():
     with pytest.raises(numbers.NotANumberError) as caught:
         numbers.parse_numbers(b"ncols 2\n1 x\n", 8)
     assert caught.value.offset == 10
+
+
+@pytest.mark.parametrize("long_share", [0.05, 0.6])
+def test_long_decimals_mixed_with_short_ones_equal_float(long_share):
+    """Few long tokens go to numpy's parser on their own, many take the whole chunk there."""
+    values = _awkward_doubles()
+    long = np.random.default_rng(2).random(values.size) < long_share
+    tokens = [("%.18e" if wide else "%.6g") % v for v, wide in zip(values, long, strict=True)]
+    parsed = numbers.parse_numbers("\n".join(tokens).encode("ascii"))
+    np.testing.assert_array_equal(_bits(parsed), _bits([float(t) for t in tokens]))
