@@ -49,10 +49,12 @@ __all__ = [
 #: per solve; measured 90k unknowns: CHOLMOD 1.1 s + 0.01 s/solve, AMG-CG 0.6 s + 0.27 s/solve).
 DIRECT_MAX_UNKNOWNS = 100_000
 #: Above that, CHOLMOD pays off from ``DIRECT_RHS_BASE + DIRECT_RHS_PER_MILLION * millions``
-#: right-hand sides: measured break-even 4.5 solves at 250k unknowns (2.7 s + 0.035 s/solve vs
-#: 0.5 s + 0.52 s/solve) and 7 at 1M (11.5 s + 0.29 s/solve vs 1.2 s + 1.8 s/solve).
-DIRECT_RHS_BASE = 4.0
-DIRECT_RHS_PER_MILLION = 3.0
+#: right-hand sides: measured break-even (issue 15, third pass, ``bench/circuit.py
+#: --solver-costs`` on an idle 2-core machine) 1.8 solves in wall seconds and 3.4 in CPU seconds
+#: at 250k unknowns, 2.4 and 4.8 at 1M (CHOLMOD 2.9 s + 0.11 s/solve with the grid ordering,
+#: AMG-CG 0.52 s + 1.13 s/solve); the rule's 2.5 and 4 lie between.
+DIRECT_RHS_BASE = 2.0
+DIRECT_RHS_PER_MILLION = 2.0
 #: Above this many unknowns always AMG-CG: CHOLMOD took 190 s and 5.2 GB at 4M cells.
 DIRECT_HARD_MAX_UNKNOWNS = 3_000_000
 #: CG stops at this fraction of the requested tolerance; if the independently recomputed true
@@ -154,7 +156,7 @@ def explain_choice(n_unknowns: int, n_rhs: int) -> str:
     """Why :func:`choose_solver` picks its method, in one line for a run's plan.
 
     >>> explain_choice(1_000_000, 1).split(", ")[1]
-    'fewer than the 7 solves from which a factorisation pays off'
+    'fewer than the 4 solves from which a factorisation pays off'
     """
     choice = choose_solver(n_unknowns, n_rhs).value
     if n_unknowns <= DIRECT_MAX_UNKNOWNS:
