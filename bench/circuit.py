@@ -330,13 +330,22 @@ def _header() -> str:
     return head + "\n" + "-" * len(head)
 
 
+def _square_laplacian(side: int):
+    """The benchmark's landscape (log-uniform resistances 1..100, seed 42) as a Laplacian."""
+    from crossings.core.circuit import build_network
+    from crossings.core.graph import build_graph
+    from crossings.core.grid import GridSpec
+
+    resistance = 10.0 ** np.random.default_rng(42).uniform(0.0, 2.0, (side, side))
+    grid = GridSpec.from_origin(0.0, side * 100.0, 100.0, (side, side), "EPSG:3857")
+    return build_network(build_graph(grid, 1.0 / resistance)).laplacian
+
+
 def solver_costs(sides=(500, 1000), n_rhs: int = 4) -> None:
     """Setup and per-solve seconds of each method on grounded grid Laplacians, and the number
     of right-hand sides from which CHOLMOD beats AMG-CG (the automatic choice's break-even),
     in wall seconds and in CPU seconds (all threads: what a loaded machine still shows)."""
-    from crossings.core.circuit import _grounded_in_place, build_network
-    from crossings.core.graph import build_graph
-    from crossings.core.grid import GridSpec
+    from crossings.core.circuit import _grounded_in_place
     from crossings.core.solve import Solver, SPDSolver, available_solvers
 
     print(f"\nsolver costs (tolerance 1e-8, {n_rhs} right-hand sides, best of 2)")
@@ -345,9 +354,7 @@ def solver_costs(sides=(500, 1000), n_rhs: int = 4) -> None:
         f"{'setup cpu':>9} {'solve cpu':>9} {'even cpu':>8}"
     )
     for side in sides:
-        resistance = 10.0 ** np.random.default_rng(42).uniform(0.0, 2.0, (side, side))
-        grid = GridSpec.from_origin(0.0, side * 100.0, 100.0, (side, side), "EPSG:3857")
-        laplacian = build_network(build_graph(grid, 1.0 / resistance)).laplacian
+        laplacian = _square_laplacian(side)
         rhs = np.zeros((side * side, n_rhs))
         rhs[np.arange(n_rhs) * side * side // n_rhs + side // 2, np.arange(n_rhs)] = 1.0
         costs = {}
@@ -394,9 +401,7 @@ def cholmod_orderings(sides=(500, 1000), n_rhs: int = 19) -> None:
     if cholmod is None:
         print(f"\nCHOLMOD orderings: not measured, {solve.MISSING_CHOLMOD}")
         return
-    from crossings.core.circuit import _grounded_in_place, build_network
-    from crossings.core.graph import build_graph
-    from crossings.core.grid import GridSpec
+    from crossings.core.circuit import _grounded_in_place
     from crossings.core.solve import _PermutedSolve
 
     print(f"\nCHOLMOD orderings ({n_rhs} right-hand sides; seconds wall / CPU)")
@@ -405,9 +410,7 @@ def cholmod_orderings(sides=(500, 1000), n_rhs: int = 19) -> None:
         f"{'solves s':>11} {'nnz(L)':>7} {'GFlop':>6} {'max diff':>8}"
     )
     for side in sides:
-        resistance = 10.0 ** np.random.default_rng(42).uniform(0.0, 2.0, (side, side))
-        grid = GridSpec.from_origin(0.0, side * 100.0, 100.0, (side, side), "EPSG:3857")
-        laplacian = build_network(build_graph(grid, 1.0 / resistance)).laplacian
+        laplacian = _square_laplacian(side)
         n = side * side
         rhs = np.zeros((n, n_rhs), order="F")
         rhs[np.arange(n_rhs) * n // n_rhs + side // 2, np.arange(n_rhs)] = 1.0
