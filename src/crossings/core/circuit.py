@@ -162,7 +162,7 @@ def build_network(graph: ConductanceGraph, regions: np.ndarray | None = None) ->
     """
     if regions is None:
         # Node = cell number: the Laplacian is assembled straight from the grid's edge arrays.
-        cell_node = graph.node_index.astype(np.int64)
+        cell_node = graph.node_index.astype(np.int64, copy=False)
         n = graph.n_nodes
         edge_i = edge_j = edge_w = None
         laplacian = _grid_laplacian(graph)
