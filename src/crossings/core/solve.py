@@ -17,7 +17,9 @@ of each column and raises :class:`~crossings.errors.SolverConvergenceError` abov
 
 from __future__ import annotations
 
+import ctypes
 import enum
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -311,6 +313,28 @@ def _as_spd_matrix(matrix) -> sp.csr_matrix:
             field="matrix",
         )
     return matrix
+
+
+@functools.cache
+def _malloc_trim():
+    try:
+        return getattr(ctypes.CDLL(None), "malloc_trim", None)
+    except OSError:  # no C library to load symbols from: nothing to release
+        return None
+
+
+def release_free_memory() -> None:
+    """Give the C heap's free pages back to the system (glibc's ``malloc_trim``; a no-op where
+    there is none).
+
+    glibc serves arrays up to 32 MiB from its heap once one of that size was freed, so the
+    temporaries of the AMG setup and of the solves leave free but resident holes there: 136 MB
+    after the setup and 181 MB after the solves at 4M cells, which the next stage's arrays
+    (mapped anew) did not reuse.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _not_positive_definite(component: int | None) -> ConfigError:
@@ -791,6 +815,7 @@ class SPDSolver:
             self._hierarchy = _smoothed_aggregation(self._matrix)
         except RuntimeError as exc:  # SuperLU: the coarsest level is singular
             raise _not_positive_definite(self._component) from exc
+        release_free_memory()
         return None
 
     def _apply(self, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

@@ -949,7 +949,9 @@ class JobInputs:
     """Everything a raster job reads, loaded and checked."""
 
     meta: AsciiMeta
-    conductance: np.ndarray
+    #: Cells without a conductance (NoData or masked), as a mask: the values themselves are in
+    #: the graph, and a second copy of them was 32 MB of the peak at 4M cells.
+    nodata: np.ndarray
     graph: object
     regions: np.ndarray | None
     focal: object | None
@@ -1081,7 +1083,7 @@ def load_job(config: CircuitscapeConfig) -> JobInputs:
             strengths = read_variable_sources(files[-1])
     return JobInputs(
         meta,
-        conductance,
+        ~np.isfinite(conductance),
         graph,
         regions,
         focal,
@@ -1178,13 +1180,13 @@ def plan_job(config: CircuitscapeConfig, inputs: JobInputs) -> JobPlan:
     )
 
 
-def _null_and_log(values: np.ndarray, conductance: np.ndarray, *, null: bool, log: bool):
+def _null_and_log(values: np.ndarray, nodata: np.ndarray, *, null: bool, log: bool):
     out = values.copy()
     if log:
         with np.errstate(divide="ignore"):
             out = np.where(out > 0, np.log10(np.where(out > 0, out, 1.0)), np.nan)
     if null:
-        out[~np.isfinite(conductance)] = np.nan
+        out[nodata] = np.nan
     return out
 
 
@@ -1198,7 +1200,7 @@ class _Writer:
         self.written: list[Path] = []
 
     def grid(self, name: str, values: np.ndarray, *, null: bool = False, log: bool = False):
-        data = _null_and_log(values, self.inputs.conductance, null=null, log=log)
+        data = _null_and_log(values, self.inputs.nodata, null=null, log=log)
         path = Path(f"{self.prefix}_{name}.asc")
         cfg = self.config
         self.written.append(
@@ -1269,7 +1271,7 @@ def warn_nodata_focal(inputs: JobInputs) -> None:
     focal = inputs.focal
     if focal is None:
         return
-    nodata = ~np.isfinite(inputs.conductance[focal.rows, focal.cols])
+    nodata = inputs.nodata[focal.rows, focal.cols]
     if inputs.regions is not None:
         nodata &= inputs.regions[focal.rows, focal.cols] <= 0
     if nodata.any():
