@@ -658,7 +658,7 @@ def _galerkin_product(a: sp.csr_matrix, p: sp.csr_matrix) -> sp.csr_matrix:
     coarse = None
     for rows in _row_blocks(a):
         a_rows = _row_view(a, rows)
-        part = _row_view(p, rows).T.astype(np.float64) @ _times_rows_used(a_rows, p)
+        part = _in_double(_row_view(p, rows)).T @ _times_rows_used(a_rows, p)
         coarse = part if coarse is None else coarse + part
     return sp.csr_matrix(coarse)
 
@@ -672,7 +672,13 @@ def _times_rows_used(a_rows: sp.csr_matrix, p: sp.csr_matrix) -> sp.csr_matrix:
     shifted = sp.csr_matrix((a_rows.shape[0], high - low), dtype=a_rows.dtype)
     shifted.indptr, shifted.data = a_rows.indptr, a_rows.data
     shifted.indices = a_rows.indices - a_rows.indices.dtype.type(low)
-    return shifted @ _row_view(p, slice(low, high)).astype(np.float64)
+    return shifted @ _in_double(_row_view(p, slice(low, high)))
+
+
+def _in_double(m: sp.csr_matrix) -> sp.csr_matrix:
+    """A float64 copy of the values, sharing the pattern (scipy's ``astype`` first sorts the
+    indices and sums duplicates: 0.17 s of the setup at 4M cells)."""
+    return sp.csr_matrix((m.data.astype(np.float64), m.indices, m.indptr), shape=m.shape)
 
 
 class _PermutedSolve:
