@@ -319,7 +319,7 @@ def _as_spd_matrix(matrix) -> sp.csr_matrix:
 def _malloc_trim():
     try:
         return getattr(ctypes.CDLL(None), "malloc_trim", None)
-    except OSError:  # no C library to load symbols from: nothing to release
+    except (OSError, TypeError):  # no C library to load symbols from (Windows): nothing to do
         return None
 
 
