@@ -4,6 +4,7 @@ with a single-precision prolongation, and the hierarchy's precisions."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 import crossings.core.solve as solve_module
@@ -11,7 +12,9 @@ from crossings.core.solve import (
     Solver,
     SPDSolver,
     _absolute_row_sums,
+    _CGVectors,
     _galerkin_product,
+    _product_into,
     _row_blocks,
     _row_view,
 )
@@ -152,3 +155,32 @@ def test_single_precision_coarse_levels_on_a_high_contrast_landscape(monkeypatch
         assert np.linalg.norm(matrix @ x - rhs) <= 1e-8 * np.linalg.norm(rhs)
         iterations[dtype] = solver.info.iterations
     assert iterations[np.float32] <= iterations[np.float64] + 2
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_product_into_a_given_vector_equals_the_product(dtype):
+    a = _laplacian(200, seed=10).astype(dtype)
+    x = np.random.default_rng(11).standard_normal(200).astype(dtype)
+    out = np.full(200, np.nan, dtype=dtype)  # whatever it held is overwritten
+    assert _product_into(a, x, out) is out
+    np.testing.assert_array_equal(out, a @ x)
+    np.testing.assert_array_equal(_product_into(a.T, x, out), a.T @ x)  # a CSC view
+
+
+def test_product_into_with_other_dtypes_falls_back_to_the_product():
+    a = _laplacian(50, seed=12)
+    x = np.arange(50, dtype=np.float32)
+    out = np.empty(50)
+    np.testing.assert_allclose(_product_into(a, x, out), a @ x, rtol=1e-15)
+
+
+def test_v_cycle_in_reused_vectors_equals_the_allocating_one():
+    """The finest level run in a CG's work vectors gives the recursion's result bit for bit,
+    also when the work vectors held an earlier cycle's values."""
+    matrix, _ = _grid_system()
+    hierarchy = SPDSolver(matrix, solver=Solver.CG_AMG)._hierarchy
+    work = _CGVectors(matrix.shape[0])
+    rng = np.random.default_rng(13)
+    for _ in range(2):
+        b = rng.standard_normal(matrix.shape[0])
+        np.testing.assert_array_equal(hierarchy.apply(b, work), hierarchy._cycle(0, b))

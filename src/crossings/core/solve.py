@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.csgraph as csgraph
 import scipy.sparse.linalg as spla
+from scipy.sparse import _sparsetools
 
 from crossings.config import parse_enum
 from crossings.core.ordering import fill_reducing_order, permute_symmetric
@@ -414,8 +415,23 @@ class _AMGHierarchy:
     def operator_complexity(self) -> float:
         return sum(a.nnz for a in self.operators) / self.operators[0].nnz
 
-    def __call__(self, b: np.ndarray) -> np.ndarray:
-        return self._cycle(0, b)
+    def apply(self, b: np.ndarray, work: _CGVectors) -> np.ndarray:
+        """The V-cycle into ``work.z``; the finest level runs in ``work``'s vectors (no new
+        arrays: fresh ones are new memory to fault in, and their holes stayed resident)."""
+        from pyamg.relaxation.relaxation import gauss_seidel
+
+        if self.n_levels == 1:
+            np.copyto(work.z, self.coarse_solve(b))
+            return work.z
+        a, p, x, residual = self.operators[0], self.prolongations[0], work.z, work.q
+        x.fill(0.0)
+        gauss_seidel(a, x, b, iterations=1, sweep="forward")
+        np.subtract(b, _product_into(a, x, residual), out=residual)
+        np.copyto(work.narrow, residual, casting="same_kind")
+        correction = self._cycle(1, p.T @ work.narrow)
+        x += _product_into(p, correction, work.narrow)
+        gauss_seidel(a, x, b, iterations=1, sweep="backward")
+        return x
 
     def _cycle(self, level: int, b: np.ndarray) -> np.ndarray:
         from pyamg.relaxation.relaxation import gauss_seidel
@@ -435,6 +451,29 @@ class _AMGHierarchy:
         x += p @ self._cycle(level + 1, coarse_rhs)
         gauss_seidel(a, x, b, iterations=1, sweep="backward")
         return x
+
+
+class _CGVectors:
+    """The vectors one CG solve works in, made once per call of :meth:`SPDSolver.solve` and
+    reused over its iterations and columns: ``r``, ``p``, ``q`` (also the V-cycle's residual),
+    ``z`` (the V-cycle's result) and ``narrow``, the finest level's vector in the coarse levels'
+    precision (restricted from, prolonged into)."""
+
+    def __init__(self, n: int):
+        self.r, self.p, self.q, self.z = (np.empty(n) for _ in range(4))
+        self.narrow = np.empty(n, dtype=COARSE_DTYPE)
+
+
+def _product_into(a: sp.csr_matrix, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out = a @ x`` into a given vector, through scipy's own kernel (which ``a @ x`` calls on
+    a new vector; pyamg uses these kernels too). Other dtypes take the ordinary product."""
+    if not (a.dtype == x.dtype == out.dtype and a.indptr.dtype == a.indices.dtype):
+        np.copyto(out, a @ x)
+        return out
+    out.fill(0.0)
+    product = getattr(_sparsetools, a.format + "_matvec")
+    product(a.shape[0], a.shape[1], a.indptr, a.indices, a.data, x, out)
+    return out
 
 
 def _smoothed_aggregation(matrix: sp.csr_matrix, max_coarse: int = 500, max_levels: int = 20):
@@ -833,55 +872,59 @@ class SPDSolver:
     def _cg_columns(self, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         columns = rhs[:, None] if rhs.ndim == 1 else rhs
         residuals = np.zeros(columns.shape[1])
+        work = _CGVectors(columns.shape[0])
         if columns.shape[1] == 1:  # the solution itself, not a copy of it into a block
-            x, residuals[0] = self._cg_one(np.ascontiguousarray(columns[:, 0]))
+            x, residuals[0] = self._cg_one(np.ascontiguousarray(columns[:, 0]), work)
             return x.reshape(rhs.shape), residuals
         out = np.empty_like(columns)
         for k in range(columns.shape[1]):
-            out[:, k], residuals[k] = self._cg_one(np.ascontiguousarray(columns[:, k]))
+            out[:, k], residuals[k] = self._cg_one(np.ascontiguousarray(columns[:, k]), work)
         return out, residuals
 
-    def _cg_one(self, b: np.ndarray) -> tuple[np.ndarray, float]:
+    def _cg_one(self, b: np.ndarray, work: _CGVectors) -> tuple[np.ndarray, float]:
         """One right-hand side by CG: the solution and its true relative residual (recomputed
         from A, not CG's recursive one, which drifts)."""
         b_norm = _norm(b)
         if b_norm == 0:
             return np.zeros_like(b), 0.0
-        x = self._pcg(b, None, self._tol * CG_SAFETY)
-        residual = self._true_residual_norm(x, b) / b_norm
+        x = self._pcg(b, None, self._tol * CG_SAFETY, work)
+        residual = self._true_residual_norm(x, b, work.q) / b_norm
         if residual > self._tol:
             # CG's recursive residual drifted from the true one: polish from where it stopped.
-            x = self._pcg(b, x, self._tol * CG_SAFETY / 10)
-            residual = self._true_residual_norm(x, b) / b_norm
+            x = self._pcg(b, x, self._tol * CG_SAFETY / 10, work)
+            residual = self._true_residual_norm(x, b, work.q) / b_norm
         return x, residual
 
-    def _true_residual_norm(self, x: np.ndarray, b: np.ndarray) -> float:
-        residual = self._matrix @ x
+    def _true_residual_norm(self, x: np.ndarray, b: np.ndarray, out=None) -> float:
+        residual = self._matrix @ x if out is None else _product_into(self._matrix, x, out)
         residual -= b  # in place: one vector less than ``A x - b``
         return _norm(residual)
 
-    def _pcg(self, b: np.ndarray, x0: np.ndarray | None, rtol: float) -> np.ndarray:
-        """Preconditioned conjugate gradients, stopping at ``||r|| <= rtol ||b||``."""
-        matrix, precondition = self._matrix, self._hierarchy
-        x = np.zeros_like(b) if x0 is None else x0.copy()
-        r = b.copy() if x0 is None else b - matrix @ x
+    def _pcg(self, b: np.ndarray, x0: np.ndarray | None, rtol: float, work: _CGVectors):
+        """Preconditioned conjugate gradients from 0 or from ``x0`` (updated in place), stopping
+        at ``||r|| <= rtol ||b||``; every vector but x and b is one of ``work``'s."""
+        matrix, r, p, q = self._matrix, work.r, work.p, work.q
+        if x0 is None:
+            x = np.zeros_like(b)
+            np.copyto(r, b)
+        else:
+            x = x0
+            np.subtract(b, _product_into(matrix, x, r), out=r)
         limit = (rtol * math.sqrt(_dot(b, b))) ** 2
-        z = precondition(r)
-        p = z.copy()
+        z = self._hierarchy.apply(r, work)
+        np.copyto(p, z)
         rz = _dot(r, z)
         for _ in range(self._maxiter):
             if _dot(r, r) <= limit:
                 break
-            q = matrix @ p
+            _product_into(matrix, p, q)
             alpha = rz / _dot(p, q)
             q *= alpha
             r -= q
             np.multiply(p, alpha, out=q)  # q is free now: alpha p without a new vector
             x += q
             self._iterations += 1
-            # The last z and q are not needed any more: two vectors less during the V-cycle.
-            del q, z
-            z = precondition(r)
+            z = self._hierarchy.apply(r, work)  # q is the V-cycle's residual from here
             rz, rz_old = _dot(r, z), rz
             p *= rz / rz_old
             p += z
