@@ -520,8 +520,8 @@ def _smoothed_aggregation(matrix: sp.csr_matrix, max_coarse: int = 500, max_leve
 
 
 def _stored(m: sp.csr_matrix) -> sp.csr_matrix:
-    """A coarse-level matrix in ``COARSE_DTYPE`` (indices shared, values converted)."""
-    return sp.csr_matrix((m.data.astype(COARSE_DTYPE), m.indices, m.indptr), shape=m.shape)
+    """A coarse-level matrix in ``COARSE_DTYPE``."""
+    return _with_values_as(m, COARSE_DTYPE)
 
 
 #: Coarsest levels up to this size are factorised densely (see :func:`_coarse_solve`).
@@ -539,17 +539,18 @@ def _coarse_solve(coarse: sp.csr_matrix):
     import scipy.linalg as la
 
     if coarse.shape[0] > DENSE_COARSE:
-        lu = spla.splu(coarse.tocsc())
-        return lambda b: lu.solve(b.astype(np.float64)).astype(b.dtype, copy=False)
+        return _in_double_precision(spla.splu(coarse.tocsc()).solve)
     try:
         factor = la.cho_factor(coarse.toarray(), lower=True, check_finite=False)
     except la.LinAlgError as exc:  # not positive definite: the coarse level is singular
         raise RuntimeError(str(exc)) from exc
-    # Factorised and solved in double whatever the levels' storage (the solve of a few hundred
-    # unknowns costs nothing); the correction goes back in the right-hand side's precision.
-    return lambda b: la.cho_solve(factor, b.astype(np.float64), check_finite=False).astype(
-        b.dtype, copy=False
-    )
+    return _in_double_precision(lambda b: la.cho_solve(factor, b, check_finite=False))
+
+
+def _in_double_precision(solve):
+    """``solve`` run in double whatever the levels' storage (a solve of a few hundred unknowns
+    costs nothing); the correction goes back in the right-hand side's precision."""
+    return lambda b: solve(b.astype(np.float64)).astype(b.dtype, copy=False)
 
 
 def _tentative(aggregates, candidates: np.ndarray):
@@ -697,7 +698,7 @@ def _galerkin_product(a: sp.csr_matrix, p: sp.csr_matrix) -> sp.csr_matrix:
     coarse = None
     for rows in _row_blocks(a):
         a_rows = _row_view(a, rows)
-        part = _in_double(_row_view(p, rows)).T @ _times_rows_used(a_rows, p)
+        part = _with_values_as(_row_view(p, rows), np.float64).T @ _times_rows_used(a_rows, p)
         coarse = part if coarse is None else coarse + part
     return sp.csr_matrix(coarse)
 
@@ -711,13 +712,13 @@ def _times_rows_used(a_rows: sp.csr_matrix, p: sp.csr_matrix) -> sp.csr_matrix:
     shifted = sp.csr_matrix((a_rows.shape[0], high - low), dtype=a_rows.dtype)
     shifted.indptr, shifted.data = a_rows.indptr, a_rows.data
     shifted.indices = a_rows.indices - a_rows.indices.dtype.type(low)
-    return shifted @ _in_double(_row_view(p, slice(low, high)))
+    return shifted @ _with_values_as(_row_view(p, slice(low, high)), np.float64)
 
 
-def _in_double(m: sp.csr_matrix) -> sp.csr_matrix:
-    """A float64 copy of the values, sharing the pattern (scipy's ``astype`` first sorts the
-    indices and sums duplicates: 0.17 s of the setup at 4M cells)."""
-    return sp.csr_matrix((m.data.astype(np.float64), m.indices, m.indptr), shape=m.shape)
+def _with_values_as(m: sp.csr_matrix, dtype) -> sp.csr_matrix:
+    """The matrix with its values converted to ``dtype``, sharing its pattern (scipy's
+    ``astype`` first sorts the indices and sums duplicates: 0.17 s of the setup at 4M cells)."""
+    return sp.csr_matrix((m.data.astype(dtype), m.indices, m.indptr), shape=m.shape)
 
 
 class _PermutedSolve:
