@@ -612,3 +612,23 @@ def test_components_of_full_grids_with_and_without_a_closed_fence():
     reference = _flood_components(fenced.laplacian.toarray())
     assert fenced.n_components == 2 == reference.max() + 1
     np.testing.assert_array_equal(fenced.component, reference)
+
+
+@pytest.mark.parametrize("four", [False, True])
+@pytest.mark.parametrize("holes", [0.0, 0.3])
+@pytest.mark.parametrize("shape", [(37, 23), (5, 2), (1, 6), (6, 1)])
+def test_grid_edges_read_back_from_the_laplacian_equal_the_graphs(four, holes, shape):
+    """The network keeps no copy of the graph's edge weights: it reads them back from the
+    Laplacian, bit for bit, on full grids (diagonals) and with NoData (indexing), through a
+    fence cut to zero and on grids one or two cells wide (where a diagonal of the matrix also
+    holds entries that are not edges of that direction)."""
+    resistance = _landscape(5, shape=shape, holes=holes, wall=False)
+    grid = GridSpec.from_origin(0, shape[0], 1, shape, "EPSG:3857")
+    graph = build_graph(grid, 1 / resistance, connect_four=four)
+    cut = [w.copy() for w in graph.edge_weights]
+    cut[1][: shape[0] // 2, 0] = 0.0  # a closed fence across some south-going edges
+    graph = graph.with_edge_weights(cut)
+    edges = build_network(graph).grid_edges
+    for read, stored in zip(edges.edge_weights, graph.edge_weights, strict=True):
+        np.testing.assert_array_equal(read, stored)
+    assert edges.edge_weights is edges.edge_weights  # read once, then kept

@@ -39,6 +39,7 @@ from crossings.errors import ConfigError
 
 __all__ = [
     "CircuitNetwork",
+    "GridEdges",
     "FocalPoints",
     "PairSelection",
     "RemovePolicy",
@@ -94,6 +95,58 @@ class RemovePolicy(enum.Enum):
 
 
 @dataclass(frozen=True)
+class GridEdges:
+    """The edges of a network whose nodes are the valid cells of a grid in row-major order, for
+    currents computed by slicing the grid.
+
+    The conductances are read back from the Laplacian when first asked for (its off-diagonal
+    entries are exactly ``-w``), so that a network does not keep its graph's four full-grid
+    weight arrays through the solves (128 MB of the peak at 4M cells).
+    """
+
+    valid: np.ndarray
+    node_index: np.ndarray
+    connect_four: bool
+    laplacian: sp.csr_matrix = field(repr=False)
+
+    @functools.cached_property
+    def edge_weights(self) -> tuple[np.ndarray, ...]:
+        """One full-grid array per entry of ``DIRECTIONS``, as
+        :attr:`~crossings.core.graph.ConductanceGraph.edge_weights`."""
+        return tuple(self._read_weights(dr, dc) for dr, dc in DIRECTIONS)
+
+    def _read_weights(self, dr: int, dc: int) -> np.ndarray:
+        rows, cols = self.valid.shape
+        weights = np.zeros((rows, cols))
+        if (self.connect_four and dr + abs(dc) > 1) or rows <= dr or cols <= abs(dc):
+            return weights
+        here = (slice(0, rows - dr), slice(max(0, -dc), cols - max(0, dc)))
+        if self.valid.all():
+            # Every cell is a node, so these edges are one diagonal of the matrix: reading it
+            # took 0.12 s for the four directions at 4M cells, indexing 0.56 s.
+            diagonal = self.laplacian.diagonal(dr * cols + dc)
+            size = min(diagonal.size, (rows - dr) * cols)
+            np.negative(diagonal[:size], out=weights.reshape(-1)[:size])
+            weights[:, : max(0, -dc)] = 0.0  # entries that are not this direction's edges
+            weights[:, cols - max(0, dc) :] = 0.0
+            return weights
+        there = (slice(dr, rows), slice(max(0, dc), cols + min(0, dc)))
+        for r0 in range(0, rows - dr, _READBACK_ROWS):  # bounded temporaries
+            r1 = min(r0 + _READBACK_ROWS, rows - dr)
+            a = self.node_index[r0:r1, here[1]]
+            b = self.node_index[r0 + dr : r1 + dr, there[1]]
+            both = (a >= 0) & (b >= 0)
+            if both.any():
+                values = np.asarray(self.laplacian[a[both], b[both]]).ravel()
+                weights[r0:r1, here[1]][both] = -values
+        return weights
+
+
+#: Grid rows read back at a time by :meth:`GridEdges._read_weights`.
+_READBACK_ROWS = 256
+
+
+@dataclass(frozen=True)
 class CircuitNetwork:
     """Graph nodes after merging short-circuit regions.
 
@@ -109,6 +162,8 @@ class CircuitNetwork:
     component : ndarray of int
         Connected-component label of every node.
     n_components : int
+    grid_edges : GridEdges or None
+        The grid's edges when nodes are grid cells (no regions merged), else None.
     """
 
     cell_node: np.ndarray
@@ -119,7 +174,7 @@ class CircuitNetwork:
     laplacian: sp.csr_matrix
     component: np.ndarray
     n_components: int
-    grid_graph: ConductanceGraph | None = field(default=None, repr=False, compare=False)
+    grid_edges: GridEdges | None = field(default=None, repr=False, compare=False)
     _incidence: dict = field(default_factory=dict, repr=False, compare=False)
 
     def edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -173,9 +228,11 @@ def build_network(graph: ConductanceGraph, regions: np.ndarray | None = None) ->
         del i, j, w
         laplacian = _laplacian(edge_i, edge_j, edge_w, n)
     count, labels = _components(laplacian, graph if regions is None else None)
-    grid_graph = graph if regions is None else None  # nodes are cells: currents by slicing
+    grid_edges = None
+    if regions is None:  # nodes are cells: currents by slicing the grid
+        grid_edges = GridEdges(graph.valid, cell_node, graph.connect_four, laplacian)
     return CircuitNetwork(
-        cell_node, n, edge_i, edge_j, edge_w, laplacian, labels, int(count), grid_graph
+        cell_node, n, edge_i, edge_j, edge_w, laplacian, labels, int(count), grid_edges
     )
 
 
@@ -543,7 +600,7 @@ def _incidence(network: CircuitNetwork):
     return cache["signed"], cache["unsigned_t"]
 
 
-def _grid_flows(graph: ConductanceGraph, voltages: np.ndarray, want_net: bool = True):
+def _grid_flows(edges: GridEdges, voltages: np.ndarray, want_net: bool = True):
     """Per node: sum of |edge flows| and net outflow, by array slicing over the grid's edge
     directions (several times faster than sparse products on large grids).
 
@@ -551,18 +608,18 @@ def _grid_flows(graph: ConductanceGraph, voltages: np.ndarray, want_net: bool = 
     """
     single = voltages.ndim == 1
     columns = voltages[:, None] if single else voltages
-    rows, cols = graph.valid.shape
+    rows, cols = edges.valid.shape
     k = columns.shape[1]
-    everywhere = bool(graph.valid.all())
+    everywhere = bool(edges.valid.all())
     if everywhere:
         grid = np.asfortranarray(columns).T.reshape(k, rows, cols)
     else:
         grid = np.zeros((k, rows, cols))
-        grid[:, graph.valid] = columns.T
+        grid[:, edges.valid] = columns.T
     total = np.zeros_like(grid)
     net = np.zeros_like(grid) if want_net else None
-    for (dr, dc), weight in zip(DIRECTIONS, graph.edge_weights, strict=True):
-        if dr + abs(dc) > 1 and graph.connect_four:
+    for (dr, dc), weight in zip(DIRECTIONS, edges.edge_weights, strict=True):
+        if dr + abs(dc) > 1 and edges.connect_four:
             continue
         here = (slice(None), slice(0, rows - dr), slice(max(0, -dc), cols - max(0, dc)))
         there = (slice(None), slice(dr, rows), slice(max(0, dc), cols + min(0, dc)))
@@ -578,8 +635,8 @@ def _grid_flows(graph: ConductanceGraph, voltages: np.ndarray, want_net: bool = 
         total = total.reshape(k, -1).T
         net = net.reshape(k, -1).T if want_net else None
     else:
-        total = total[:, graph.valid].T
-        net = net[:, graph.valid].T if want_net else None
+        total = total[:, edges.valid].T
+        net = net[:, edges.valid].T if want_net else None
     if single:
         return total[:, 0], (net[:, 0] if want_net else None)
     return total, net
@@ -591,8 +648,8 @@ def _pair_currents(network: CircuitNetwork, voltages: np.ndarray, first, second)
     Without grounds, max(inflow, outflow) = (sum of |edge flows| + |net injection|) / 2, and the
     net injection is exactly +-1 A at the pair's two nodes.
     """
-    if network.grid_graph is not None:
-        total, _ = _grid_flows(network.grid_graph, voltages, want_net=False)
+    if network.grid_edges is not None:
+        total, _ = _grid_flows(network.grid_edges, voltages, want_net=False)
     else:
         signed, unsigned_t = _incidence(network)
         flows = signed @ voltages
@@ -627,8 +684,8 @@ def node_currents(
     >>> node_currents(build_network(g), np.array([0.0, 1.0, 2.0])).tolist()
     [1.0, 1.0, 1.0]
     """
-    if network.grid_graph is not None:
-        total, net_out = _grid_flows(network.grid_graph, voltages, net_outflow is None)
+    if network.grid_edges is not None:
+        total, net_out = _grid_flows(network.grid_edges, voltages, net_outflow is None)
         net_out = net_out if net_outflow is None else net_outflow
     else:
         signed, unsigned_t = _incidence(network)
@@ -1110,7 +1167,7 @@ def _cumulative_pair_currents(network, comp_nodes, potentials, focal_local, zero
     k = potentials.shape[1]
     coefficients = 2.0 * np.arange(k) - (k - 1)
     if _whole_grid(network, comp_nodes):
-        flows = _grid_pair_flows(network.grid_graph, potentials, coefficients)
+        flows = _grid_pair_flows(network.grid_edges, potentials, coefficients)
     else:
         flows = np.zeros(comp_nodes.size)
         for i, j, w in _component_edge_blocks(network, comp_nodes, k):
@@ -1129,9 +1186,9 @@ def _cumulative_pair_currents(network, comp_nodes, potentials, focal_local, zero
 
 
 def _whole_grid(network: CircuitNetwork, comp_nodes: np.ndarray) -> bool:
-    """True when the component's nodes are all the cells of the grid, in row-major order."""
-    graph = network.grid_graph
-    return graph is not None and comp_nodes.size == graph.valid.size
+    """True when the component's nodes are all the cells of the edges, in row-major order."""
+    edges = network.grid_edges
+    return edges is not None and comp_nodes.size == edges.valid.size
 
 
 #: Up to this many focal nodes the pairs are summed directly; above, sorting is cheaper
@@ -1158,13 +1215,13 @@ def _pair_spread(differences: np.ndarray, coefficients: np.ndarray) -> np.ndarra
 _GRID_FLOW_CHUNK_BYTES = 2**20
 
 
-def _grid_pair_flows(graph, potentials, coefficients) -> np.ndarray:
-    """Per cell, the |flow| summed over all pairs through its edges, for a grid whose cells
+def _grid_pair_flows(edges, potentials, coefficients) -> np.ndarray:
+    """Per cell, the |flow| summed over all pairs through its edges, for a edges whose cells
     are all nodes: each block of rows (and the row below it) of the potentials is made
-    row-major once and sliced as a (rows, cols, k) grid (no gathers). The potentials may be
+    row-major once and sliced as a (rows, cols, k) edges (no gathers). The potentials may be
     column-major, as the solves write them (one contiguous column per focal node; writing
     columns into a row-major array took 0.1 s per focal node at 12M cells)."""
-    rows, cols = graph.valid.shape
+    rows, cols = edges.valid.shape
     k = coefficients.size
     flows = np.zeros((rows, cols))
     step = max(1, _GRID_FLOW_CHUNK_BYTES // (8 * k * cols))
@@ -1172,9 +1229,9 @@ def _grid_pair_flows(graph, potentials, coefficients) -> np.ndarray:
         r1 = min(r0 + step, rows)
         block = np.ascontiguousarray(potentials[r0 * cols : min(r1 + 1, rows) * cols])
         block = block.reshape(-1, cols, k)
-        for (dr, dc), weight in zip(DIRECTIONS, graph.edge_weights, strict=True):
+        for (dr, dc), weight in zip(DIRECTIONS, edges.edge_weights, strict=True):
             last = min(r1, rows - dr)
-            if last <= r0 or (graph.connect_four and dr + abs(dc) > 1):
+            if last <= r0 or (edges.connect_four and dr + abs(dc) > 1):
                 continue
             columns_here = slice(max(0, -dc), cols - max(0, dc))
             columns_there = slice(max(0, dc), cols + min(0, dc))
@@ -1205,26 +1262,26 @@ def _focal_share(network, comp_nodes, potentials, row, column) -> float:
 
 def _component_edge_blocks(network, comp_nodes, k):
     """Edges ``(i, j, w)`` of one component in local node numbers, in blocks of about
-    ``_EDGE_CHUNK_BYTES`` of ``k`` differences (grid graphs: by rows, never all edges at once)."""
+    ``_EDGE_CHUNK_BYTES`` of ``k`` differences (grid networks: by rows, never all edges at once)."""
     whole = comp_nodes.size == network.n_nodes
     local = None
     if not whole:
         local = np.full(network.n_nodes, -1, dtype=np.int64)
         local[comp_nodes] = np.arange(comp_nodes.size)
     per_block = max(1, _EDGE_CHUNK_BYTES // (8 * max(k, 1)))
-    graph = network.grid_graph
-    if graph is None:
+    edges = network.grid_edges
+    if edges is None:
         edge_i, edge_j, edge_w = network.edges()
         for start in range(0, edge_i.size, per_block):
             block = slice(start, start + per_block)
             yield from _local_edges(edge_i[block], edge_j[block], edge_w[block], local)
         return
-    node = graph.node_index
+    node = edges.node_index
     rows, cols = node.shape
     step = max(1, per_block // max(cols, 1))
     for r0 in range(0, rows, step):
         r1 = min(r0 + step, rows)
-        for (dr, dc), weight in zip(DIRECTIONS, graph.edge_weights, strict=True):
+        for (dr, dc), weight in zip(DIRECTIONS, edges.edge_weights, strict=True):
             last = min(r1, rows - dr)
             if last <= r0:
                 continue
