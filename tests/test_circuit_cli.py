@@ -307,3 +307,47 @@ def test_an_ascii_job_runs_without_gdal_proj_or_pydantic(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stderr
     assert (tmp_path / "out" / "job_cum_curmap.asc").exists()
+
+
+@pytest.mark.parametrize("maps", [True, False])
+def test_a_job_frees_its_graph_before_the_solves(tmp_path, monkeypatch, maps):
+    """The graph's edge arrays are the largest thing a run need not keep (128 MB at 4M cells):
+    neither the job's inputs nor the engine may hold the graph while it solves."""
+    import weakref
+
+    from crossings.core import circuit
+
+    graphs, alive_at_solve = [], []
+    build = cs.JobInputs.build_graph
+    solve = circuit._grounded_potentials
+
+    def recorded_build(self):
+        graph = build(self)
+        graphs.append(weakref.ref(graph))
+        return graph
+
+    def checked_solve(*args, **kwargs):
+        alive_at_solve.append(sum(ref() is not None for ref in graphs))
+        return solve(*args, **kwargs)
+
+    monkeypatch.setattr(cs.JobInputs, "build_graph", recorded_build)
+    monkeypatch.setattr(circuit, "_grounded_potentials", checked_solve)
+    ini = _job(tmp_path, 1 + np.arange(30.0).reshape(5, 6), _corners((5, 6)), maps=maps)
+    result = _run(ini)
+    assert result.exit_code == 0, result.output
+    assert graphs and alive_at_solve == [0]
+    assert (tmp_path / "out" / "job_cum_curmap.asc").exists() == maps
+
+
+@pytest.mark.parametrize("four", [False, True])
+def test_the_plans_edge_count_without_a_graph_equals_the_graphs(four):
+    """Large jobs are planned from the validity mask alone (no graph is built twice)."""
+    from crossings.core.graph import build_graph
+    from crossings.core.grid import GridSpec
+
+    rng = np.random.default_rng(4)
+    conductance = np.where(rng.random((17, 13)) < 0.3, np.nan, rng.uniform(0.1, 9, (17, 13)))
+    graph = build_graph(
+        GridSpec.from_origin(0, 17, 1, (17, 13), "EPSG:3857"), conductance, connect_four=four
+    )
+    assert cs._neighbour_pairs(graph.valid, four) == graph.edges()[0].size

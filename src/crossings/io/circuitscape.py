@@ -949,10 +949,12 @@ class JobInputs:
     """Everything a raster job reads, loaded and checked."""
 
     meta: AsciiMeta
-    #: Cells without a conductance (NoData or masked), as a mask: the values themselves are in
-    #: the graph, and a second copy of them was 32 MB of the peak at 4M cells.
-    nodata: np.ndarray
-    graph: object
+    #: Cell conductances, NaN where there is none (NoData or masked). The graph is built from
+    #: them when the job runs and is not kept here, so that the engine can free its edge arrays
+    #: before the solves (128 MB of the peak at 4M cells, against 32 MB for these values).
+    conductance: np.ndarray
+    #: Keyword arguments of :func:`~crossings.core.graph.build_graph` (neighbours, averaging).
+    graph_options: dict
     regions: np.ndarray | None
     focal: object | None
     selection: object | None
@@ -960,6 +962,17 @@ class JobInputs:
     sources: np.ndarray | None
     grounds: np.ndarray | None
     input_files: tuple[Path, ...]
+
+    @property
+    def nodata(self) -> np.ndarray:
+        """Cells without a conductance, as a mask."""
+        return np.isnan(self.conductance)
+
+    def build_graph(self):
+        """The job's conductance graph (built anew on every call)."""
+        from crossings.core.graph import build_graph
+
+        return build_graph(self.meta.grid_spec(), self.conductance, **self.graph_options)
 
 
 @dataclass(frozen=True)
@@ -1036,7 +1049,7 @@ def _habitat_conductance(config: CircuitscapeConfig, path: Path) -> tuple[np.nda
 def load_job(config: CircuitscapeConfig) -> JobInputs:
     """Read and check every input of a raster job."""
     from crossings.core.circuit import FocalPoints, PairSelection
-    from crossings.core.graph import AveragingRule, build_graph
+    from crossings.core.graph import AveragingRule
 
     files = [require_input_file(config, "habitat_file")]
     conductance, meta = _habitat_conductance(config, files[0])
@@ -1060,9 +1073,7 @@ def load_job(config: CircuitscapeConfig) -> JobInputs:
         if config.connect_using_avg_resistances
         else (AveragingRule.AVG_CONDUCTANCE)
     )
-    graph = build_graph(
-        meta.grid_spec(), conductance, connect_four=config.connect_four_neighbors_only, rule=rule
-    )
+    graph_options = {"connect_four": config.connect_four_neighbors_only, "rule": rule}
     focal = selection = strengths = sources = grounds = None
     if config.scenario is Scenario.ADVANCED:
         files += [
@@ -1083,8 +1094,8 @@ def load_job(config: CircuitscapeConfig) -> JobInputs:
             strengths = read_variable_sources(files[-1])
     return JobInputs(
         meta,
-        ~np.isfinite(conductance),
-        graph,
+        conductance,
+        graph_options,
         regions,
         focal,
         selection,
@@ -1137,14 +1148,15 @@ def plan_job(config: CircuitscapeConfig, inputs: JobInputs) -> JobPlan:
     from crossings.core.circuit import build_network, count_pair_solves
     from crossings.core.solve import plan_solves
 
-    graph = inputs.graph
+    valid = ~inputs.nodata
     # Small jobs: count exactly on the network; large ones: estimate without building it twice.
-    network = build_network(graph, inputs.regions) if graph.n_nodes <= 250_000 else None
+    small = int(valid.sum()) <= 250_000
+    network = build_network(inputs.build_graph(), inputs.regions) if small else None
     if network is not None:
         n_nodes, nnz = network.n_nodes, int(network.laplacian.nnz)
     else:
-        edges = sum(int(np.count_nonzero(w)) for w in graph.edge_weights)
-        n_nodes, nnz = graph.n_nodes, graph.n_nodes + 2 * edges
+        edges = _neighbour_pairs(valid, inputs.graph_options["connect_four"])
+        n_nodes, nnz = int(valid.sum()), int(valid.sum()) + 2 * edges
     n_focal = 0 if inputs.focal is None else int(inputs.focal.unique_ids.size)
     if config.scenario is Scenario.PAIRWISE:
         focal = inputs.focal
@@ -1178,6 +1190,18 @@ def plan_job(config: CircuitscapeConfig, inputs: JobInputs) -> JobPlan:
         plan.seconds,
         plan.reason,
     )
+
+
+def _neighbour_pairs(valid: np.ndarray, connect_four: bool) -> int:
+    """How many pairs of neighbouring cells are both valid: the graph's edges, but for edges
+    cut to zero (an estimate that needs no graph)."""
+    rows, cols = valid.shape
+    count = int((valid[:, 1:] & valid[:, :-1]).sum() + (valid[1:] & valid[:-1]).sum())
+    if not connect_four:
+        count += int(
+            (valid[1:, 1:] & valid[:-1, :-1]).sum() + (valid[1:, :-1] & valid[:-1, 1:]).sum()
+        )
+    return count
 
 
 def _null_and_log(values: np.ndarray, nodata: np.ndarray, *, null: bool, log: bool):
@@ -1250,7 +1274,7 @@ def run_job(
         _run_pairwise(config, inputs, options, writer, (cur, on_step, executor))
     elif config.scenario is Scenario.ADVANCED:
         result = circuit.advanced(
-            inputs.graph,
+            inputs.build_graph(),  # held by the engine alone, which frees it before solving
             inputs.sources,
             inputs.grounds,
             regions=inputs.regions,
@@ -1285,19 +1309,6 @@ def warn_nodata_focal(inputs: JobInputs) -> None:
         )
 
 
-def _focal_run_kwargs(config, inputs, options, cur, executor) -> dict:
-    """Engine arguments shared by the focal-point scenarios, set as Circuitscape does."""
-    return dict(
-        regions=inputs.regions,
-        selection=inputs.selection,
-        options=options,
-        executor=executor,
-        cumulative=cur,
-        maximum=cur and config.write_max_cur_maps,
-        nodata_focal="disconnect",
-    )
-
-
 def _per_solve_current_maps(config) -> bool:
     """Whether each pair / focal id gets its own current map (not only the cumulative one)."""
     return config.write_cur_maps and not config.write_cum_cur_map_only
@@ -1316,10 +1327,19 @@ def _run_pairwise(config, inputs, options, writer, run):
         writer.pair(maps)
         _tick(on_step)
 
+    # The graph is built in the call and passed by position and keywords, never through
+    # ``**``: a call through ``**`` keeps its arguments alive until it returns, and the engine
+    # could not free the graph before the solves.
     result = circuit.pairwise(
-        inputs.graph,
+        inputs.build_graph(),
         inputs.focal,
-        **_focal_run_kwargs(config, inputs, options, cur, executor),
+        regions=inputs.regions,
+        selection=inputs.selection,
+        options=options,
+        executor=executor,
+        cumulative=cur,
+        maximum=cur and config.write_max_cur_maps,
+        nodata_focal="disconnect",
         pair_currents=_per_solve_current_maps(config),
         pair_voltages=config.write_volt_maps,
         on_pair=on_pair,
@@ -1352,9 +1372,15 @@ def _run_one_or_all(config, inputs, options, writer, run):
 
     mode = circuit.one_to_all if config.scenario is Scenario.ONE_TO_ALL else circuit.all_to_one
     result = mode(
-        inputs.graph,
+        inputs.build_graph(),
         inputs.focal,
-        **_focal_run_kwargs(config, inputs, options, cur, executor),
+        regions=inputs.regions,
+        selection=inputs.selection,
+        options=options,
+        executor=executor,
+        cumulative=cur,
+        maximum=cur and config.write_max_cur_maps,
+        nodata_focal="disconnect",
         strengths=inputs.strengths,
         on_id=on_id,
         circuitscape_compat=True,
