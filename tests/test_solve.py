@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -180,44 +178,3 @@ def test_without_cholmod(monkeypatch):
     message = str(caught.value)
     for fix in ("apt-get install libsuitesparse-dev", "pip install 'crossings[cholmod]'", "cg_amg"):
         assert fix in message
-
-
-_HEAP_PROBE = """
-import os, sys
-import numpy as np
-from crossings.core.solve import map_large_arrays
-
-def resident():
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-np.ones(30 * 2**20 // 8).sum()  # freed at once: glibc's default heap now serves 30 MiB blocks
-if sys.argv[1] == "fixed":
-    map_large_arrays()
-block = np.ones(24 * 2**20 // 8)
-before = resident()
-del block
-print(before - resident())
-"""
-
-
-@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux's /proc")
-def test_large_arrays_are_mapped_and_given_back_when_freed():
-    """With glibc's threshold fixed, a freed grid-sized array leaves the process at once;
-    with its default (the control), the same array stays resident as a hole in the heap."""
-    import subprocess
-    import sys
-
-    from crossings.core.solve import _mallopt
-
-    if _mallopt() is None:
-        pytest.skip("no mallopt in this C library (not glibc)")
-
-    def released(mode: str) -> int:
-        run = subprocess.run(
-            [sys.executable, "-c", _HEAP_PROBE, mode], capture_output=True, text=True, check=True
-        )
-        return int(run.stdout.strip())
-
-    assert released("fixed") > 20 * 2**20
-    assert released("default") < 4 * 2**20

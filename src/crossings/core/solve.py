@@ -324,33 +324,6 @@ def _malloc_trim():
         return None
 
 
-#: glibc's ``mallopt`` parameter number of ``M_MMAP_THRESHOLD`` (malloc.h).
-_M_MMAP_THRESHOLD = -3
-
-
-@functools.cache
-def _mallopt():
-    try:
-        return getattr(ctypes.CDLL(None), "mallopt", None)
-    except (OSError, TypeError):  # no C library to load symbols from (Windows): nothing to do
-        return None
-
-
-def map_large_arrays(threshold: int = 8 * 2**20) -> None:
-    """Have the C heap map every block of ``threshold`` bytes or more on its own, for the rest
-    of the process (glibc's ``mallopt(M_MMAP_THRESHOLD)``; a no-op where there is none).
-
-    By default glibc raises that threshold to the size of any mapped block freed, up to 32 MiB,
-    and from then on serves arrays of a grid's size from its heap: freed, they stay resident
-    as holes, and zeros made there are written out page by page instead of mapped untouched
-    (a right-hand side, a map's accumulator). Fixed at 8 MiB, the peak of a 4M-cell pair fell
-    from 1,041 to 903 MB, in the same time.
-    """
-    mallopt = _mallopt()
-    if mallopt is not None:
-        mallopt(_M_MMAP_THRESHOLD, int(threshold))
-
-
 def release_free_memory() -> None:
     """Give the C heap's free pages back to the system (glibc's ``malloc_trim``; a no-op where
     there is none).

@@ -84,12 +84,10 @@ def default_out_dir(config: Config) -> Path:
 
 def run(config: Config, out_dir: str | os.PathLike, progress: Progress | None = None) -> RunRecord:
     """Run the INI job, writing Circuitscape's files with the INI's base name into ``out_dir``."""
-    from crossings.core.solve import map_large_arrays
     from crossings.io import circuitscape as cs
     from crossings.io.runlog import RunLog
 
     check_config(config, Config, NAME)
-    map_large_arrays()
     parsed = read(config, out_dir)
     log = RunLog(
         out_dir,

@@ -42,7 +42,7 @@ from crossings.core.omniscape import (
     finish,
     source_from_resistance,
 )
-from crossings.core.solve import Solver, map_large_arrays
+from crossings.core.solve import Solver
 from crossings.errors import ConfigError
 from crossings.io import omniscape as omniscape_io
 from crossings.io.atomic import atomic_path
@@ -365,7 +365,6 @@ def run(config: Config, out_dir: str | os.PathLike, progress: Progress | None = 
     from crossings.scale.windows import plan_run
 
     check_config(config, Config, NAME)
-    map_large_arrays()
     files = config.landscape
     landscape = load_landscape(
         files.resistance,
