@@ -243,7 +243,9 @@ def build_network(graph: ConductanceGraph, regions: np.ndarray | None = None) ->
 def _components(laplacian: sp.csr_matrix, graph: ConductanceGraph | None):
     """Connected components: ``(count, labels)`` (labels int32, one per node)."""
     if graph is not None and _is_connected_full_grid(graph):
-        return 1, np.zeros(graph.n_nodes, dtype=np.int32)
+        # One read-only zero for all nodes: a zeros array reused from the C heap is written
+        # out (16 MB at 4M cells), and nothing writes component labels.
+        return 1, np.broadcast_to(np.int32(0), (graph.n_nodes,))
     # The Laplacian is symmetric, so strong components are the connected components; this
     # avoids the symmetrised copy the undirected algorithm makes.
     return csgraph.connected_components(laplacian, directed=True, connection="strong")
@@ -792,20 +794,25 @@ def _grounded_potentials(
     """
     lap = _component_matrix(network, comp_nodes)
     n_rows = comp_nodes.size if rows_wanted is None else rows_wanted.size
-    potentials = np.zeros((n_rows, focal_local.size), order=order)
     rhs = _unit_columns(comp_nodes.size, focal_local[1:])
     ground = int(focal_local[0])
+    # Made at the first store, after a solve: zeros made before the solves sat in memory
+    # through them (the C heap writes out zeros it reuses: 61 MB for a pair at 4M cells).
+    made = []
 
     def store(columns, values):
+        if not made:
+            made.append(np.zeros((n_rows, focal_local.size), order=order))
         values -= values[ground]  # the in-place ground leaves a constant per column
-        potentials[:, columns + 1] = values if rows_wanted is None else values[rows_wanted]
+        made[0][:, columns + 1] = values if rows_wanted is None else values[rows_wanted]
 
     if executor is not None:
         problem = ColumnSolves(_grounded_copy(lap, ground), rhs, options, label)
-        return potentials, solve_columns(problem, store, executor)
-    with _grounded_in_place(lap, ground) as grounded:
-        info = solve_columns(ColumnSolves(grounded, rhs, options, label), store)
-    return potentials, info
+        info = solve_columns(problem, store, executor)
+    else:
+        with _grounded_in_place(lap, ground) as grounded:
+            info = solve_columns(ColumnSolves(grounded, rhs, options, label), store)
+    return (made[0] if made else np.zeros((n_rows, focal_local.size), order=order)), info
 
 
 def _unit_columns(n: int, rows: np.ndarray) -> sp.csc_matrix:
@@ -958,34 +965,41 @@ class _Accumulator:
     cumulative: np.ndarray | None = None
     maximum: np.ndarray | None = None
 
-    def __post_init__(self):
-        if self.want_cumulative:
+    def sums(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The summed and max grids (None where not wanted), made when first needed: zeros
+        made before the solves sat in memory through them (the C heap writes out zeros it
+        reuses; 32 MB a grid at 4M cells)."""
+        if self.want_cumulative and self.cumulative is None:
             self.cumulative = np.zeros(self.shape)
-        if self.want_max:
+        if self.want_max and self.maximum is None:
             self.maximum = np.zeros(self.shape)
+        return self.cumulative, self.maximum
 
     def add(self, current_grid: np.ndarray) -> None:
-        if self.cumulative is not None:
-            self.cumulative += current_grid
-        if self.maximum is not None:
-            np.maximum(self.maximum, current_grid, out=self.maximum)
+        cumulative, maximum = self.sums()
+        if cumulative is not None:
+            cumulative += current_grid
+        if maximum is not None:
+            np.maximum(maximum, current_grid, out=maximum)
 
     def add_sums(self, cumulative: np.ndarray | None, maximum: np.ndarray | None) -> None:
         """Add the summed and max grids of another accumulator (a batch of solves)."""
-        if self.cumulative is not None:
-            self.cumulative += cumulative
-        if self.maximum is not None:
-            np.maximum(self.maximum, maximum, out=self.maximum)
+        own_cumulative, own_maximum = self.sums()
+        if own_cumulative is not None:
+            own_cumulative += cumulative
+        if own_maximum is not None:
+            np.maximum(own_maximum, maximum, out=own_maximum)
 
     def add_nodes(self, network: CircuitNetwork, currents: np.ndarray) -> None:
         """Add node currents of a batch of solves, shape (n_nodes, k), 0 outside their
         component (currents are >= 0, so zeros never raise the maximum)."""
         has_node = network.cell_node >= 0
         cells = network.cell_node[has_node]
-        if self.cumulative is not None:
-            self.cumulative[has_node] += currents.sum(axis=1)[cells]
-        if self.maximum is not None:
-            self.maximum[has_node] = np.maximum(self.maximum[has_node], currents.max(axis=1)[cells])
+        cumulative, maximum = self.sums()
+        if cumulative is not None:
+            cumulative[has_node] += currents.sum(axis=1)[cells]
+        if maximum is not None:
+            maximum[has_node] = np.maximum(maximum[has_node], currents.max(axis=1)[cells])
 
 
 def _focal_to_connect(graph, focal, selection):
@@ -1081,9 +1095,7 @@ def pairwise(
             network, focal, selection, options, accumulator, wants, executor
         )
     np.fill_diagonal(resistances, 0.0)
-    return PairwiseResult(
-        ids, resistances, accumulator.cumulative, accumulator.maximum, n_solves, tuple(infos)
-    )
+    return PairwiseResult(ids, resistances, *accumulator.sums(), n_solves, tuple(infos))
 
 
 def _pairwise_points(network, focal, selection, options, accumulator, wants, executor):
@@ -1519,9 +1531,7 @@ def solve_region_pairs(problem: RegionPairs, pairs: list) -> RegionPairsResult:
                 accumulator,
                 collect,
             )
-    return RegionPairsResult(
-        resistances, infos, accumulator.cumulative, accumulator.maximum, pair_maps
-    )
+    return RegionPairsResult(resistances, infos, *accumulator.sums(), pair_maps)
 
 
 def effective_resistance(
@@ -1726,7 +1736,7 @@ def _one_or_all(graph, focal, regions, strengths, options, to_all, maps, on_id, 
         values, infos = _one_or_all_reduced(
             network, ids, id_nodes, strengths, options, to_all, accumulator, on_id, executor
         )
-        return OneToAllResult(ids, values, accumulator.cumulative, accumulator.maximum, infos)
+        return OneToAllResult(ids, values, *accumulator.sums(), infos)
     values = np.full(ids.size, -1.0)
     infos = []
     for k, pid in enumerate(ids):
@@ -1761,7 +1771,7 @@ def _one_or_all(graph, focal, regions, strengths, options, to_all, maps, on_id, 
         accumulator.add(current_grid)
         if on_id is not None:
             on_id(int(pid), current_grid, _to_grid(network, voltages, solved_nodes))
-    return OneToAllResult(ids, values, accumulator.cumulative, accumulator.maximum, tuple(infos))
+    return OneToAllResult(ids, values, *accumulator.sums(), tuple(infos))
 
 
 def _compat_all_to_one(point_map, strengths, dropped):
