@@ -361,6 +361,20 @@ def test_disconnected_pair_is_minus_one_and_same_cell_is_zero():
     assert result.resistances[2, 3] == 0 and result.resistances[1, 2] > 0
 
 
+@pytest.mark.parametrize("mode", ["pairwise", "one_to_all"])
+def test_maps_asked_for_are_zero_grids_when_nothing_is_solved(mode):
+    """The summed and max grids are made when first written; with no solve at all (every
+    pair disconnected) they are still there, all zeros, as Circuitscape writes them."""
+    resistance = np.ones((3, 5))
+    resistance[:, 2] = np.nan
+    graph = _graph(resistance, False, AveragingRule.AVG_RESISTANCE)
+    focal = FocalPoints([0, 2], [0, 4], [1, 2])
+    run = pairwise if mode == "pairwise" else one_to_all
+    result = run(graph, focal, cumulative=True, maximum=True)
+    for grid in (result.cumulative_current, result.max_current):
+        assert grid.shape == (3, 5) and not grid.any()
+
+
 def test_inputs_are_not_modified_and_network_is_symmetric():
     resistance = _landscape(4)
     graph = _graph(resistance, False, AveragingRule.AVG_RESISTANCE)
