@@ -375,6 +375,18 @@ def test_maps_asked_for_are_zero_grids_when_nothing_is_solved(mode):
         assert grid.shape == (3, 5) and not grid.any()
 
 
+def test_a_handed_over_graph_gives_the_same_results_and_is_taken_once():
+    graph = _graph(_landscape(8, holes=0.0, wall=False), False, AveragingRule.AVG_RESISTANCE)
+    focal = FocalPoints([0, 8, 4], [0, 10, 5], [1, 2, 3])
+    handover = circuit.Handover(graph)
+    given = pairwise(handover, focal, cumulative=True)
+    kept = pairwise(graph, focal, cumulative=True)
+    np.testing.assert_array_equal(given.resistances, kept.resistances)
+    np.testing.assert_array_equal(given.cumulative_current, kept.cumulative_current)
+    with pytest.raises(ValueError, match="already handed over"):
+        one_to_all(handover, focal)
+
+
 def test_inputs_are_not_modified_and_network_is_symmetric():
     resistance = _landscape(4)
     graph = _graph(resistance, False, AveragingRule.AVG_RESISTANCE)

@@ -40,6 +40,7 @@ from crossings.errors import ConfigError
 __all__ = [
     "CircuitNetwork",
     "GridEdges",
+    "Handover",
     "FocalPoints",
     "PairSelection",
     "RemovePolicy",
@@ -196,6 +197,29 @@ class CircuitNetwork:
         if self.n_components == 1:
             return np.arange(self.n_nodes, dtype=self.cell_node.dtype)
         return np.flatnonzero(self.component == label).astype(self.cell_node.dtype)
+
+
+class Handover:
+    """A graph given to :func:`pairwise`, :func:`one_to_all`, :func:`all_to_one` or
+    :func:`advanced` to keep alone: the engine drops it once its network is built, so that
+    the graph's edge arrays (128 MB at 4M cells) are not held through the solves.
+
+    A graph passed plainly lives as long as the caller's reference to it, and so does one
+    passed in a call through ``**``, which holds its arguments until it returns.
+    """
+
+    def __init__(self, graph: ConductanceGraph):
+        self._graph = graph
+
+    def take(self) -> ConductanceGraph:
+        graph, self._graph = self._graph, None
+        if graph is None:
+            raise ValueError("this graph was already handed over to an engine call")
+        return graph
+
+
+def _taken(graph: ConductanceGraph | Handover) -> ConductanceGraph:
+    return graph.take() if isinstance(graph, Handover) else graph
 
 
 def build_network(graph: ConductanceGraph, regions: np.ndarray | None = None) -> CircuitNetwork:
@@ -1018,7 +1042,7 @@ def _focal_to_connect(graph, focal, selection):
 
 
 def pairwise(
-    graph: ConductanceGraph,
+    graph: ConductanceGraph | Handover,
     focal: FocalPoints,
     *,
     regions: np.ndarray | None = None,
@@ -1037,7 +1061,7 @@ def pairwise(
 
     Parameters
     ----------
-    graph : ConductanceGraph
+    graph : ConductanceGraph or Handover
     focal : FocalPoints
         Focal points; ids covering several cells are focal regions, short-circuited for the
         pairs they take part in (the network is then rebuilt for each pair, as in Circuitscape).
@@ -1081,6 +1105,7 @@ def pairwise(
     >>> round(float(r.resistances[0, 1]), 6)
     3.0
     """
+    graph = _taken(graph)
     focal, ids = _focal_to_connect(graph, focal, selection)
     accumulator = _Accumulator(graph.valid.shape, cumulative, maximum)
     wants = (pair_currents, pair_voltages, on_pair, nodata_focal, zero_focal_currents)
@@ -1090,7 +1115,7 @@ def pairwise(
         )
     else:
         network = build_network(graph, regions)
-        del graph  # a graph the caller built in the call is freed here, before the solves
+        del graph  # freed here, before the solves, if it was handed over
         resistances, n_solves, infos = _pairwise_points(
             network, focal, selection, options, accumulator, wants, executor
         )
@@ -1623,7 +1648,7 @@ def _solve_advanced(network, sources, grounds, options, only_component=None):
 
 
 def advanced(
-    graph: ConductanceGraph,
+    graph: ConductanceGraph | Handover,
     sources: np.ndarray,
     grounds: np.ndarray,
     *,
@@ -1635,7 +1660,7 @@ def advanced(
 
     Parameters
     ----------
-    graph : ConductanceGraph
+    graph : ConductanceGraph or Handover
     sources : ndarray, grid shape
         Current injected at each cell in amperes (0 or NaN = none); summed per node.
     grounds : ndarray, grid shape
@@ -1656,8 +1681,8 @@ def advanced(
     >>> r.voltage.tolist(), r.current.tolist()
     ([[2.0, 1.0, 0.0]], [[1.0, 1.0, 1.0]])
     """
-    network = build_network(graph, regions)
-    del graph  # a graph the caller built in the call is freed here, before the solves
+    network = build_network(_taken(graph), regions)
+    del graph  # freed here, before the solves, if it was handed over
     node_sources = _node_sums(network, sources)
     node_grounds = _node_sums(network, grounds)
     node_sources, node_grounds = _resolve_conflicts(node_sources, node_grounds, policy)
@@ -1721,16 +1746,19 @@ def _one_or_all_sources(focal, ids, pid, point_map, strengths, to_all, shape):
 
 def _one_or_all(graph, focal, regions, strengths, options, to_all, maps, on_id, extra):
     selection, nodata, compat, executor = extra
+    graph = _taken(graph)
+    shape = graph.valid.shape
     focal, ids = _focal_to_connect(graph, focal, selection)
-    merged, point_map = _focal_region_map(regions, focal, graph.valid.shape)
+    merged, point_map = _focal_region_map(regions, focal, shape)
     network = build_network(graph, merged)
+    del graph  # freed here, before the solves, if it was handed over
     nodes = _focal_nodes(network, focal, nodata)
     if np.unique(nodes[nodes >= 0]).size < 2:
         raise ConfigError(
             f"all {focal.ids.size} focal points fall in one cell or region; nothing to connect.",
             field="point_file",
         )
-    accumulator = _Accumulator(graph.valid.shape, *maps)
+    accumulator = _Accumulator(shape, *maps)
     id_nodes = _distinct_id_nodes(focal, ids, nodes)
     if selection is None and id_nodes is not None:
         values, infos = _one_or_all_reduced(
@@ -1749,7 +1777,7 @@ def _one_or_all(graph, focal, regions, strengths, options, to_all, maps, on_id, 
             if compat and not to_all:
                 own_map, own_strengths = _compat_all_to_one(point_map, strengths, dropped)
         sources, grounds, policy = _one_or_all_sources(
-            focal, ids, pid, own_map, own_strengths, to_all, graph.valid.shape
+            focal, ids, pid, own_map, own_strengths, to_all, shape
         )
         node_sources, node_grounds = _resolve_conflicts(
             _node_sums(network, sources), _node_sums(network, grounds), policy
@@ -1878,7 +1906,7 @@ def _one_or_all_value(network, focal, pid, voltages, strengths, to_all) -> float
 
 
 def one_to_all(
-    graph: ConductanceGraph,
+    graph: ConductanceGraph | Handover,
     focal: FocalPoints,
     *,
     regions: np.ndarray | None = None,
@@ -1917,7 +1945,7 @@ def one_to_all(
 
 
 def all_to_one(
-    graph: ConductanceGraph,
+    graph: ConductanceGraph | Handover,
     focal: FocalPoints,
     *,
     regions: np.ndarray | None = None,

@@ -1274,7 +1274,7 @@ def run_job(
         _run_pairwise(config, inputs, options, writer, (cur, on_step, executor))
     elif config.scenario is Scenario.ADVANCED:
         result = circuit.advanced(
-            inputs.build_graph(),  # held by the engine alone, which frees it before solving
+            circuit.Handover(inputs.build_graph()),
             inputs.sources,
             inputs.grounds,
             regions=inputs.regions,
@@ -1309,6 +1309,19 @@ def warn_nodata_focal(inputs: JobInputs) -> None:
         )
 
 
+def _focal_run_kwargs(config, inputs, options, cur, executor) -> dict:
+    """Engine arguments shared by the focal-point scenarios, set as Circuitscape does."""
+    return dict(
+        regions=inputs.regions,
+        selection=inputs.selection,
+        options=options,
+        executor=executor,
+        cumulative=cur,
+        maximum=cur and config.write_max_cur_maps,
+        nodata_focal="disconnect",
+    )
+
+
 def _per_solve_current_maps(config) -> bool:
     """Whether each pair / focal id gets its own current map (not only the cumulative one)."""
     return config.write_cur_maps and not config.write_cum_cur_map_only
@@ -1327,19 +1340,10 @@ def _run_pairwise(config, inputs, options, writer, run):
         writer.pair(maps)
         _tick(on_step)
 
-    # The graph is built in the call and passed by position and keywords, never through
-    # ``**``: a call through ``**`` keeps its arguments alive until it returns, and the engine
-    # could not free the graph before the solves.
     result = circuit.pairwise(
-        inputs.build_graph(),
+        circuit.Handover(inputs.build_graph()),
         inputs.focal,
-        regions=inputs.regions,
-        selection=inputs.selection,
-        options=options,
-        executor=executor,
-        cumulative=cur,
-        maximum=cur and config.write_max_cur_maps,
-        nodata_focal="disconnect",
+        **_focal_run_kwargs(config, inputs, options, cur, executor),
         pair_currents=_per_solve_current_maps(config),
         pair_voltages=config.write_volt_maps,
         on_pair=on_pair,
@@ -1372,15 +1376,9 @@ def _run_one_or_all(config, inputs, options, writer, run):
 
     mode = circuit.one_to_all if config.scenario is Scenario.ONE_TO_ALL else circuit.all_to_one
     result = mode(
-        inputs.build_graph(),
+        circuit.Handover(inputs.build_graph()),
         inputs.focal,
-        regions=inputs.regions,
-        selection=inputs.selection,
-        options=options,
-        executor=executor,
-        cumulative=cur,
-        maximum=cur and config.write_max_cur_maps,
-        nodata_focal="disconnect",
+        **_focal_run_kwargs(config, inputs, options, cur, executor),
         strengths=inputs.strengths,
         on_id=on_id,
         circuitscape_compat=True,
