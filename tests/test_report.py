@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from browser_support import chromium_or_skip
 from report_tables import check_tables_equal_csvs, without_data_uris
 from report_tables import csv_rows as _csv_rows
 from report_tables import shown_number as _shown_number
@@ -401,25 +402,8 @@ def test_pdf_is_a4_with_page_numbers_contents_and_both_scripts(public_report):
         assert len(list(ARTIFACTS.glob(f"pdf-{lang}-*.png"))) == 3
 
 
-def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    problem = ""
-    if path is None:
-        problem = "Chromium is not installed (Debian: apt-get install chromium)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            problem = "the Python package playwright is not installed"
-    if problem:
-        if os.environ.get("CROSSINGS_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"CROSSINGS_REQUIRE_BROWSER=1 but {problem}")
-        pytest.skip(problem)
-    return path
-
-
 def test_html_opens_offline_in_chromium_and_screenshots_are_kept(public_report):
-    executable = _chromium()
+    executable = chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
     _, out = public_report

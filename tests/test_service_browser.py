@@ -6,18 +6,15 @@ the skip into a failure. Screenshots go to tests/artifacts/service/ (not committ
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from browser_support import chromium_or_skip
 from service_support import PASSWORD, make_world
 
-# A runnable one on PATH: a leftover or broken /usr/bin/chromium must skip, not error at launch.
-CHROMIUM = shutil.which("chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts" / "service"
 FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -26,24 +23,13 @@ FLAGS = [
 ]  # fmt: skip
 
 
-def _require_browser():
-    reason = None
-    if CHROMIUM is None:
-        reason = "Debian's chromium is not installed (apt-get install chromium)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            reason = "the playwright package is not installed (pip install 'crossings[test]')"
-    if reason:
-        if os.environ.get("CROSSINGS_REQUIRE_BROWSER") == "1":
-            pytest.fail(reason + " -- CROSSINGS_REQUIRE_BROWSER=1 requires it")
-        pytest.skip(reason)
+@pytest.fixture(scope="module")
+def chromium_path():
+    return chromium_or_skip()
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    _require_browser()
+def live(chromium_path, tmp_path_factory):
     import uvicorn
 
     folder = tmp_path_factory.mktemp("browser")
@@ -67,11 +53,11 @@ def live(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser(live):
+def browser(live, chromium_path):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        chromium = p.chromium.launch(executable_path=chromium_path, headless=True, args=FLAGS)
         yield chromium
         chromium.close()
 
