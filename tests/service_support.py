@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass, field
 
 import pytest
+from optional_parts import missing
 
 pytest.importorskip("fastapi", reason="the service extra is not installed")
 
@@ -25,7 +26,6 @@ from crossings.service.users import add_user  # noqa: E402
 
 auth.set_hash_cost(time_cost=1, memory_kib=1024, parallelism=1)  # still argon2, just cheap
 POSTGRES_URL = os.environ.get("CROSSINGS_TEST_POSTGRES_URL", "")
-REQUIRE_POSTGIS = os.environ.get("CROSSINGS_REQUIRE_POSTGIS") == "1"
 PASSWORD = "correct horse battery staple"
 ALBERS = "+proj=aea +lat_1=38 +lat_2=50 +lat_0=44 +lon_0=68 +datum=WGS84 +units=m"
 
@@ -55,9 +55,7 @@ def postgis_database() -> tuple[str, callable]:
             "no PostgreSQL/PostGIS server: apt-get install postgresql-15-postgis-3, then set "
             "CROSSINGS_TEST_POSTGRES_URL to the URL scripts/test_postgres.sh prints (.ci/run does)"
         )
-        if REQUIRE_POSTGIS:
-            pytest.fail(message + " -- CROSSINGS_REQUIRE_POSTGIS=1 requires it")
-        pytest.skip(message)
+        missing(message, "CROSSINGS_REQUIRE_POSTGIS")
     name = "crossings_" + secrets.token_hex(4)
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from browser_support import chromium_or_skip
+from optional_parts import chromium_or_skip, missing
 from report_tables import check_tables_equal_csvs, without_data_uris
 from report_tables import csv_rows as _csv_rows
 from report_tables import shown_number as _shown_number
@@ -38,9 +38,7 @@ def _need_pdf_tools():
     ]
     problems = [p for p in problems if p]
     if problems:
-        if REQUIRE_PDF:
-            pytest.fail("CROSSINGS_REQUIRE_PDF=1 but " + "; ".join(problems))
-        pytest.skip("; ".join(problems))
+        missing("; ".join(problems), "CROSSINGS_REQUIRE_PDF")
 
 
 # -- fixtures -------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_support import chromium_or_skip
+from optional_parts import chromium_or_skip
 from service_support import PASSWORD, make_world
 
 ARTIFACTS = Path(__file__).parent / "artifacts" / "service"

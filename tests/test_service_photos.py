@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import io
-import os
 
 import numpy as np
 import pytest
+from optional_parts import missing
 from PIL import Image
 
 pytest.importorskip("fastapi", reason="the service extra is not installed")
@@ -50,9 +50,7 @@ def require_opencv() -> None:
         import cv2  # noqa: F401
     except ImportError:
         message = "OpenCV is not installed (pip install 'crossings[people]'): no 'hog' detector"
-        if os.environ.get("CROSSINGS_REQUIRE_PEOPLE_DETECTOR") == "1":
-            pytest.fail(message + " -- CROSSINGS_REQUIRE_PEOPLE_DETECTOR=1 requires it")
-        pytest.skip(message)
+        missing(message, "CROSSINGS_REQUIRE_PEOPLE_DETECTOR")
 
 
 def drawn_person(cx=200, top=40, height=140, seed=5) -> tuple[bytes, tuple[int, int, int, int]]:
